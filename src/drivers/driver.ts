@@ -1,0 +1,77 @@
+import type { Readable } from 'node:stream';
+import { InvalidPathError } from '../errors.js';
+
+/**
+ * What every storage backend provides. Paths are absolute, slash-separated, and every
+ * component matches [A-Za-z0-9._-]+ (distribution's driver path rule): checkPath() is the one
+ * choke point that keeps `..`, NUL bytes and odd characters out of every backend.
+ */
+export interface FileInfo {
+  path: string;
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+  /** S3 only: the listed ETag without quotes (the MD5 of single-PUT objects). */
+  etag?: string;
+}
+
+export interface StorageDriver {
+  readonly name: string;
+  /**
+   * True where one flat walk is cheaper than listing directories one by one (S3: 1,000 keys a
+   * request); false on a filesystem, where reading names from parent directories avoids
+   * descending into every leaf.
+   */
+  readonly prefersFlatListing: boolean;
+  /** Small content, whole. Throws PathNotFoundError. */
+  getContent(path: string): Promise<Buffer>;
+  /** Small content, written atomically: readers see the old bytes or the new, never a part. */
+  putContent(path: string, data: Buffer | string): Promise<void>;
+  /** Streamed read from an offset. Throws PathNotFoundError. */
+  reader(path: string, offset?: number): Promise<Readable>;
+  /**
+   * Streamed write: the object becomes visible at `path` only once the whole stream has been
+   * written. If the stream errors, nothing is left at `path`. Resolves to the byte count.
+   */
+  putStream(path: string, data: Readable): Promise<number>;
+  /** Throws PathNotFoundError. A prefix that has children is a directory. */
+  stat(path: string): Promise<FileInfo>;
+  /** Direct children (full paths), sorted. Throws PathNotFoundError for a missing directory. */
+  list(path: string): Promise<string[]>;
+  /** Every file below `path`, recursively, in any order; missing `path` yields nothing. */
+  walk(path: string): AsyncIterable<FileInfo>;
+  /** Move a file; overwrites the destination. */
+  move(source: string, dest: string): Promise<void>;
+  /** Recursive delete of a file or directory. Missing paths throw PathNotFoundError. */
+  delete(path: string): Promise<void>;
+  /** Delete many files (not directories) in as few requests as the backend allows; missing ones are ignored. */
+  deleteFiles(paths: string[]): Promise<void>;
+  /** Release connections, timers. */
+  close(): Promise<void>;
+}
+
+const componentRe = /^[A-Za-z0-9._-]+$/;
+
+/** Throws InvalidPathError unless `path` is "/" or "/" + components joined by "/" (no `.` or `..`). */
+export function checkPath(driver: string, path: string): void {
+  if (path === '/') return;
+  if (!path.startsWith('/') || path.endsWith('/')) throw new InvalidPathError(driver, path);
+  const parts = path.slice(1).split('/');
+  for (const p of parts) {
+    if (!componentRe.test(p) || p === '.' || p === '..') throw new InvalidPathError(driver, path);
+  }
+}
+
+/** Parent directory of a checked path. */
+export function dirname(path: string): string {
+  const i = path.lastIndexOf('/');
+  return i <= 0 ? '/' : path.slice(0, i);
+}
+
+export function basename(path: string): string {
+  return path.slice(path.lastIndexOf('/') + 1);
+}
+
+export function joinPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}

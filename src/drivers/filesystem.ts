@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { PathNotFoundError, StorageError } from '../errors.js';
+import { checkPath, joinPath, type FileInfo, type StorageDriver } from './driver.js';
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/**
+ * A directory with the meaning of the registry's `storage.filesystem.rootdirectory`.
+ * Small writes and streams go to `<path>.<uuid>.tmp` beside the target, are fsynced and renamed
+ * into place (what distribution 3.1 does), so a crash never leaves a half-written link.
+ */
+export class FilesystemDriver implements StorageDriver {
+  readonly name = 'filesystem';
+  readonly prefersFlatListing = false;
+
+  constructor(readonly root: string) {}
+
+  private full(path: string): string {
+    checkPath(this.name, path);
+    return path === '/' ? this.root : nodePath.join(this.root, ...path.slice(1).split('/'));
+  }
+
+  private notFound(err: unknown, path: string): never {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') throw new PathNotFoundError(this.name, path);
+    throw new StorageError(this.name, `${path}: ${(err as Error).message}`, { cause: err });
+  }
+
+  async getContent(path: string): Promise<Buffer> {
+    const f = this.full(path);
+    try {
+      return await fs.readFile(f);
+    } catch (err) {
+      if (code(err) === 'EISDIR') throw new PathNotFoundError(this.name, path);
+      this.notFound(err, path);
+    }
+  }
+
+  private async commitTemp(tmp: string, target: string): Promise<void> {
+    await fs.rename(tmp, target);
+    // fsync the directory so the rename itself survives a power cut.
+    const dir = await fs.open(nodePath.dirname(target), 'r');
+    try {
+      await dir.sync();
+    } finally {
+      await dir.close();
+    }
+  }
+
+  async putContent(path: string, data: Buffer | string): Promise<void> {
+    const target = this.full(path);
+    await fs.mkdir(nodePath.dirname(target), { recursive: true });
+    const tmp = `${target}.${randomUUID()}.tmp`;
+    try {
+      const fh = await fs.open(tmp, 'w');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.commitTemp(tmp, target);
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw new StorageError(this.name, `writing ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async reader(path: string, offset = 0): Promise<Readable> {
+    const f = this.full(path);
+    try {
+      const st = await fs.stat(f);
+      if (st.isDirectory()) throw new PathNotFoundError(this.name, path);
+    } catch (err) {
+      if (err instanceof PathNotFoundError) throw err;
+      this.notFound(err, path);
+    }
+    return createReadStream(f, { start: offset, highWaterMark: 1 << 20 });
+  }
+
+  async putStream(path: string, data: Readable): Promise<number> {
+    const target = this.full(path);
+    await fs.mkdir(nodePath.dirname(target), { recursive: true });
+    const tmp = `${target}.${randomUUID()}.tmp`;
+    const out = createWriteStream(tmp, { highWaterMark: 1 << 20 });
+    try {
+      await pipeline(data, out);
+      const fh = await fs.open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await this.commitTemp(tmp, target);
+      return out.bytesWritten;
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async stat(path: string): Promise<FileInfo> {
+    try {
+      const st = await fs.stat(this.full(path));
+      return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
+    } catch (err) {
+      this.notFound(err, path);
+    }
+  }
+
+  async list(path: string): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await fs.readdir(this.full(path));
+    } catch (err) {
+      this.notFound(err, path);
+    }
+    return names.sort().map((n) => joinPath(path, n));
+  }
+
+  async *walk(path: string): AsyncIterable<FileInfo> {
+    const stack = [path];
+    while (stack.length > 0) {
+      const dir = stack.pop()!;
+      let entries: Dirent[];
+      try {
+        entries = await fs.readdir(this.full(dir), { withFileTypes: true });
+      } catch (err) {
+        if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') continue;
+        throw new StorageError(this.name, `listing ${dir}: ${(err as Error).message}`, { cause: err });
+      }
+      for (const e of entries) {
+        const p = joinPath(dir, e.name);
+        if (e.isDirectory()) stack.push(p);
+        else if (e.isFile()) {
+          try {
+            const st = await fs.stat(this.full(p));
+            yield { path: p, size: st.size, modTime: st.mtime, isDir: false };
+          } catch (err) {
+            if (code(err) !== 'ENOENT') throw err;
+          }
+        }
+        // Symlinks and other special files are not part of the layout: never followed.
+      }
+    }
+  }
+
+  async move(source: string, dest: string): Promise<void> {
+    const s = this.full(source);
+    const d = this.full(dest);
+    await fs.mkdir(nodePath.dirname(d), { recursive: true });
+    try {
+      await fs.rename(s, d);
+    } catch (err) {
+      this.notFound(err, source);
+    }
+  }
+
+  async delete(path: string): Promise<void> {
+    const f = this.full(path);
+    try {
+      await fs.lstat(f);
+    } catch (err) {
+      this.notFound(err, path);
+    }
+    await fs.rm(f, { recursive: true, force: true });
+  }
+
+  async deleteFiles(paths: string[]): Promise<void> {
+    for (const p of paths) await fs.rm(this.full(p), { force: true });
+  }
+
+  async close(): Promise<void> {}
+}
