@@ -1,0 +1,234 @@
+// OCI image layout directories (`oci:<dir>[:<ref>]`): https://github.com/opencontainers/image-spec/blob/main/image-layout.md
+import { randomUUID } from 'node:crypto';
+import { constants, createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as nodePath from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { InvalidInputError, NotFoundError } from '../errors.js';
+import { DigestingStream, hexOf, type Digest } from './digest.js';
+import { parseManifest, type Descriptor } from './manifest.js';
+import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
+
+export const REF_NAME = 'org.opencontainers.image.ref.name';
+const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+
+export interface OciIndex {
+  schemaVersion: 2;
+  mediaType?: string;
+  manifests: Descriptor[];
+  annotations?: Record<string, string>;
+}
+
+function isMissing(err: unknown): boolean {
+  const c = (err as NodeJS.ErrnoException).code;
+  return c === 'ENOENT' || c === 'ENOTDIR';
+}
+
+/** Reads and checks a layout's index.json; `undefined` when the directory has no layout. */
+export async function readLayoutIndex(dir: string): Promise<OciIndex | undefined> {
+  let raw: Buffer;
+  try {
+    const st = await fs.stat(nodePath.join(dir, 'index.json'));
+    if (st.size > MAX_INDEX_BYTES) throw new InvalidInputError(`${dir}/index.json is ${st.size} bytes: refusing an index that large`);
+    raw = await fs.readFile(nodePath.join(dir, 'index.json'));
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+  const parsed = parseManifest(raw, `${dir}/index.json`);
+  if (parsed.kind !== 'index') throw new InvalidInputError(`${dir}/index.json is not an image index`);
+  return { ...(JSON.parse(raw.toString('utf8')) as OciIndex), manifests: parsed.manifests };
+}
+
+/**
+ * Opens `blobs/sha256/<hex>` without following a symlink anywhere on the way: a layout from an
+ * untrusted archive must not make us read files outside it.
+ */
+async function openLayoutBlob(root: string, digest: Digest): Promise<fs.FileHandle> {
+  const rel = ['blobs', 'sha256', hexOf(digest)];
+  let p = root;
+  for (const part of rel.slice(0, -1)) {
+    p = nodePath.join(p, part);
+    const st = await fs.lstat(p).catch((err: unknown) => {
+      if (isMissing(err)) throw new NotFoundError(`blob ${digest} is not in the OCI layout ${root}`);
+      throw err;
+    });
+    if (!st.isDirectory()) throw new InvalidInputError(`${p} in OCI layout ${root} is not a directory (symlinks are not followed)`);
+  }
+  try {
+    return await fs.open(nodePath.join(p, rel.at(-1)!), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if (isMissing(err)) throw new NotFoundError(`blob ${digest} is not in the OCI layout ${root}`);
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
+      throw new InvalidInputError(`blob ${digest} in OCI layout ${root} is a symlink: refusing to follow it`);
+    }
+    throw err;
+  }
+}
+
+export class OciLayoutSource implements ImageSource {
+  readonly description: string;
+
+  constructor(
+    readonly dir: string,
+    private readonly ref?: string,
+  ) {
+    this.description = `oci:${dir}${ref ? `:${ref}` : ''}`;
+  }
+
+  async index(): Promise<OciIndex> {
+    const idx = await readLayoutIndex(this.dir);
+    if (!idx) throw new NotFoundError(`${this.dir} is not an OCI image layout (no index.json): create one with skopeo copy ... oci:${this.dir}:TAG or umoci init`);
+    return idx;
+  }
+
+  /** With a ref: the entries named so. Without: every named entry, or the only entry. */
+  async images(): Promise<SourceImage[]> {
+    const idx = await this.index();
+    const entries = idx.manifests.map((m) => ({ name: m.annotations?.[REF_NAME], descriptor: m }));
+    if (this.ref) {
+      const hit = entries.filter((e) => e.name === this.ref);
+      if (hit.length === 0) {
+        const names = entries.map((e) => e.name).filter(Boolean);
+        throw new NotFoundError(`no image named ${JSON.stringify(this.ref)} in ${this.dir}: it has ${names.length ? names.join(', ') : 'no named images'}`);
+      }
+      return hit.slice(-1);
+    }
+    const referrerRoots = await this.subjectDigests(entries.map((e) => e.descriptor));
+    const roots = entries.filter((e) => !referrerRoots.has(e.descriptor.digest));
+    if (roots.length === 0) throw new NotFoundError(`the OCI layout ${this.dir} holds no image`);
+    return roots;
+  }
+
+  /** Entries of index.json that are referrers of another entry: they travel with their subject. */
+  private async subjectDigests(descs: Descriptor[]): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const d of descs) if ((await this.subjectOf(d)) !== undefined) out.add(d.digest);
+    return out;
+  }
+
+  private async subjectOf(d: Descriptor): Promise<Digest | undefined> {
+    if (d.size > 4 * 1024 * 1024) return undefined;
+    try {
+      return parseManifest(await this.getManifest(d)).subject?.digest;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async referrers(subject: Descriptor): Promise<Descriptor[]> {
+    const idx = await this.index();
+    const out: Descriptor[] = [];
+    for (const d of idx.manifests) if ((await this.subjectOf(d)) === subject.digest) out.push(d);
+    return out;
+  }
+
+  async getManifest(desc: Descriptor): Promise<Buffer> {
+    const fh = await openLayoutBlob(this.dir, desc.digest);
+    try {
+      const st = await fs.stat(nodePath.join(this.dir, 'blobs', 'sha256', hexOf(desc.digest)));
+      if (st.size > 4 * 1024 * 1024) throw new InvalidInputError(`manifest ${desc.digest} in ${this.dir} is ${st.size} bytes: too large for a manifest`);
+      return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async openBlob(desc: Descriptor): Promise<Readable> {
+    const fh = await openLayoutBlob(this.dir, desc.digest);
+    return fh.createReadStream({ highWaterMark: 1 << 20 });
+  }
+}
+
+/**
+ * Writes an OCI image layout. Blobs land at their final name only after their digest checked out
+ * (temp file + rename); index.json is rewritten atomically at commit(), merged with what the layout
+ * already holds (an entry with the same ref name is replaced).
+ */
+export class OciLayoutSink implements ImageSink {
+  readonly description: string;
+  private readonly named = new Map<string, Descriptor>();
+  private readonly unnamed: Descriptor[] = [];
+
+  constructor(readonly dir: string) {
+    this.description = `oci:${dir}`;
+  }
+
+  private blobPath(d: Digest): string {
+    return nodePath.join(this.dir, 'blobs', 'sha256', hexOf(d));
+  }
+
+  private async has(d: Digest): Promise<boolean> {
+    try {
+      return (await fs.lstat(this.blobPath(d))).isFile();
+    } catch (err) {
+      if (isMissing(err)) return false;
+      throw err;
+    }
+  }
+
+  async putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
+    if (await this.has(desc.digest)) return { uploaded: false, bytes: 0 };
+    await fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    const final = this.blobPath(desc.digest);
+    const tmp = `${final}.${randomUUID()}.tmp`;
+    const hasher = new DigestingStream({ digest: desc.digest, size: desc.size, where: `blob ${desc.digest}` });
+    try {
+      await pipeline(await open(), hasher, createWriteStream(tmp, { highWaterMark: 1 << 20 }));
+      hasher.check(desc.digest, desc.size, `blob ${desc.digest}`);
+      await fs.rename(tmp, final);
+      return { uploaded: true, bytes: hasher.bytes };
+    } catch (err) {
+      await fs.rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async hasManifest(desc: Descriptor): Promise<boolean> {
+    return this.has(desc.digest);
+  }
+
+  async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
+    if (await this.has(desc.digest)) return 0;
+    await fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    const final = this.blobPath(desc.digest);
+    const tmp = `${final}.${randomUUID()}.tmp`;
+    await fs.writeFile(tmp, bytes);
+    await fs.rename(tmp, final);
+    return 1;
+  }
+
+  async tag(name: string, desc: Descriptor): Promise<number> {
+    this.named.set(name, desc);
+    return 1;
+  }
+
+  /** An image without a name (pulled by digest) is still listed in index.json. */
+  addUnnamed(desc: Descriptor): void {
+    this.unnamed.push(desc);
+  }
+
+  async commit(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true });
+    const existing = (await readLayoutIndex(this.dir)) ?? { schemaVersion: 2 as const, manifests: [] };
+    const keep = existing.manifests.filter((m) => {
+      const n = m.annotations?.[REF_NAME];
+      if (n !== undefined) return !this.named.has(n);
+      return !this.unnamed.some((u) => u.digest === m.digest);
+    });
+    const added = [
+      ...[...this.named].map(([name, d]) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: { [REF_NAME]: name } })),
+      ...this.unnamed.map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size })),
+    ];
+    const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [...keep, ...added] };
+    await writeAtomic(nodePath.join(this.dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    await writeAtomic(nodePath.join(this.dir, 'index.json'), JSON.stringify(index));
+  }
+}
+
+async function writeAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${randomUUID()}.tmp`;
+  await fs.writeFile(tmp, data);
+  await fs.rename(tmp, path);
+}

@@ -1,0 +1,44 @@
+// Sources produce images, sinks take them; copying is "read from one, write to the other"
+// (go-containerregistry's shape), so a new format is one small module, not a change to every command.
+import type { Readable } from 'node:stream';
+import type { Descriptor } from './manifest.js';
+
+/** One image a source offers: a root manifest or index, and the name it carries there (tag / ref). */
+export interface SourceImage {
+  name?: string;
+  descriptor: Descriptor;
+}
+
+export interface ImageSource {
+  /** For messages: `oci:/path/to/layout`, `store repo`, ... */
+  readonly description: string;
+  /** The images selected by the reference the source was opened with. */
+  images(): Promise<SourceImage[]>;
+  /** Raw manifest bytes; the copier checks them against the descriptor. */
+  getManifest(desc: Descriptor): Promise<Buffer>;
+  /** Blob bytes as a stream; the sink checks them against the descriptor as they flow. */
+  openBlob(desc: Descriptor): Promise<Readable>;
+  /** Manifests whose OCI 1.1 `subject` is `subject` (signatures, SBOMs), where the source can tell. */
+  referrers?(subject: Descriptor): Promise<Descriptor[]>;
+  close?(): Promise<void>;
+}
+
+export interface BlobPutResult {
+  uploaded: boolean;
+  bytes: number;
+}
+
+export interface ImageSink {
+  readonly description: string;
+  /** Writes a blob unless the sink has it (then only links it where that applies). */
+  putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult>;
+  /** True when the sink has this manifest already (its whole graph is then in place too). */
+  hasManifest(desc: Descriptor): Promise<boolean>;
+  /** Stores a manifest whose references the sink already holds; returns files written. */
+  putManifest(desc: Descriptor, bytes: Buffer): Promise<number>;
+  /** Names the image (a tag in a store, a ref annotation in a layout). */
+  tag(name: string, desc: Descriptor): Promise<number>;
+  /** Makes everything written visible where the format needs one final step (index.json). */
+  commit?(): Promise<void>;
+  close?(): Promise<void>;
+}

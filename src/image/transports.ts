@@ -1,0 +1,62 @@
+// One reference grammar for image locations outside the store (regclient's habit): a transport
+// prefix, then what that transport needs. New formats register here.
+import * as nodePath from 'node:path';
+import { InvalidReferenceError } from '../errors.js';
+import { OciLayoutSink, OciLayoutSource } from './oci-layout.js';
+import type { ImageSink, ImageSource } from './transfer.js';
+
+export interface TransportRef {
+  transport: string;
+  /** File or directory path, resolved to absolute. */
+  path: string;
+  /** Optional image name inside (ref annotation, tag). */
+  ref?: string;
+}
+
+// The image-spec grammar for org.opencontainers.image.ref.name.
+const OCI_REF_RE = /^[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*$/;
+
+export const SOURCE_TRANSPORTS = ['oci'] as const;
+
+/** `transport:path[:ref]`; the path may not contain ':' (as in skopeo). */
+export function parseTransportRef(s: string, allowed: readonly string[]): TransportRef {
+  const i = s.indexOf(':');
+  const transport = i > 0 ? s.slice(0, i) : '';
+  if (!allowed.includes(transport)) {
+    throw new InvalidReferenceError(
+      `unsupported image location ${JSON.stringify(s)}: use ${allowed.map((t) => `${t}:<path>[:<ref>]`).join(' or ')}`,
+    );
+  }
+  const rest = s.slice(i + 1);
+  const j = rest.indexOf(':');
+  const path = j >= 0 ? rest.slice(0, j) : rest;
+  const ref = j >= 0 ? rest.slice(j + 1) : undefined;
+  if (!path) throw new InvalidReferenceError(`${JSON.stringify(s)} names no path: use ${transport}:<path>[:<ref>]`);
+  if (path.includes('\0')) throw new InvalidReferenceError(`path in ${JSON.stringify(s)} contains a NUL byte`);
+  if (ref !== undefined && !OCI_REF_RE.test(ref)) {
+    throw new InvalidReferenceError(`invalid image name ${JSON.stringify(ref)} in ${JSON.stringify(s)}: use letters and digits separated by - . _ : @ / +`);
+  }
+  return { transport, path: nodePath.resolve(path), ref };
+}
+
+export function openSource(s: string): ImageSource {
+  const r = parseTransportRef(s, SOURCE_TRANSPORTS);
+  switch (r.transport) {
+    case 'oci':
+      return new OciLayoutSource(r.path, r.ref);
+    default:
+      throw new InvalidReferenceError(`unsupported source ${JSON.stringify(s)}`);
+  }
+}
+
+export const SINK_TRANSPORTS = ['oci'] as const;
+
+export function openSink(s: string): { sink: ImageSink; ref?: string } {
+  const r = parseTransportRef(s, SINK_TRANSPORTS);
+  switch (r.transport) {
+    case 'oci':
+      return { sink: new OciLayoutSink(r.path), ref: r.ref };
+    default:
+      throw new InvalidReferenceError(`unsupported destination ${JSON.stringify(s)}`);
+  }
+}

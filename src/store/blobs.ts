@@ -1,0 +1,104 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { isNotFound, NotFoundError } from '../errors.js';
+import type { FileInfo, StorageDriver } from '../drivers/driver.js';
+import { DigestingStream, type Digest } from '../image/digest.js';
+import type { Descriptor } from '../image/manifest.js';
+import { readLink, writeLink } from './links.js';
+import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
+
+export interface BlobUploadResult {
+  /** True when bytes were uploaded; false when the store had the blob already (only linked). */
+  uploaded: boolean;
+  bytes: number;
+}
+
+export async function statBlob(d: StorageDriver, digest: Digest): Promise<FileInfo | undefined> {
+  try {
+    return await d.stat(blobDataPath(digest));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+export async function blobExists(d: StorageDriver, digest: Digest): Promise<boolean> {
+  return (await statBlob(d, digest)) !== undefined;
+}
+
+/** What the registry checks before serving a blob from a repo: the repo's layer link and the data. */
+export async function isBlobLinked(d: StorageDriver, repo: string, digest: Digest): Promise<boolean> {
+  const linked = await readLink(d, layerLinkPath(repo, digest));
+  return linked === digest && (await blobExists(d, digest));
+}
+
+export async function linkBlob(d: StorageDriver, repo: string, digest: Digest): Promise<boolean> {
+  return writeLink(d, layerLinkPath(repo, digest), digest);
+}
+
+export async function openBlob(d: StorageDriver, digest: Digest, offset = 0): Promise<Readable> {
+  try {
+    return await d.reader(blobDataPath(digest), offset);
+  } catch (err) {
+    if (isNotFound(err)) throw new NotFoundError(`blob ${digest} is not in the store (${blobDataPath(digest)})`);
+    throw err;
+  }
+}
+
+export async function readBlob(d: StorageDriver, digest: Digest): Promise<Buffer> {
+  try {
+    return await d.getContent(blobDataPath(digest));
+  } catch (err) {
+    if (isNotFound(err)) throw new NotFoundError(`blob ${digest} is not in the store (${blobDataPath(digest)})`);
+    throw err;
+  }
+}
+
+function rfc3339Now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * The registry's blob upload: bytes go to the repo's private `_uploads/<uuid>/data` (with
+ * `startedat`), are hashed and counted as they flow, and only a blob whose digest and size check
+ * out is moved to `blobs/`. Then the repo's layer link is written and the upload dir removed,
+ * also on failure. A blob already in the store is never read from the source again: it is
+ * linked (cross-repo mount).
+ */
+export async function uploadBlob(
+  d: StorageDriver,
+  repo: string,
+  desc: Pick<Descriptor, 'digest' | 'size'>,
+  open: () => Promise<Readable>,
+  where = 'source',
+): Promise<BlobUploadResult> {
+  if (await blobExists(d, desc.digest)) {
+    await linkBlob(d, repo, desc.digest);
+    return { uploaded: false, bytes: 0 };
+  }
+  const id = randomUUID();
+  const dir = uploadDir(repo, id);
+  try {
+    await d.putContent(uploadStartedAtPath(repo, id), rfc3339Now());
+    const source = await open();
+    const hasher = new DigestingStream({ digest: desc.digest, size: desc.size, where });
+    source.on('error', (err) => hasher.destroy(err));
+    const bytes = await d.putStream(uploadDataPath(repo, id), source.pipe(hasher));
+    hasher.check(desc.digest, desc.size, where);
+    // Content-addressed: if another writer got there first the bytes are identical.
+    if (!(await blobExists(d, desc.digest))) await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
+    await linkBlob(d, repo, desc.digest);
+    return { uploaded: true, bytes };
+  } finally {
+    await d.delete(dir).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
+  }
+}
+
+/** Small content stored by digest directly (the registry's blobStore.Put, used for manifests). */
+export async function putBlobContent(d: StorageDriver, digest: Digest, bytes: Buffer): Promise<boolean> {
+  if (await blobExists(d, digest)) return false;
+  await d.putContent(blobDataPath(digest), bytes);
+  return true;
+}

@@ -1,0 +1,42 @@
+import { isNotFound, RegbucketError } from '../errors.js';
+import type { StorageDriver } from '../drivers/driver.js';
+import { isDigest, type Digest } from '../image/digest.js';
+import { linkContent } from './paths.js';
+
+/** A link file whose content is not exactly `sha256:<64 lowercase hex>`. */
+export class MalformedLinkError extends RegbucketError {
+  constructor(
+    readonly path: string,
+    readonly content: string,
+  ) {
+    super(`malformed link ${path}: content ${JSON.stringify(content.slice(0, 80))} is not sha256:<64 hex>; run regbucket verify --fix`);
+  }
+}
+
+/** Reads a link; undefined if it does not exist. Strict: the registry fails on anything else. */
+export async function readLink(d: StorageDriver, path: string): Promise<Digest | undefined> {
+  let buf: Buffer;
+  try {
+    buf = await d.getContent(path);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  const s = buf.toString('latin1');
+  if (!isDigest(s)) throw new MalformedLinkError(path, s);
+  return s;
+}
+
+/**
+ * Writes a link unless it already holds exactly this digest (a read is cheaper than a rewrite
+ * on every backend, and it keeps repeated pushes write-free). Last writer wins.
+ */
+export async function writeLink(d: StorageDriver, path: string, digest: Digest): Promise<boolean> {
+  try {
+    if ((await readLink(d, path)) === digest) return false;
+  } catch (err) {
+    if (!(err instanceof MalformedLinkError)) throw err;
+  }
+  await d.putContent(path, linkContent(digest));
+  return true;
+}

@@ -1,0 +1,48 @@
+import { basename } from '../drivers/driver.js';
+import { isNotFound, NotFoundError } from '../errors.js';
+import type { StorageDriver } from '../drivers/driver.js';
+import type { Digest } from '../image/digest.js';
+import { isTag } from '../image/reference.js';
+import { readLink, writeLink } from './links.js';
+import { revisionLinkPath, tagCurrentLinkPath, tagDir, tagIndexLinkPath, tagsDir } from './paths.js';
+
+/** Tags of a repository, sorted: every directory under `_manifests/tags/`, as the registry lists them. */
+export async function listTags(d: StorageDriver, repo: string): Promise<string[]> {
+  try {
+    return (await d.list(tagsDir(repo))).map(basename).filter(isTag);
+  } catch (err) {
+    if (isNotFound(err)) return [];
+    throw err;
+  }
+}
+
+export async function resolveTag(d: StorageDriver, repo: string, tag: string): Promise<Digest> {
+  const digest = await readLink(d, tagCurrentLinkPath(repo, tag));
+  if (!digest) throw new NotFoundError(`tag ${repo}:${tag} does not exist`);
+  return digest;
+}
+
+/**
+ * The registry's tag write (manifest PUT by tag): the manifest must be a revision of the repo;
+ * the tag's history entry is written first, then `current` (last writer wins).
+ * Returns the number of files written.
+ */
+export async function tagManifest(d: StorageDriver, repo: string, tag: string, digest: Digest): Promise<number> {
+  if ((await readLink(d, revisionLinkPath(repo, digest))) !== digest) {
+    throw new NotFoundError(`manifest ${digest} is not in repository ${repo}: push it before tagging`);
+  }
+  let writes = 0;
+  if (await writeLink(d, tagIndexLinkPath(repo, tag, digest), digest)) writes++;
+  if (await writeLink(d, tagCurrentLinkPath(repo, tag), digest)) writes++;
+  return writes;
+}
+
+/** The registry's tag deletion: the whole tag directory goes, history included. */
+export async function untag(d: StorageDriver, repo: string, tag: string): Promise<void> {
+  try {
+    await d.delete(tagDir(repo, tag));
+  } catch (err) {
+    if (isNotFound(err)) throw new NotFoundError(`tag ${repo}:${tag} does not exist`);
+    throw err;
+  }
+}
