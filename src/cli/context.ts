@@ -1,0 +1,54 @@
+import type { Command } from 'commander';
+import type { StorageDriver } from '../drivers/driver.js';
+import { openDriver } from '../drivers/open.js';
+import { UsageError } from '../errors.js';
+import { Output, type OutputMode } from './output.js';
+
+export interface GlobalOptions {
+  store?: string;
+  json?: boolean;
+  quiet?: boolean;
+  concurrency: number;
+  retries: number;
+  s3Endpoint?: string;
+  s3Region?: string;
+}
+
+/** What a command needs from the CLI: options, the output, and the store (opened on demand). */
+export class Context {
+  private driver?: StorageDriver;
+  readonly output: Output;
+
+  constructor(readonly globals: GlobalOptions) {
+    const mode: OutputMode = globals.json ? 'json' : globals.quiet ? 'quiet' : 'human';
+    this.output = new Output(mode);
+  }
+
+  static from(cmd: Command): Context {
+    return new Context(cmd.optsWithGlobals<GlobalOptions>());
+  }
+
+  get storeUrl(): string {
+    const url = this.globals.store ?? process.env.REGBUCKET_STORE;
+    if (!url) {
+      throw new UsageError('no store given: pass --store <dir|file://dir|s3://bucket[/prefix]> or set REGBUCKET_STORE');
+    }
+    return url;
+  }
+
+  async store(): Promise<StorageDriver> {
+    this.driver ??= await this.open(this.storeUrl);
+    return this.driver;
+  }
+
+  /** Another store (copy --to). */
+  open(url: string): Promise<StorageDriver> {
+    return Promise.resolve(
+      openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.driver?.close();
+  }
+}

@@ -1,0 +1,43 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Output } from './output.js';
+import { exitCodeFor } from './exit.js';
+import { takeExitCode } from './action.js';
+import { COMMANDS } from '../commands/index.js';
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} takes a whole number, got ${JSON.stringify(v)}`);
+    return n;
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('regbucket')
+    .description('Manage container images directly inside registry storage (a directory or an S3 bucket), no registry server running.')
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .addOption(new Option('--store <url>', 'the store: a directory, file://dir or s3://bucket[/prefix] (env REGBUCKET_STORE)'))
+    .option('--json', 'machine-readable output on stdout')
+    .option('-q, --quiet', 'print nothing but errors')
+    .addOption(new Option('--concurrency <n>', 'parallel transfers and requests').default(8).argParser(positiveInt('--concurrency')))
+    .addOption(new Option('--retries <n>', 'retries with backoff for storage requests').default(5).argParser(positiveInt('--retries')))
+    .option('--s3-endpoint <url>', 'S3 endpoint URL (env AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL); enables path-style')
+    .option('--s3-region <region>', 'S3 region (env AWS_REGION)')
+    .showHelpAfterError('(run regbucket --help for usage)')
+    .exitOverride();
+  for (const register of COMMANDS) register(program);
+  for (const c of program.commands) c.exitOverride().showHelpAfterError(false);
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code (bin/regbucket.js sets it). */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return takeExitCode();
+  } catch (err) {
+    const opts = program.opts<{ json?: boolean; quiet?: boolean }>();
+    return exitCodeFor(err, new Output(opts.json ? 'json' : opts.quiet ? 'quiet' : 'human'));
+  }
+}

@@ -1,0 +1,83 @@
+// The only place that writes to the terminal. Commands hand results here; the mode decides
+// whether a human table, stable JSON, or nothing (quiet) comes out.
+import Table from 'cli-table3';
+import ora, { type Ora } from 'ora';
+
+export type OutputMode = 'human' | 'json' | 'quiet';
+
+export interface Progress {
+  update(text: string): void;
+  done(): void;
+}
+
+const noProgress: Progress = { update() {}, done() {} };
+
+export class Output {
+  constructor(
+    readonly mode: OutputMode,
+    private readonly stdout: NodeJS.WriteStream = process.stdout,
+    private readonly stderr: NodeJS.WriteStream = process.stderr,
+  ) {}
+
+  /** Progress spinners only on an interactive terminal, never in CI, JSON or quiet mode. */
+  get interactive(): boolean {
+    return this.mode === 'human' && Boolean(this.stderr.isTTY) && !process.env.CI;
+  }
+
+  progress(text: string): Progress {
+    if (!this.interactive) return noProgress;
+    const spinner: Ora = ora({ text, stream: this.stderr }).start();
+    return {
+      update: (t) => {
+        spinner.text = t;
+      },
+      done: () => spinner.stop(),
+    };
+  }
+
+  /** The command's result: `json` for --json, `human` rendered otherwise. */
+  result(json: unknown, human: () => string | undefined): void {
+    if (this.mode === 'json') this.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+    else if (this.mode === 'human') {
+      const text = human();
+      if (text) this.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+    }
+  }
+
+  /** Raw bytes to stdout (inspect --raw), whatever the mode. */
+  raw(data: Buffer | string): void {
+    this.stdout.write(data);
+  }
+
+  info(line: string): void {
+    if (this.mode === 'human') this.stderr.write(`${line}\n`);
+  }
+
+  warn(line: string): void {
+    if (this.mode !== 'quiet') this.stderr.write(`regbucket: warning: ${line}\n`);
+  }
+
+  error(line: string): void {
+    this.stderr.write(`regbucket: error: ${line}\n`);
+  }
+
+  table(head: string[], rows: (string | number)[][]): string {
+    if (!this.stdout.isTTY) {
+      return [head.join('\t'), ...rows.map((r) => r.join('\t'))].join('\n');
+    }
+    const t = new Table({ head, style: { head: [], border: [] } });
+    t.push(...rows.map((r) => r.map(String)));
+    return t.toString();
+  }
+}
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
+}

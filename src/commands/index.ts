@@ -1,0 +1,6 @@
+import type { Command } from 'commander';
+import { register as pull } from './pull.js';
+import { register as push } from './push.js';
+
+/** Every command registers itself on the program; order is the order of --help. */
+export const COMMANDS: ((program: Command) => void)[] = [push, pull];

@@ -1,0 +1,23 @@
+import { formatBytes, type Output } from '../cli/output.js';
+import type { CopyProgress, CopyStats } from '../image/copy.js';
+
+/** A spinner line that follows a copy: blobs done, bytes moved. */
+export function copyProgress(out: Output, verb: string): { progress: CopyProgress; done(): void } {
+  const p = out.progress(`${verb}...`);
+  let blobs = 0;
+  let bytes = 0;
+  return {
+    progress: {
+      onBlob(_d, r) {
+        blobs++;
+        bytes += r.bytes;
+        p.update(`${verb}: ${blobs} blobs, ${formatBytes(bytes)} written`);
+      },
+    },
+    done: () => p.done(),
+  };
+}
+
+export function statsLine(s: CopyStats): string {
+  return `${s.blobsUploaded} blobs written (${formatBytes(s.bytesUploaded)}), ${s.blobsSkipped} already present, ${s.manifestsWritten} manifests written`;
+}
