@@ -1,0 +1,23 @@
+// Runs the built CLI (bin/regbucket.js -> dist/) as users do: a separate process.
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { run, type ExecResult } from './exec.js';
+
+export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const BIN = join(REPO_ROOT, 'bin', 'regbucket.js');
+
+export interface CliResult extends ExecResult {
+  json<T = unknown>(): T;
+}
+
+export async function regbucket(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, CI: 'true', ...env } });
+  return { ...r, json: <T>() => JSON.parse(r.stdout) as T };
+}
+
+/** Runs and throws unless the exit code is 0. */
+export async function regbucketOk(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  const r = await regbucket(args, env);
+  if (r.code !== 0) throw new Error(`regbucket ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}

@@ -1,0 +1,133 @@
+// The real distribution registry (Debian's docker-registry 2.8.2) on 127.0.0.1, on a directory
+// or an S3 bucket, for interop tests and benchmarks.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireTool, run, type ExecResult } from './exec.js';
+import { freePort, waitFor } from './ports.js';
+
+export interface S3StorageConfig {
+  endpoint: string;
+  bucket: string;
+  rootdirectory?: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+}
+
+export type RegistryStorage = { filesystem: string } | { s3: S3StorageConfig };
+
+export interface RegistryOptions {
+  storage: RegistryStorage;
+  /** htpasswd file content (bcrypt): turns on basic auth. */
+  htpasswd?: string;
+}
+
+function storageYaml(s: RegistryStorage): string {
+  if ('filesystem' in s) return `  filesystem:\n    rootdirectory: ${s.filesystem}\n`;
+  const c = s.s3;
+  return [
+    '  s3:',
+    `    accesskey: "${c.accessKeyId}"`,
+    `    secretkey: "${c.secretAccessKey}"`,
+    `    region: ${c.region}`,
+    `    regionendpoint: ${c.endpoint}`,
+    `    bucket: ${c.bucket}`,
+    c.rootdirectory ? `    rootdirectory: ${c.rootdirectory}` : '',
+    '    secure: false',
+    '    v4auth: true',
+    '    forcepathstyle: true',
+    '',
+  ]
+    .filter((l) => l !== '')
+    .join('\n')
+    .concat('\n');
+}
+
+/** Writes a registry config file; the port is chosen by the caller. */
+export function registryConfig(opts: RegistryOptions, port: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'regbucket-registry-'));
+  const lines = [
+    'version: 0.1',
+    'log:',
+    '  level: warn',
+    '  accesslog:',
+    '    disabled: true',
+    'storage:',
+    storageYaml(opts.storage).trimEnd(),
+    '  delete:',
+    '    enabled: true',
+    '  cache:',
+    '    blobdescriptor: ""',
+    '  maintenance:',
+    '    uploadpurging:',
+    '      enabled: false',
+    'http:',
+    `  addr: 127.0.0.1:${port}`,
+  ];
+  if (opts.htpasswd) {
+    const hp = join(dir, 'htpasswd');
+    writeFileSync(hp, opts.htpasswd);
+    lines.push('auth:', '  htpasswd:', '    realm: regbucket-test', `    path: ${hp}`);
+  }
+  const path = join(dir, 'config.yml');
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  return path;
+}
+
+export interface RunningRegistry {
+  host: string;
+  configPath: string;
+  stop(): Promise<void>;
+}
+
+function registryEnv(): NodeJS.ProcessEnv {
+  // The registry's S3 driver panics at start when AWS_CA_BUNDLE is set (test-lab.md).
+  const env = { ...process.env };
+  delete env.AWS_CA_BUNDLE;
+  return env;
+}
+
+export async function startRegistry(opts: RegistryOptions): Promise<RunningRegistry> {
+  requireTool('docker-registry');
+  const port = await freePort();
+  const configPath = registryConfig(opts, port);
+  const child: ChildProcess = spawn('docker-registry', ['serve', configPath], { env: registryEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (c: Buffer) => {
+    stderr = (stderr + c.toString()).slice(-4000);
+  });
+  let exited = false;
+  child.on('exit', () => {
+    exited = true;
+  });
+  const host = `127.0.0.1:${port}`;
+  try {
+    await waitFor(`docker-registry on ${host}`, async () => {
+      if (exited) throw new Error(`docker-registry exited: ${stderr}`);
+      const r = await fetch(`http://${host}/v2/`);
+      return r.status === 200 || r.status === 401;
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\n${stderr}`);
+  }
+  return {
+    host,
+    configPath,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (exited) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+      }),
+  };
+}
+
+/** The registry's offline garbage collector on a config (the store must not be served meanwhile). */
+export function registryGarbageCollect(configPath: string, flags: string[] = []): Promise<ExecResult> {
+  requireTool('docker-registry');
+  return run('docker-registry', ['garbage-collect', ...flags, configPath], { env: registryEnv(), timeoutMs: 1_800_000 });
+}
