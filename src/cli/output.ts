@@ -1,7 +1,10 @@
 // The only place that writes to the terminal. Commands hand results here; the mode decides
 // whether a human table, stable JSON, or nothing (quiet) comes out.
-import Table from 'cli-table3';
-import ora, { type Ora } from 'ora';
+import { createRequire } from 'node:module';
+import type { Ora } from 'ora';
+
+// ora and cli-table3 cost ~60 ms to load: only a terminal session pays for them.
+const require = createRequire(import.meta.url);
 
 export type OutputMode = 'human' | 'json' | 'quiet';
 
@@ -26,12 +29,21 @@ export class Output {
 
   progress(text: string): Progress {
     if (!this.interactive) return noProgress;
-    const spinner: Ora = ora({ text, stream: this.stderr }).start();
+    let spinner: Ora | undefined;
+    let current = text;
+    let stopped = false;
+    void import('ora').then(({ default: ora }) => {
+      if (!stopped) spinner = ora({ text: current, stream: this.stderr }).start();
+    });
     return {
       update: (t) => {
-        spinner.text = t;
+        current = t;
+        if (spinner) spinner.text = t;
       },
-      done: () => spinner.stop(),
+      done: () => {
+        stopped = true;
+        spinner?.stop();
+      },
     };
   }
 
@@ -65,6 +77,7 @@ export class Output {
     if (!this.stdout.isTTY) {
       return [head.join('\t'), ...rows.map((r) => r.join('\t'))].join('\n');
     }
+    const Table = require('cli-table3') as typeof import('cli-table3');
     const t = new Table({ head, style: { head: [], border: [] } });
     t.push(...rows.map((r) => r.map(String)));
     return t.toString();
