@@ -1,12 +1,21 @@
 // skopeo and umoci, the real clients the interop tests compare against.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { requireTool, runOk } from './exec.js';
 
+const created: string[] = [];
+process.once('exit', () => {
+  if (process.env.REGBUCKET_KEEP_TEST_DIRS) return;
+  for (const d of created) rmSync(d, { recursive: true, force: true });
+});
+
+/** A fresh temp directory, removed when the test process exits (REGBUCKET_KEEP_TEST_DIRS=1 keeps it). */
 export function tempDir(prefix = 'regbucket-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  created.push(d);
+  return d;
 }
 
 export async function skopeo(args: string[]): Promise<string> {
