@@ -1,10 +1,10 @@
 // The real distribution registry (Debian's docker-registry 2.8.2) on 127.0.0.1, on a directory
 // or an S3 bucket, for interop tests and benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireTool, run, type ExecResult } from './exec.js';
+import { tempDir } from './tools.js';
 import { freePort, waitFor } from './ports.js';
 
 export interface S3StorageConfig {
@@ -47,7 +47,7 @@ function storageYaml(s: RegistryStorage): string {
 
 /** Writes a registry config file; the port is chosen by the caller. */
 export function registryConfig(opts: RegistryOptions, port: number): string {
-  const dir = mkdtempSync(join(tmpdir(), 'regbucket-registry-'));
+  const dir = tempDir('regbucket-registry-');
   const lines = [
     'version: 0.1',
     'log:',
