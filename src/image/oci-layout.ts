@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidInputError, NotFoundError } from '../errors.js';
+import { InvalidInputError } from '../errors.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { parseManifest, type Descriptor } from './manifest.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
@@ -51,7 +51,7 @@ async function openLayoutBlob(root: string, digest: Digest): Promise<fs.FileHand
   for (const part of rel.slice(0, -1)) {
     p = nodePath.join(p, part);
     const st = await fs.lstat(p).catch((err: unknown) => {
-      if (isMissing(err)) throw new NotFoundError(`blob ${digest} is not in the OCI layout ${root}`);
+      if (isMissing(err)) throw new InvalidInputError(`blob ${digest} is missing from the OCI layout ${root}: the layout is incomplete, export it again`);
       throw err;
     });
     if (!st.isDirectory()) throw new InvalidInputError(`${p} in OCI layout ${root} is not a directory (symlinks are not followed)`);
@@ -59,7 +59,7 @@ async function openLayoutBlob(root: string, digest: Digest): Promise<fs.FileHand
   try {
     return await fs.open(nodePath.join(p, rel.at(-1)!), constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    if (isMissing(err)) throw new NotFoundError(`blob ${digest} is not in the OCI layout ${root}`);
+    if (isMissing(err)) throw new InvalidInputError(`blob ${digest} is missing from the OCI layout ${root}: the layout is incomplete, export it again`);
     if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
       throw new InvalidInputError(`blob ${digest} in OCI layout ${root} is a symlink: refusing to follow it`);
     }
@@ -79,7 +79,7 @@ export class OciLayoutSource implements ImageSource {
 
   async index(): Promise<OciIndex> {
     const idx = await readLayoutIndex(this.dir);
-    if (!idx) throw new NotFoundError(`${this.dir} is not an OCI image layout (no index.json): create one with skopeo copy ... oci:${this.dir}:TAG or umoci init`);
+    if (!idx) throw new InvalidInputError(`${this.dir} is not an OCI image layout (no index.json): create one with skopeo copy ... oci:${this.dir}:TAG or umoci init`);
     return idx;
   }
 
@@ -91,13 +91,13 @@ export class OciLayoutSource implements ImageSource {
       const hit = entries.filter((e) => e.name === this.ref);
       if (hit.length === 0) {
         const names = entries.map((e) => e.name).filter(Boolean);
-        throw new NotFoundError(`no image named ${JSON.stringify(this.ref)} in ${this.dir}: it has ${names.length ? names.join(', ') : 'no named images'}`);
+        throw new InvalidInputError(`no image named ${JSON.stringify(this.ref)} in ${this.dir}: it has ${names.length ? names.join(', ') : 'no named images'}`);
       }
       return hit.slice(-1);
     }
     const referrerRoots = await this.subjectDigests(entries.map((e) => e.descriptor));
     const roots = entries.filter((e) => !referrerRoots.has(e.descriptor.digest));
-    if (roots.length === 0) throw new NotFoundError(`the OCI layout ${this.dir} holds no image`);
+    if (roots.length === 0) throw new InvalidInputError(`the OCI layout ${this.dir} holds no image`);
     return roots;
   }
 
