@@ -1,4 +1,4 @@
-import pLimit, { type LimitFunction } from 'p-limit';
+import pLimit from 'p-limit';
 import { DigestMismatchError, InvalidInputError, NotFoundError, SizeMismatchError } from '../errors.js';
 import { sha256 } from './digest.js';
 import { parseManifest, platformString, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.js';
@@ -11,7 +11,7 @@ export interface CopyProgress {
 
 export interface CopyOptions {
   concurrency: number;
-  /** `os/arch[/variant]` values: copy only these children of an index. */
+  /** `os/arch[/variant]` values: copy only this child of an index. */
   platforms?: string[];
   /** Copy manifests whose `subject` is a copied manifest (default true). */
   referrers?: boolean;
@@ -37,17 +37,30 @@ export async function fetchManifest(source: ImageSource, desc: Descriptor): Prom
   return { bytes, manifest: parseManifest(bytes, `manifest ${desc.digest} in ${source.description}`) };
 }
 
+interface PlannedManifest {
+  desc: Descriptor;
+  bytes: Buffer;
+}
+
+/** What a copy will write: blobs, then manifests in an order where each follows its references. */
+export interface CopyPlan {
+  roots: Descriptor[];
+  blobs: Map<string, Descriptor>;
+  manifests: PlannedManifest[];
+}
+
 /**
- * Copies an image graph from a source to a sink: blobs first (in parallel, bounded, each blob
- * once even when several children share it), then each manifest after everything it references,
- * so the sink never holds a manifest whose references are missing. Only blob transfers take a
- * concurrency slot: the recursion over manifests never waits on a slot it holds.
+ * Copies image graphs from a source to a sink in two phases. Planning fetches and checks every
+ * manifest and asks the source about every blob before anything is written, so a broken source
+ * (missing blob, lying size, bad digest, unknown media type) fails with nothing written. Then
+ * blobs go in parallel (bounded, each once), and manifests after everything they reference, so
+ * the sink never holds a manifest whose references are missing. A manifest the sink already has
+ * is not descended into: its graph is there.
  */
 export class ImageCopier {
   readonly stats: CopyStats = { blobsUploaded: 0, blobsSkipped: 0, bytesUploaded: 0, manifestsWritten: 0, manifests: 0 };
-  private readonly limit: LimitFunction;
-  private readonly blobs = new Map<string, Promise<void>>();
-  private readonly manifests = new Map<string, Promise<Descriptor>>();
+  private readonly limit;
+  private readonly planned = new Set<string>();
 
   constructor(
     private readonly source: ImageSource,
@@ -57,46 +70,63 @@ export class ImageCopier {
     this.limit = pLimit(Math.max(1, opts.concurrency));
   }
 
-  /** Copies one root (and its referrers); returns the descriptor that ended up in the sink. */
+  /** Copies one image (and its referrers); returns the descriptor that ended up in the sink. */
   async copy(root: Descriptor): Promise<Descriptor> {
-    const out = await this.copyManifest(root, true);
-    if (this.opts.referrers !== false) await this.copyReferrers(out);
-    return out;
+    const plan = await this.plan([root]);
+    await this.execute(plan);
+    return plan.roots[0]!;
   }
 
-  private copyManifest(desc: Descriptor, isRoot: boolean): Promise<Descriptor> {
-    const key = `${desc.digest}|${isRoot}`;
-    let p = this.manifests.get(key);
-    if (!p) {
-      p = this.doCopyManifest(desc, isRoot);
-      this.manifests.set(key, p);
+  async plan(roots: Descriptor[]): Promise<CopyPlan> {
+    const plan: CopyPlan = { roots: [], blobs: new Map(), manifests: [] };
+    for (const r of roots) plan.roots.push(await this.planRoot(r, plan));
+    await Promise.all([...plan.blobs.values()].map((b) => this.limit(() => this.source.checkBlob?.(b))));
+    return plan;
+  }
+
+  private async planRoot(root: Descriptor, plan: CopyPlan): Promise<Descriptor> {
+    let { bytes, manifest } = await fetchManifest(this.source, root);
+    let desc: Descriptor = { ...root, mediaType: root.mediaType ?? manifest.mediaType };
+    if (manifest.kind === 'index' && this.opts.platforms?.length) {
+      desc = this.choosePlatform(manifest);
+      ({ bytes, manifest } = await fetchManifest(this.source, desc));
     }
-    return p;
+    await this.planManifest(desc, bytes, manifest, plan);
+    if (this.opts.referrers !== false) await this.planReferrers(desc, plan);
+    return desc;
   }
 
-  private async doCopyManifest(desc: Descriptor, isRoot: boolean): Promise<Descriptor> {
+  private async planManifest(desc: Descriptor, bytes: Buffer, manifest: ParsedManifest, plan: CopyPlan): Promise<void> {
+    if (this.planned.has(desc.digest)) return;
+    this.planned.add(desc.digest);
     this.stats.manifests++;
-    const { bytes, manifest } = await fetchManifest(this.source, desc);
-    const full: Descriptor = { ...desc, mediaType: desc.mediaType ?? manifest.mediaType, size: bytes.length };
-    if (manifest.kind === 'index' && isRoot && this.opts.platforms?.length) {
-      return this.copyPlatforms(manifest);
-    }
-    if (await this.sink.hasManifest(full)) {
-      this.opts.progress?.onManifest?.(full);
-      return full;
-    }
+    if (await this.sink.hasManifest(desc)) return;
     if (manifest.kind === 'index') {
-      await Promise.all(manifest.manifests.map((c) => this.copyManifest(c, false)));
+      for (const child of manifest.manifests) {
+        const c = await fetchManifest(this.source, child);
+        await this.planManifest(child, c.bytes, c.manifest, plan);
+      }
     } else {
-      await Promise.all(requiredBlobs(manifest).map((b) => this.copyBlob(b)));
+      for (const b of requiredBlobs(manifest)) {
+        if (b.size < 0) throw new InvalidInputError(`manifest ${desc.digest} in ${this.source.description} is a legacy schema 1 manifest: convert it first`);
+        plan.blobs.set(b.digest, b);
+      }
     }
-    this.stats.manifestsWritten += (await this.sink.putManifest(full, bytes)) > 0 ? 1 : 0;
-    this.opts.progress?.onManifest?.(full);
-    return full;
+    plan.manifests.push({ desc, bytes });
   }
 
-  /** `--platform`: one match copies that child as the image itself; several are refused for now. */
-  private async copyPlatforms(index: ParsedManifest): Promise<Descriptor> {
+  private async planReferrers(subject: Descriptor, plan: CopyPlan): Promise<void> {
+    if (!this.source.referrers) return;
+    for (const r of await this.source.referrers(subject)) {
+      if (this.planned.has(r.digest)) continue;
+      const { bytes, manifest } = await fetchManifest(this.source, r);
+      await this.planManifest(r, bytes, manifest, plan);
+      await this.planReferrers(r, plan);
+    }
+  }
+
+  /** `--platform`: one match copies that child as the image itself. */
+  private choosePlatform(index: ParsedManifest): Descriptor {
     const wanted = this.opts.platforms!;
     const chosen = index.manifests.filter((c) => wanted.some((w) => platformMatches(w, platformString(c.platform))));
     const available = index.manifests.map((c) => platformString(c.platform)).filter(Boolean).join(', ');
@@ -108,31 +138,25 @@ export class ImageCopier {
         `--platform ${wanted.join(', ')} selects ${chosen.length} images of the index in ${this.source.description}; select one, or copy the whole index without --platform`,
       );
     }
-    return this.copyManifest(chosen[0]!, false);
+    return chosen[0]!;
   }
 
-  private copyBlob(desc: Descriptor): Promise<void> {
-    let p = this.blobs.get(desc.digest);
-    if (!p) {
-      p = this.limit(async () => {
-        const r = await this.sink.putBlob(desc, () => this.source.openBlob(desc));
-        if (r.uploaded) {
-          this.stats.blobsUploaded++;
-          this.stats.bytesUploaded += r.bytes;
-        } else this.stats.blobsSkipped++;
-        this.opts.progress?.onBlob?.(desc, r);
-      });
-      this.blobs.set(desc.digest, p);
-    }
-    return p;
-  }
-
-  private async copyReferrers(subject: Descriptor): Promise<void> {
-    if (!this.source.referrers) return;
-    const refs = await this.source.referrers(subject);
-    for (const r of refs) {
-      const copied = await this.copyManifest(r, false);
-      await this.copyReferrers(copied);
+  async execute(plan: CopyPlan): Promise<void> {
+    await Promise.all(
+      [...plan.blobs.values()].map((desc) =>
+        this.limit(async () => {
+          const r = await this.sink.putBlob(desc, () => this.source.openBlob(desc));
+          if (r.uploaded) {
+            this.stats.blobsUploaded++;
+            this.stats.bytesUploaded += r.bytes;
+          } else this.stats.blobsSkipped++;
+          this.opts.progress?.onBlob?.(desc, r);
+        }),
+      ),
+    );
+    for (const m of plan.manifests) {
+      this.stats.manifestsWritten += (await this.sink.putManifest(m.desc, m.bytes)) > 0 ? 1 : 0;
+      this.opts.progress?.onManifest?.(m.desc);
     }
   }
 }

@@ -5,7 +5,7 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, SizeMismatchError } from '../errors.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { parseManifest, type Descriptor } from './manifest.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
@@ -130,6 +130,17 @@ export class OciLayoutSource implements ImageSource {
       const st = await fs.stat(nodePath.join(this.dir, 'blobs', 'sha256', hexOf(desc.digest)));
       if (st.size > 4 * 1024 * 1024) throw new InvalidInputError(`manifest ${desc.digest} in ${this.dir} is ${st.size} bytes: too large for a manifest`);
       return await fh.readFile();
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async checkBlob(desc: Descriptor): Promise<void> {
+    const fh = await openLayoutBlob(this.dir, desc.digest);
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new InvalidInputError(`blob ${desc.digest} in OCI layout ${this.dir} is not a regular file`);
+      if (st.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, st.size, `OCI layout ${this.dir}`);
     } finally {
       await fh.close();
     }

@@ -18,6 +18,11 @@ export interface ImageSource {
   getManifest(desc: Descriptor): Promise<Buffer>;
   /** Blob bytes as a stream; the sink checks them against the descriptor as they flow. */
   openBlob(desc: Descriptor): Promise<Readable>;
+  /**
+   * Where the source can tell cheaply: throws unless the blob is there with the descriptor's size
+   * (lets a copy fail before anything is written).
+   */
+  checkBlob?(desc: Descriptor): Promise<void>;
   /** Manifests whose OCI 1.1 `subject` is `subject` (signatures, SBOMs), where the source can tell. */
   referrers?(subject: Descriptor): Promise<Descriptor[]>;
   close?(): Promise<void>;

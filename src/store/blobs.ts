@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { isNotFound, NotFoundError } from '../errors.js';
 import type { FileInfo, StorageDriver } from '../drivers/driver.js';
 import { DigestingStream, type Digest } from '../image/digest.js';
@@ -82,8 +82,9 @@ export async function uploadBlob(
     await d.putContent(uploadStartedAtPath(repo, id), rfc3339Now());
     const source = await open();
     const hasher = new DigestingStream({ digest: desc.digest, size: desc.size, where });
-    source.on('error', (err) => hasher.destroy(err));
-    const bytes = await d.putStream(uploadDataPath(repo, id), source.pipe(hasher));
+    // pipeline() destroys both streams on an error in either; putStream sees it through hasher.
+    pipeline(source, hasher, () => {});
+    const bytes = await d.putStream(uploadDataPath(repo, id), hasher);
     hasher.check(desc.digest, desc.size, where);
     // Content-addressed: if another writer got there first the bytes are identical.
     if (!(await blobExists(d, desc.digest))) await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
