@@ -1,0 +1,119 @@
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, type Command } from 'commander';
+import { action } from '../cli/action.js';
+import type { Context } from '../cli/context.js';
+import { formatBytes, type Output } from '../cli/output.js';
+import { ExitCode } from '../errors.js';
+import { parseRepoName } from '../image/reference.js';
+import { verifyStore, type AuditProgress, type VerifyReport } from '../verify/audit.js';
+import { FINDING_KINDS, type Finding } from '../verify/findings.js';
+
+interface VerifyOptions {
+  hash: boolean;
+  fix?: boolean;
+  workers: number;
+}
+
+/** Warnings shown per kind on a terminal; --json lists them all. */
+const WARNINGS_SHOWN = 20;
+
+function progressLine(p: AuditProgress, hashStart: number): string {
+  switch (p.phase) {
+    case 'scan':
+      return 'verify: listing the store';
+    case 'links':
+      return `verify: reading links ${p.done}/${p.total}`;
+    case 'manifests':
+      return `verify: reading manifests ${p.done}/${p.total}`;
+    case 'hash': {
+      const secs = (Date.now() - hashStart) / 1000;
+      const rate = secs > 0 ? `, ${formatBytes(p.bytes / secs)}/s` : '';
+      const pct = p.totalBytes > 0 ? ` (${Math.floor((100 * p.bytes) / p.totalBytes)}%)` : '';
+      return `verify: hashing ${formatBytes(p.bytes)} of ${formatBytes(p.totalBytes)}${pct}${rate}, ${p.done}/${p.total} blobs`;
+    }
+    case 'fix':
+      return 'verify: repairing';
+  }
+}
+
+function findingLine(f: Finding): string {
+  const where = [f.repo && `repo=${f.repo}`, f.tag && `tag=${f.tag}`, f.digest && `digest=${f.digest}`, `path=${f.path}`].filter(Boolean).join(' ');
+  const lines = [`${f.severity} ${f.kind} ${where}`, `  ${f.detail}`];
+  if (f.usedBy?.length) lines.push(`  used by ${f.usedBy.join(', ')}`);
+  if (f.repaired) lines.push(`  repaired: ${f.repaired}`);
+  return lines.join('\n');
+}
+
+function render(out: Output, r: VerifyReport, seconds: number): string {
+  const hashed = r.hashed ? `${r.blobsHashed} blobs hashed (${formatBytes(r.bytesHashed)})` : `${r.blobsHashed} manifests hashed (--no-hash)`;
+  const lines = [`verified ${r.repositories} repositories, ${r.blobs} blobs, ${r.links} links, ${r.manifests} manifests; ${hashed} in ${seconds.toFixed(1)} s`];
+  if (r.summary.length > 0) {
+    lines.push(out.table(['kind', 'severity', 'count', 'repaired', 'meaning'], r.summary.map((s) => [s.kind, s.severity, s.count, s.repaired, FINDING_KINDS[s.kind].text])));
+  }
+  const shown = new Map<string, number>();
+  let hidden = 0;
+  for (const f of r.findings) {
+    if (f.severity === 'warning') {
+      const n = (shown.get(f.kind) ?? 0) + 1;
+      shown.set(f.kind, n);
+      if (n > WARNINGS_SHOWN) {
+        hidden++;
+        continue;
+      }
+    }
+    lines.push(findingLine(f));
+  }
+  if (hidden > 0) lines.push(`... and ${hidden} more warnings (--json lists every finding)`);
+  const left = r.problems - r.findings.filter((f) => f.severity === 'problem' && f.repaired).length;
+  if (r.repairs) lines.push(`${r.repairs.length} repairs made`);
+  lines.push(left > 0 ? `${left} problems found` : `no problems found${r.warnings ? ` (${r.warnings} warnings)` : ''}`);
+  return lines.join('\n');
+}
+
+async function verify(ctx: Context, repos: string[], opts: VerifyOptions): Promise<number> {
+  const names = repos.map(parseRepoName);
+  const d = await ctx.store();
+  const started = Date.now();
+  const prog = ctx.output.progress('verify: listing the store');
+  let hashStart = 0;
+  let last = 0;
+  let report: VerifyReport;
+  try {
+    report = await verifyStore(d, {
+      repos: names,
+      hash: opts.hash,
+      fix: Boolean(opts.fix),
+      concurrency: Math.max(1, ctx.globals.concurrency),
+      threads: opts.workers,
+      onProgress: (p) => {
+        const now = Date.now();
+        if (p.phase === 'hash' && hashStart === 0) hashStart = now;
+        if (now - last < 200 && p.done !== p.total) return;
+        last = now;
+        prog.update(progressLine(p, hashStart));
+      },
+    });
+  } finally {
+    prog.done();
+  }
+  const seconds = (Date.now() - started) / 1000;
+  ctx.output.result({ ...report, seconds }, () => render(ctx.output, report, seconds));
+  return report.clean ? ExitCode.ok : ExitCode.integrity;
+}
+
+function threads(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--workers takes a whole number of 1 or more, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command('verify')
+    .description('audit the store: blob digests, links, tags, manifests and their references (exit 3 when problems are found)')
+    .argument('[repos...]', 'audit only these repositories (default: the whole store, orphans included)')
+    .option('--no-hash', 'skip hashing layers and configs: a structural audit (manifests are still hashed)')
+    .option('--fix', 'make the safe repairs (rewrite or re-create links, remove dangling _layers links and stale uploads); never deletes a blob')
+    .option('--workers <n>', 'hashing threads', threads, availableParallelism())
+    .action(action(verify));
+}

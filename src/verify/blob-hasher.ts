@@ -1,0 +1,66 @@
+import * as nodePath from 'node:path';
+import { createHash } from 'node:crypto';
+import type { StorageDriver } from '../drivers/driver.js';
+import { FilesystemDriver } from '../drivers/filesystem.js';
+import { isNotFound } from '../errors.js';
+import type { Digest } from '../image/digest.js';
+import { blobDataPath } from '../store/paths.js';
+import { HashPool, type HashResult } from './hash-pool.js';
+
+/** Where the bytes of a remote store's blob are hashed: on the main thread, or passed to the workers. */
+export type StreamHashing = 'main' | 'workers';
+
+export interface BlobHasherOptions {
+  /** Hashing threads (default: one per core). */
+  threads: number;
+  streamHashing?: StreamHashing;
+}
+
+/**
+ * Hashes blobs of a store by digest. Filesystem stores: a worker reads the data file itself.
+ * Others: the driver's reader streams it and the bytes are hashed as they arrive.
+ */
+export class BlobHasher {
+  private pool?: HashPool;
+  private readonly local?: string;
+
+  constructor(
+    private readonly d: StorageDriver,
+    private readonly opts: BlobHasherOptions,
+  ) {
+    if (d instanceof FilesystemDriver) this.local = d.root;
+    if (this.local !== undefined || opts.streamHashing === 'workers') this.pool = new HashPool(opts.threads);
+  }
+
+  /** How many blobs to hash at once: one per thread locally; remote stores want requests in flight too. */
+  parallelism(requests: number): number {
+    return this.local !== undefined ? this.opts.threads : Math.max(requests, this.opts.threads);
+  }
+
+  /** The blob's digest and size as its bytes say; undefined when its data does not exist. */
+  async hash(digest: Digest, onBytes?: (n: number) => void): Promise<HashResult | undefined> {
+    const path = blobDataPath(digest);
+    if (this.local !== undefined) return this.pool!.hashFile(nodePath.join(this.local, ...path.slice(1).split('/')), onBytes);
+    let stream;
+    try {
+      stream = await this.d.reader(path);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+    if (this.pool) return this.pool.hashStream(stream, onBytes);
+    const h = createHash('sha256');
+    let size = 0;
+    for await (const c of stream) {
+      const chunk = c as Buffer;
+      h.update(chunk);
+      size += chunk.length;
+      onBytes?.(chunk.length);
+    }
+    return { digest: `sha256:${h.digest('hex')}`, size };
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
+}
