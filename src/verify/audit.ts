@@ -10,7 +10,8 @@ import { checkStore, type AuditData, type ManifestState } from './checks.js';
 import { eachLimit } from './each-limit.js';
 import { sortFindings, summarize, type Finding, type KindCount } from './findings.js';
 import type { HashResult } from './hash-pool.js';
-import { scanStore, statBlobs, type Inventory } from './inventory.js';
+import { HashFeed } from './hash-feed.js';
+import { scanStore, statBlobs, type BlobInfo, type Inventory } from './inventory.js';
 import { readLinks } from './link-check.js';
 import { applyRepairs, planRepairs, type Repair } from './fix.js';
 
@@ -64,7 +65,7 @@ async function readRevisions(d: StorageDriver, a: AuditData, digests: Digest[], 
     const blob = a.inv.blobs.get(digest);
     let state: ManifestState;
     if (!blob?.exists) state = { state: 'missing' };
-    else if (blob.size > MAX_MANIFEST_BYTES) state = { state: 'bad', reason: `its blob is ${blob.size} bytes: not a manifest` };
+    else if (blob.size! > MAX_MANIFEST_BYTES) state = { state: 'bad', reason: `its blob is ${blob.size} bytes: not a manifest` };
     else {
       let bytes: Buffer | undefined;
       try {
@@ -103,59 +104,67 @@ function scopedDigests(a: AuditData): Digest[] {
   return out;
 }
 
-async function hashBlobs(a: AuditData, hasher: BlobHasher, opts: VerifyOptions, report: (p: Omit<AuditProgress, 'phase'>) => void): Promise<void> {
-  const todo = [...a.inv.blobs.values()].filter((b) => b.exists && !a.hashed.has(b.digest)).sort((x, y) => y.size - x.size);
-  const totalBytes = todo.reduce((s, b) => s + b.size, 0);
-  let done = 0;
-  let bytes = 0;
-  await eachLimit(todo, hasher.parallelism(opts.concurrency), async (b) => {
-    const r = await hasher.hash(b.digest, (n) => {
-      bytes += n;
-      report({ done, total: todo.length, bytes, totalBytes });
-    });
-    if (r) a.hashed.set(b.digest, r);
-    else b.exists = false; // deleted while we looked
-    done++;
-    report({ done, total: todo.length, bytes, totalBytes });
-  });
-}
-
 /** A digest and reference audit of the store, and with `fix` its safe repairs. */
 export async function verifyStore(d: StorageDriver, opts: VerifyOptions): Promise<VerifyReport> {
   const progress = (phase: AuditPhase, p: Partial<AuditProgress> = {}): void =>
     opts.onProgress?.({ phase, done: 0, total: 0, bytes: 0, totalBytes: 0, ...p });
-  progress('scan');
-  const inv: Inventory = await scanStore(d, { repos: opts.repos, concurrency: opts.concurrency });
-  const a: AuditData = { inv, manifests: new Map(), hashed: new Map(), now: opts.now ?? new Date() };
-
-  const links = inv.repos.flatMap((r) => [...r.layers, ...r.revisions, ...[...r.tags.values()].flatMap((t) => [...(t.current ? [t.current] : []), ...t.index])]);
-  let n = 0;
-  await readLinks(d, links, opts.concurrency, () => progress('links', { done: ++n, total: links.length }));
-
-  const revisions = [...new Set(inv.repos.flatMap((r) => r.revisions.filter((l) => l.content !== undefined).map((l) => l.named!)))];
-  if (!inv.allBlobs) await statBlobs(d, revisions, opts.concurrency, inv.blobs);
-  n = 0;
-  await readRevisions(d, a, revisions, opts, () => progress('manifests', { done: ++n, total: revisions.length }));
-  if (!inv.allBlobs) await statBlobs(d, scopedDigests(a), opts.concurrency, inv.blobs);
-
   // Worker threads start only when something is hashed in bulk.
   let pool: BlobHasher | undefined;
   const hasher = (): BlobHasher => (pool ??= new BlobHasher(d, { threads: opts.threads, streamHashing: opts.streamHashing }));
-  let bytesHashed = 0;
-  let repairs: Repair[] | undefined;
-  let findings: Finding[];
+  const hashed = new Map<Digest, HashResult | undefined>();
+  // Blobs are hashed while the rest of the store is read: on a whole-store audit from the moment
+  // the scan finds them.
+  let showHash = true; // hash progress, except while links and manifests are read
+  const feed = opts.hash
+    ? new HashFeed(
+        hasher(),
+        hasher().parallelism(opts.concurrency),
+        (b, r) => {
+          if (r) {
+            hashed.set(b.digest, r);
+            b.size = r.size;
+          } else b.exists = false; // no data (or deleted while we looked)
+        },
+        (p) => {
+          if (showHash) progress('hash', p);
+        },
+      )
+    : undefined;
   try {
-    if (opts.hash) await hashBlobs(a, hasher(), opts, (p) => progress('hash', p));
-    for (const h of a.hashed.values()) bytesHashed += h?.size ?? 0;
-    const blobsHashed = a.hashed.size;
-    findings = checkStore(a);
+    progress('scan');
+    const onBlob = feed ? (b: BlobInfo) => feed.add(b) : undefined;
+    const inv: Inventory = await scanStore(d, { repos: opts.repos, concurrency: opts.concurrency, onBlob });
+    const a: AuditData = { inv, manifests: new Map(), hashed, now: opts.now ?? new Date() };
+
+    const links = inv.repos.flatMap((r) => [...r.layers, ...r.revisions, ...[...r.tags.values()].flatMap((t) => [...(t.current ? [t.current] : []), ...t.index])]);
+    showHash = false;
+    let n = 0;
+    await readLinks(d, links, opts.concurrency, () => progress('links', { done: ++n, total: links.length }));
+
+    const revisions = [...new Set(inv.repos.flatMap((r) => r.revisions.filter((l) => l.content !== undefined).map((l) => l.named!)))];
+    // Sizes first: a revision that is really a 10 GB layer must not be read into memory.
+    await statBlobs(d, revisions, opts.concurrency, inv.blobs);
+    n = 0;
+    await readRevisions(d, a, revisions, opts, () => progress('manifests', { done: ++n, total: revisions.length }));
+    if (!inv.allBlobs) {
+      await statBlobs(d, scopedDigests(a), opts.concurrency, inv.blobs);
+      if (feed) for (const b of inv.blobs.values()) if (b.exists && !hashed.has(b.digest)) await feed.add(b);
+    }
+    showHash = true;
+    await feed?.drain();
+
+    let bytesHashed = 0;
+    for (const h of hashed.values()) bytesHashed += h?.size ?? 0;
+    const blobsHashed = hashed.size;
+    let findings = checkStore(a);
+    let repairs: Repair[] | undefined;
     if (opts.fix) {
       progress('fix');
       const verified = async (digest: Digest): Promise<boolean> => {
-        let h: HashResult | undefined = a.hashed.get(digest);
+        let h: HashResult | undefined = hashed.get(digest);
         if (!h && inv.blobs.get(digest)?.exists) {
           h = await hasher().hash(digest);
-          a.hashed.set(digest, h);
+          hashed.set(digest, h);
         }
         return h?.digest === digest;
       };
@@ -180,6 +189,7 @@ export async function verifyStore(d: StorageDriver, opts: VerifyOptions): Promis
       ...(repairs ? { repairs } : {}),
     };
   } finally {
+    await feed?.drain().catch(() => undefined);
     await pool?.close();
   }
 }

@@ -32,9 +32,9 @@ export class BlobHasher {
     if (this.local !== undefined || opts.streamHashing === 'workers') this.pool = new HashPool(opts.threads);
   }
 
-  /** How many blobs to hash at once: one per thread locally; remote stores want requests in flight too. */
+  /** How many blobs to hash at once: a queue for the workers to take from locally; remote stores want requests in flight. */
   parallelism(requests: number): number {
-    return this.local !== undefined ? this.opts.threads : Math.max(requests, this.opts.threads);
+    return this.local !== undefined ? this.opts.threads * 32 : Math.max(requests, this.opts.threads);
   }
 
   /** The blob's digest and size as its bytes say; undefined when its data does not exist. */

@@ -203,7 +203,7 @@ class Checker {
       if (!b.exists) {
         if (this.a.inv.allBlobs) this.add({ kind: 'empty-blob-dir', path: blobDir(b.digest), digest: b.digest, detail: `blob directory ${b.digest} has no data` });
       } else if (this.a.inv.allBlobs && !this.referenced.has(b.digest)) {
-        this.add({ kind: 'orphan-blob', path: blobDataPath(b.digest), digest: b.digest, detail: `blob ${b.digest} (${b.size} bytes) is not linked or referenced by any repository` });
+        this.add({ kind: 'orphan-blob', path: blobDataPath(b.digest), digest: b.digest, detail: `blob ${b.digest} (${b.size ?? '?'} bytes) is not linked or referenced by any repository` });
       }
     }
     for (const p of this.a.inv.strays) this.add({ kind: 'stray-path', path: p, detail: `${p} is not part of the registry storage layout` });

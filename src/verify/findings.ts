@@ -79,11 +79,10 @@ export function summarize(findings: Finding[]): KindCount[] {
 /** Problems first, then by kind order, repo, tag, digest, path: stable output for scripts and tests. */
 export function sortFindings(findings: Finding[]): Finding[] {
   const order = new Map((Object.keys(FINDING_KINDS) as FindingKind[]).map((k, i) => [k, i]));
-  const key = (f: Finding): string[] => [f.severity === 'problem' ? '0' : '1', String(order.get(f.kind)!).padStart(3, '0'), f.repo ?? '', f.tag ?? '', f.digest ?? '', f.path];
-  return [...findings].sort((a, b) => {
-    const ka = key(a);
-    const kb = key(b);
-    for (let i = 0; i < ka.length; i++) if (ka[i] !== kb[i]) return ka[i]! < kb[i]! ? -1 : 1;
-    return 0;
-  });
+  const keyed = findings.map((f) => ({
+    f,
+    key: [f.severity === 'problem' ? '0' : '1', String(order.get(f.kind)!).padStart(3, '0'), f.repo ?? '', f.tag ?? '', f.digest ?? '', f.path].join('\0'),
+  }));
+  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return keyed.map((k) => k.f);
 }

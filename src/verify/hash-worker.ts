@@ -3,6 +3,9 @@
 // under vitest without a loader for .ts workers: it must not refer to anything outside its own
 // body, imports included, and requires what it needs.
 
+/** Size of the shared claim table: more than the file jobs ever open at once. */
+export const CLAIM_SLOTS = 1 << 16;
+
 /** Main thread -> worker. */
 export type HashRequest =
   | { op: 'file'; id: number; path: string }
@@ -12,6 +15,7 @@ export type HashRequest =
 
 /** Worker -> main thread. */
 export type HashReply =
+  /** Bytes hashed since the last report (big files); a result reports the rest. */
   | { id: number; progress: number }
   | { id: number; ack: number }
   | { id: number; digest: string; size: number }
@@ -19,21 +23,27 @@ export type HashReply =
   | { id: number; error: string };
 
 export function hashWorkerMain(): void {
-  const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  const { open } = require('node:fs/promises') as typeof import('node:fs/promises');
+  const fs = require('node:fs') as typeof import('node:fs');
   const port = parentPort!;
-  const CHUNK = 1 << 20;
+  // 128 KiB reads stay in L2 between the copy from the page cache and the hash (1 MiB: ~7% slower).
+  const CHUNK = 128 << 10;
   const PROGRESS_EVERY = 32 << 20;
-  const bufs = [Buffer.allocUnsafe(CHUNK), Buffer.allocUnsafe(CHUNK)];
+  const buf = Buffer.allocUnsafe(CHUNK);
   const streams = new Map<number, { hash: import('node:crypto').Hash; size: number }>();
   const reply = (r: HashReply): void => port.postMessage(r);
+  // claims[id % size] holds `id` while file job `id` is unclaimed: every worker is sent every file
+  // job, and the one that swaps the id out first runs it.
+  const claims = workerData as Int32Array;
+  const claim = (id: number): boolean => Atomics.compareExchange(claims, id % claims.length, id, -id) === id;
 
-  // Two buffers: the next read runs on libuv's pool while this thread hashes the last one.
-  async function hashFile(id: number, path: string): Promise<void> {
-    let fh: import('node:fs/promises').FileHandle;
+  // Synchronous reads: this thread does nothing else, and per-file costs stay low for the many
+  // small blobs (configs, manifests) of a real store. Jobs queue up as messages.
+  function hashFile(id: number, path: string): void {
+    let fd: number;
     try {
-      fh = await open(path, 'r');
+      fd = fs.openSync(path, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return reply({ id, missing: true });
@@ -43,34 +53,29 @@ export function hashWorkerMain(): void {
       const hash = createHash('sha256');
       let size = 0;
       let reported = 0;
-      let i = 0;
-      let pending = fh.read(bufs[0]!, 0, CHUNK, null);
       for (;;) {
-        const { bytesRead } = await pending;
-        if (bytesRead === 0) break;
-        const cur = bufs[i]!;
-        i ^= 1;
-        pending = fh.read(bufs[i]!, 0, CHUNK, null);
-        hash.update(bytesRead === CHUNK ? cur : cur.subarray(0, bytesRead));
-        size += bytesRead;
+        const n = fs.readSync(fd, buf, 0, CHUNK, null);
+        if (n === 0) break;
+        hash.update(n === CHUNK ? buf : buf.subarray(0, n));
+        size += n;
         if (size - reported >= PROGRESS_EVERY) {
           reply({ id, progress: size - reported });
           reported = size;
         }
       }
-      if (size > reported) reply({ id, progress: size - reported });
+      // The bytes not reported yet travel with the result: one message for a small file.
       reply({ id, digest: `sha256:${hash.digest('hex')}`, size });
     } catch (err) {
       reply({ id, error: (err as Error).message });
     } finally {
-      await fh.close().catch(() => undefined);
+      fs.closeSync(fd);
     }
   }
 
   port.on('message', (m: HashRequest) => {
     switch (m.op) {
       case 'file':
-        void hashFile(m.id, m.path);
+        if (claim(m.id)) hashFile(m.id, m.path);
         break;
       case 'begin':
         streams.set(m.id, { hash: createHash('sha256'), size: 0 });

@@ -2,7 +2,7 @@
 // listings) one walk of a prefix returns 1,000 keys a request and blob shards are walked in
 // parallel; on a filesystem the names come from the parent directories (`_layers/sha256/`,
 // `revisions/sha256/`, a shard) and each candidate link is confirmed when it is read.
-import { basename, type StorageDriver } from '../drivers/driver.js';
+import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound, NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isTag } from '../image/reference.js';
@@ -50,7 +50,8 @@ export interface BlobInfo {
   digest: Digest;
   /** False for a blob directory without `data`. */
   exists: boolean;
-  size: number;
+  /** Unknown until hashed when a filesystem scan skips the stat (the hash says both). */
+  size?: number;
 }
 
 export interface Inventory {
@@ -173,25 +174,38 @@ async function scanReposTree(d: StorageDriver, only: string[] | undefined, concu
   return repos;
 }
 
-/** Every blob: flat walks of the shards in parallel, or shard listings plus a stat of each `data`. */
-async function scanBlobs(d: StorageDriver, concurrency: number, blobs: Map<Digest, BlobInfo>): Promise<void> {
-  const shards = (await listOrEmpty(d, BLOBS)).map(basename).filter((s) => /^[a-f0-9]{2}$/.test(s));
-  const unstated: Digest[] = [];
-  await eachLimit(shards, concurrency, async (shard) => {
-    for await (const b of walkBlobs(d, [shard])) {
-      if (b.info) blobs.set(b.digest, { digest: b.digest, exists: true, size: b.info.size });
-      else unstated.push(b.digest);
-    }
-  });
-  await statBlobs(d, unstated, concurrency, blobs);
+function blobInfo(digest: Digest, st: FileInfo | undefined): BlobInfo {
+  return { digest, exists: st !== undefined && !st.isDir, size: st && !st.isDir ? st.size : undefined };
 }
 
-/** Fills `blobs` for digests it does not hold yet. */
+/**
+ * Every blob: flat walks of the shards in parallel, or shard listings (plus a stat of each `data`
+ * unless the blobs are hashed anyway: the hash tells existence and size). `onBlob` sees each blob
+ * as it is found, so hashing starts while the scan goes on, and may hold the scan back.
+ */
+async function scanBlobs(d: StorageDriver, concurrency: number, blobs: Map<Digest, BlobInfo>, onBlob?: (b: BlobInfo) => Promise<void>): Promise<void> {
+  const shards = (await listOrEmpty(d, BLOBS)).map(basename).filter((s) => /^[a-f0-9]{2}$/.test(s));
+  const found = async (b: BlobInfo): Promise<void> => {
+    blobs.set(b.digest, b);
+    if (b.exists) await onBlob?.(b);
+  };
+  await eachLimit(shards, concurrency, async (shard) => {
+    for await (const b of walkBlobs(d, [shard])) {
+      if (b.info) await found(blobInfo(b.digest, b.info));
+      else if (onBlob) await found({ digest: b.digest, exists: true });
+      else await found(blobInfo(b.digest, await statBlob(d, b.digest)));
+    }
+  });
+}
+
+/** Fills `blobs` for digests it does not hold yet or holds without a size. */
 export async function statBlobs(d: StorageDriver, digests: Iterable<Digest>, concurrency: number, blobs: Map<Digest, BlobInfo>): Promise<void> {
-  const todo = [...new Set(digests)].filter((g) => !blobs.has(g));
+  const todo = [...new Set(digests)].filter((g) => blobs.get(g)?.size === undefined);
   await eachLimit(todo, concurrency, async (digest) => {
-    const st = await statBlob(d, digest);
-    blobs.set(digest, { digest, exists: st !== undefined && !st.isDir, size: st && !st.isDir ? st.size : 0 });
+    const info = blobInfo(digest, await statBlob(d, digest));
+    const known = blobs.get(digest);
+    if (known) Object.assign(known, info); // the same object the hashing holds
+    else blobs.set(digest, info);
   });
 }
 
@@ -199,6 +213,8 @@ export interface ScanOptions {
   /** Audit only these repositories (and the blobs they use). */
   repos?: string[];
   concurrency: number;
+  /** Whole-store scans: called for each blob with data as it is found. */
+  onBlob?: (b: BlobInfo) => Promise<void>;
 }
 
 export async function scanStore(d: StorageDriver, opts: ScanOptions): Promise<Inventory> {
@@ -207,7 +223,7 @@ export async function scanStore(d: StorageDriver, opts: ScanOptions): Promise<In
   const blobs = new Map<Digest, BlobInfo>();
   const [repos] = await Promise.all([
     d.prefersFlatListing ? scanReposFlat(d, only, strays) : scanReposTree(d, only, opts.concurrency, strays),
-    only ? undefined : scanBlobs(d, opts.concurrency, blobs),
+    only ? undefined : scanBlobs(d, opts.concurrency, blobs, opts.onBlob),
   ]);
   for (const name of only ?? []) {
     if (!repos.some((r) => r.name === name)) throw new NotFoundError(`repository ${name} is not in the store`);

@@ -1,6 +1,7 @@
 // verify on a store the real registry wrote (pushed through skopeo): clean as written, and every
 // injected fault is found and named; --fix repairs what it says and nothing else.
 import { cpSync, existsSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, type CliResult } from '../lab/cli.js';
@@ -127,7 +128,7 @@ describe('verify on a store the registry wrote', () => {
     expect(readFileSync(file)).toEqual(bytes);
   });
 
-  it('names a truncated manifest, also without --no-hash', async () => {
+  it('names a truncated manifest, with and without --no-hash', async () => {
     const store = copyStore();
     truncateSync(onDisk(store, blobData(single.manifest.digest)), 50);
     for (const flags of [[], ['--no-hash']]) {
@@ -274,6 +275,24 @@ describe('verify on a store the registry wrote', () => {
     expect(missing.stderr).toContain('team/none');
     const invalid = await regbucket(['--store', store, 'verify', 'Team/App']);
     expect(invalid.code).toBe(2);
+  });
+
+  it('a blob directory without data and an unreferenced blob are warnings, hashing or not', async () => {
+    const store = copyStore();
+    const empty = 'e'.repeat(64);
+    mkdirSync(onDisk(store, `${V2}/blobs/sha256/ee/${empty}`), { recursive: true });
+    const orphan = Buffer.from('nobody refers to me');
+    const orphanDigest = `sha256:${createHash('sha256').update(orphan).digest('hex')}`;
+    mkdirSync(join(onDisk(store, blobData(orphanDigest)), '..'), { recursive: true });
+    writeFileSync(onDisk(store, blobData(orphanDigest)), orphan);
+    for (const flags of [[], ['--no-hash']]) {
+      const { r, report } = await verify(store, ...flags);
+      expect(r.code).toBe(0);
+      expect(report.findings.map((f) => [f.kind, f.severity, f.digest])).toEqual([
+        ['orphan-blob', 'warning', orphanDigest],
+        ['empty-blob-dir', 'warning', `sha256:${empty}`],
+      ]);
+    }
   });
 
   it('never deletes a blob under --fix, not even a corrupt or orphaned one', async () => {
