@@ -11,7 +11,8 @@ import { BLOBS, REPOSITORIES, layersDir, revisionsDir, uploadsDir } from './path
 const HEX_RE = /^[a-f0-9]{64}$/;
 const REPO_MARKERS = new Set(['_manifests', '_layers', '_uploads']);
 
-async function listOrEmpty(d: StorageDriver, path: string): Promise<string[]> {
+/** Direct children of a directory, none if it does not exist. */
+export async function listOrEmpty(d: StorageDriver, path: string): Promise<string[]> {
   try {
     return await d.list(path);
   } catch (err) {

@@ -3,12 +3,12 @@
 // parallel; on a filesystem the names come from the parent directories (`_layers/sha256/`,
 // `revisions/sha256/`, a shard) and each candidate link is confirmed when it is read.
 import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
-import { isNotFound, NotFoundError } from '../errors.js';
+import { NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isTag } from '../image/reference.js';
 import { statBlob } from '../store/blobs.js';
 import { BLOBS, REPOSITORIES, layersDir, repoDir, revisionsDir, tagsDir } from '../store/paths.js';
-import { listRepositoryDirs, listUploads, walkBlobs, type UploadEntry } from '../store/walk.js';
+import { listOrEmpty, listRepositoryDirs, listUploads, walkBlobs, type UploadEntry } from '../store/walk.js';
 import { eachLimit } from './each-limit.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
@@ -113,15 +113,6 @@ function addRepoFile(repo: RepoInventory, section: string[], path: string, etag?
     }
   }
   return false;
-}
-
-async function listOrEmpty(d: StorageDriver, path: string): Promise<string[]> {
-  try {
-    return await d.list(path);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
 }
 
 /** One flat walk per prefix: the whole `repositories/` tree, or each named repository. */
