@@ -76,12 +76,12 @@ export function summarize(findings: Finding[]): KindCount[] {
   return order.filter((k) => counts.has(k)).map((k) => counts.get(k)!);
 }
 
-/** Problems first, then by kind order, repo, tag, digest, path: stable output for scripts and tests. */
+/** Problems first, then by kind order, repo, tag, digest, path, manifest: stable output for scripts and tests. */
 export function sortFindings(findings: Finding[]): Finding[] {
   const order = new Map((Object.keys(FINDING_KINDS) as FindingKind[]).map((k, i) => [k, i]));
   const keyed = findings.map((f) => ({
     f,
-    key: [f.severity === 'problem' ? '0' : '1', String(order.get(f.kind)!).padStart(3, '0'), f.repo ?? '', f.tag ?? '', f.digest ?? '', f.path].join('\0'),
+    key: [f.severity === 'problem' ? '0' : '1', String(order.get(f.kind)!).padStart(3, '0'), f.repo ?? '', f.tag ?? '', f.digest ?? '', f.path, f.manifest ?? ''].join('\0'),
   }));
   keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   return keyed.map((k) => k.f);

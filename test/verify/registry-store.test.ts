@@ -226,8 +226,8 @@ describe('verify on a store the registry wrote', () => {
     expect(r.code).toBe(3);
     const missing = only(report, 'missing-blob');
     expect(missing.map((f) => [f.digest, f.manifest ?? null])).toEqual([
-      [child.digest, multi.index.digest],
       [child.digest, null],
+      [child.digest, multi.index.digest],
     ]);
   });
 
