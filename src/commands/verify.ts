@@ -3,8 +3,9 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
-import { ExitCode } from '../errors.js';
+import { ExitCode, isNotFound, NotFoundError } from '../errors.js';
 import { parseRepoName } from '../image/reference.js';
+import { ROOT } from '../store/paths.js';
 import { verifyStore, type AuditProgress, type VerifyReport } from '../verify/audit.js';
 import { FINDING_KINDS, type Finding } from '../verify/findings.js';
 
@@ -73,6 +74,12 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
 async function verify(ctx: Context, repos: string[], opts: VerifyOptions): Promise<number> {
   const names = repos.map(parseRepoName);
   const d = await ctx.store();
+  try {
+    await d.stat(ROOT);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    throw new NotFoundError(`no registry storage in ${ctx.storeUrl} (nothing at ${ROOT.slice(1)}): check --store`);
+  }
   const started = Date.now();
   const prog = ctx.output.progress('verify: listing the store');
   let hashStart = 0;

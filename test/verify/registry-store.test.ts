@@ -295,6 +295,12 @@ describe('verify on a store the registry wrote', () => {
     }
   });
 
+  it('a directory that holds no registry storage is an error (exit 1), not a clean store', async () => {
+    const r = await regbucket(['--store', tempDir(), 'verify']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('no registry storage');
+  });
+
   it('never deletes a blob under --fix, not even a corrupt or orphaned one', async () => {
     const store = copyStore();
     writeFileSync(onDisk(store, blobData(single.layers[0]!.digest)), 'corrupt');
