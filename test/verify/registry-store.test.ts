@@ -43,9 +43,13 @@ function manifestJson(b: Blob): { config: { digest: string }; layers: { digest: 
   return JSON.parse(b.bytes.toString('utf8'));
 }
 
+const copies: string[] = [];
+
 /** A private copy of the registry-written store for one fault. */
 function copyStore(): string {
-  const dir = join(tempDir('regbucket-verify-'), 'store');
+  const parent = tempDir('regbucket-verify-');
+  copies.push(parent);
+  const dir = join(parent, 'store');
   cpSync(pristine, dir, { recursive: true });
   return dir;
 }
@@ -94,7 +98,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(() => {
-  if (pristine) rmSync(pristine, { recursive: true, force: true });
+  for (const d of [pristine, ...copies]) if (d) rmSync(d, { recursive: true, force: true });
 });
 
 describe('verify on a store the registry wrote', () => {
