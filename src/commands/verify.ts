@@ -37,6 +37,10 @@ function progressLine(p: AuditProgress, hashStart: number): string {
   }
 }
 
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
 function findingLine(f: Finding): string {
   const where = [f.repo && `repo=${f.repo}`, f.tag && `tag=${f.tag}`, f.digest && `digest=${f.digest}`, `path=${f.path}`].filter(Boolean).join(' ');
   const lines = [`${f.severity} ${f.kind} ${where}`, `  ${f.detail}`];
@@ -46,8 +50,9 @@ function findingLine(f: Finding): string {
 }
 
 function render(out: Output, r: VerifyReport, seconds: number): string {
-  const hashed = r.hashed ? `${r.blobsHashed} blobs hashed (${formatBytes(r.bytesHashed)})` : `${r.blobsHashed} manifests hashed (--no-hash)`;
-  const lines = [`verified ${r.repositories} repositories, ${r.blobs} blobs, ${r.links} links, ${r.manifests} manifests; ${hashed} in ${seconds.toFixed(1)} s`];
+  const hashed = r.hashed ? `${count(r.blobsHashed, 'blob')} hashed (${formatBytes(r.bytesHashed)})` : `${count(r.blobsHashed, 'manifest')} hashed (--no-hash)`;
+  const seen = [count(r.repositories, 'repository', 'repositories'), count(r.blobs, 'blob'), count(r.links, 'link'), count(r.manifests, 'manifest')];
+  const lines = [`verified ${seen.join(', ')}; ${hashed} in ${seconds.toFixed(1)} s`];
   if (r.summary.length > 0) {
     lines.push(out.table(['kind', 'severity', 'count', 'repaired', 'meaning'], r.summary.map((s) => [s.kind, s.severity, s.count, s.repaired, FINDING_KINDS[s.kind].text])));
   }
@@ -64,10 +69,10 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
     }
     lines.push(findingLine(f));
   }
-  if (hidden > 0) lines.push(`... and ${hidden} more warnings (--json lists every finding)`);
+  if (hidden > 0) lines.push(`... and ${count(hidden, 'more warning')} (--json lists every finding)`);
   const left = r.problems - r.findings.filter((f) => f.severity === 'problem' && f.repaired).length;
-  if (r.repairs) lines.push(`${r.repairs.length} repairs made`);
-  lines.push(left > 0 ? `${left} problems found` : `no problems found${r.warnings ? ` (${r.warnings} warnings)` : ''}`);
+  if (r.repairs) lines.push(`${count(r.repairs.length, 'repair')} made`);
+  lines.push(left > 0 ? `${count(left, 'problem')} found` : `no problems found${r.warnings ? ` (${count(r.warnings, 'warning')})` : ''}`);
   return lines.join('\n');
 }
 
