@@ -21,6 +21,7 @@ const CHUNK = 1 << 20;
 const CHUNKS_IN_FLIGHT = 4;
 
 interface Job {
+  file: boolean;
   resolve(r: HashResult | undefined): void;
   reject(err: Error): void;
   onBytes?: (n: number) => void;
@@ -44,6 +45,9 @@ export class HashPool {
   private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIM_SLOTS));
   private nextId = 1;
   private broken?: Error;
+  /** File jobs sent and not answered; more than the claim table holds wait their turn. */
+  private openFiles = 0;
+  private waitingFiles: (() => void)[] = [];
 
   constructor(readonly threads: number) {
     // esbuild's keepNames (tsx, vitest) wraps functions in a `__name` helper the worker lacks.
@@ -67,15 +71,16 @@ export class HashPool {
       job.drained?.();
     }
     this.jobs.clear();
+    for (const w of this.waitingFiles.splice(0)) w();
   }
 
-  private newJob(onBytes?: (n: number) => void): { id: number; job: Job; done: Promise<HashResult | undefined> } {
+  private newJob(file: boolean, onBytes?: (n: number) => void): { id: number; job: Job; done: Promise<HashResult | undefined> } {
     if (this.broken) throw this.broken;
     const id = this.nextId++;
     if (this.nextId === 0x7fffffff) this.nextId = 1;
     let job!: Job;
     const done = new Promise<HashResult | undefined>((resolve, reject) => {
-      job = { resolve, reject, onBytes, reported: 0, inFlight: 0 };
+      job = { file, resolve, reject, onBytes, reported: 0, inFlight: 0 };
     });
     this.jobs.set(id, job);
     done.catch(() => undefined); // awaited by the caller; this only keeps an early failure from being "unhandled"
@@ -96,6 +101,10 @@ export class HashPool {
       return;
     }
     this.jobs.delete(m.id);
+    if (job.file) {
+      this.openFiles--;
+      this.waitingFiles.shift()?.();
+    }
     if ('error' in m) job.reject(new StorageError('hash', m.error));
     else if ('missing' in m) job.resolve(undefined);
     else {
@@ -106,7 +115,9 @@ export class HashPool {
 
   /** sha256 of a local file, read by whichever worker is free first; undefined if the file does not exist. */
   async hashFile(path: string, onBytes?: (n: number) => void): Promise<HashResult | undefined> {
-    const { id, done } = this.newJob(onBytes);
+    while (this.openFiles >= CLAIM_SLOTS / 2 && !this.broken) await new Promise<void>((r) => this.waitingFiles.push(r));
+    const { id, done } = this.newJob(true, onBytes);
+    this.openFiles++;
     Atomics.store(this.claims, id % CLAIM_SLOTS, id);
     const req: HashRequest = { op: 'file', id, path };
     for (const s of this.slots) s.worker.postMessage(req);
@@ -116,7 +127,7 @@ export class HashPool {
   /** sha256 of a stream, hashed by the worker with the fewest streams. */
   async hashStream(stream: Readable, onBytes?: (n: number) => void): Promise<HashResult> {
     const slot = this.slots.reduce((a, b) => (b.streams < a.streams ? b : a));
-    const { id, job, done } = this.newJob(onBytes);
+    const { id, job, done } = this.newJob(false, onBytes);
     slot.streams++;
     const post = (req: HashRequest, transfer?: ArrayBuffer[]): void => slot.worker.postMessage(req, transfer);
     try {
