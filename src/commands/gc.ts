@@ -1,0 +1,138 @@
+import type { Command } from 'commander';
+import { action } from '../cli/action.js';
+import type { Context } from '../cli/context.js';
+import { formatBytes, type Output } from '../cli/output.js';
+import { isNotFound, NotFoundError } from '../errors.js';
+import type { GcReport, GcTotals } from '../gc/report.js';
+import { runGc, type GcProgress } from '../gc/run.js';
+import { ROOT } from '../store/paths.js';
+import { parseDuration } from '../util/duration.js';
+
+interface GcFlags {
+  dryRun?: boolean;
+  deleteUntagged?: boolean;
+  minAge: string;
+  uploadsOlderThan: string;
+}
+
+/** Items shown per kind on a terminal; --json lists them all. */
+const SHOWN = 20;
+
+function progressLine(p: GcProgress): string {
+  switch (p.phase) {
+    case 'scan':
+      return `gc: listing the store${p.done ? ` (${p.done.toLocaleString('en')} entries)` : ''}`;
+    case 'read':
+      return `gc: reading manifests ${p.done}/${p.total}`;
+    case 'plan':
+      return 'gc: marking and planning';
+    case 'manifests':
+      return `gc: deleting manifests (repository ${p.done}/${p.total})`;
+    case 'blobs':
+      return `gc: deleting blobs ${p.done}/${p.total}`;
+    default:
+      return `gc: removing ${p.phase === 'links' ? 'layer links' : p.phase}`;
+  }
+}
+
+function count(n: number, one: string, many = `${one}s`): string {
+  return `${n.toLocaleString('en')} ${n === 1 ? one : many}`;
+}
+
+function totalsLine(t: GcTotals): string {
+  const parts = [
+    count(t.blobs, 'blob') + ` (${formatBytes(t.bytes)})`,
+    count(t.manifests, 'manifest'),
+    count(t.tags, 'referrers tag'),
+    count(t.layerLinks, 'layer link'),
+    count(t.uploads, 'upload'),
+    ...(t.multipartUploads ? [count(t.multipartUploads, 'multipart upload')] : []),
+    count(t.repositories, 'repository', 'repositories'),
+  ];
+  return parts.join(', ');
+}
+
+function capped<T>(items: T[], line: (x: T) => string, what: string): string[] {
+  const out = items.slice(0, SHOWN).map(line);
+  if (items.length > SHOWN) out.push(`  ... and ${count(items.length - SHOWN, `more ${what}`)} (--json lists them all)`);
+  return out;
+}
+
+function render(out: Output, r: GcReport): string {
+  const s = r.scanned;
+  const lines = [`scanned ${count(s.repositories, 'repository', 'repositories')}, ${count(s.blobs, 'blob')}, ${count(s.manifests, 'manifest')}, ${count(s.tags, 'tag')} in ${r.seconds.toFixed(1)} s`];
+  const verb = r.dryRun ? 'would delete' : 'deleted';
+  const shown = r.deleted ?? r.planned;
+  lines.push(`${verb} ${totalsLine(shown)}`);
+  if (r.deleted && r.deleted.blobs + r.deleted.manifests < r.planned.blobs + r.planned.manifests) {
+    lines.push(`planned ${totalsLine(r.planned)}; re-checks kept the rest (written to meanwhile)`);
+  }
+  const k = r.kept;
+  const young = [
+    k.youngBlobs && count(k.youngBlobs, 'unreferenced blob') + ` younger than ${r.minAge}`,
+    k.recentlyLinked && count(k.recentlyLinked, 'unreferenced blob') + ` linked less than ${r.minAge} ago`,
+    k.youngRevisions && count(k.youngRevisions, 'untagged manifest') + ` younger than ${r.minAge}`,
+  ].filter(Boolean);
+  lines.push(`kept ${count(k.marked, 'referenced blob')}${young.length ? `; ${young.join('; ')}` : ''}`);
+  if (r.repositories.length > 0) {
+    lines.push(
+      out.table(
+        ['repository', 'blobs', 'bytes', 'manifests', 'layer links', 'uploads', 'removed'],
+        r.repositories.map((x) => [x.repository, x.blobs, formatBytes(x.bytes), x.manifests, x.layerLinks, x.uploads, x.removed ? 'yes' : '']),
+      ),
+    );
+  }
+  const l = r.lists;
+  lines.push(...capped(l.manifests, (m) => `${verb} manifest ${m.repository}@${m.digest}`, 'manifests'));
+  lines.push(...capped(l.tags, (t) => `${verb} referrers tag ${t.repository}:${t.tag} (its subject is gone)`, 'tags'));
+  lines.push(...capped(l.repositories, (name) => `${verb} repository ${name} (no manifest left)`, 'repositories'));
+  for (const w of r.warnings) lines.push(`warning: ${w.kind} ${w.repo}${w.tag ? `:${w.tag}` : ''}${w.digest ? `@${w.digest}` : ''}: ${w.detail}`);
+  if (r.dryRun) lines.push('dry run: nothing was deleted');
+  else if (shown.blobs > 0) lines.push('restart any registry serving this store: it caches blob descriptors and may answer for deleted blobs');
+  return lines.join('\n');
+}
+
+async function gc(ctx: Context, flags: GcFlags): Promise<number> {
+  const minAgeMs = parseDuration(flags.minAge, '--min-age');
+  const uploadsOlderThanMs = parseDuration(flags.uploadsOlderThan, '--uploads-older-than');
+  const d = await ctx.store();
+  try {
+    await d.stat(ROOT);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    throw new NotFoundError(`no registry storage in ${ctx.storeUrl} (nothing at ${ROOT.slice(1)}): check --store`);
+  }
+  const prog = ctx.output.progress('gc: listing the store');
+  let last = 0;
+  let report: GcReport;
+  try {
+    report = await runGc(d, {
+      dryRun: Boolean(flags.dryRun),
+      deleteUntagged: Boolean(flags.deleteUntagged),
+      minAgeMs,
+      uploadsOlderThanMs,
+      concurrency: Math.max(1, ctx.globals.concurrency),
+      onProgress: (p) => {
+        const now = Date.now();
+        if (now - last < 200 && p.done !== p.total) return;
+        last = now;
+        prog.update(progressLine(p));
+      },
+    });
+  } finally {
+    prog.done();
+  }
+  ctx.output.result(report, () => render(ctx.output, report));
+  return 0;
+}
+
+export function register(program: Command): void {
+  program
+    .command('gc')
+    .description('garbage-collect the store: delete blobs no manifest references, stale uploads and empty repositories (offline; see --dry-run)')
+    .option('--dry-run', 'print the plan, delete nothing')
+    .option('--delete-untagged', 'also delete manifests no tag names (children of kept indexes and referrers of kept manifests stay)')
+    .option('--min-age <duration>', 'never delete anything written less than this long ago (90s, 30m, 1h, 7d, 0)', '1h')
+    .option('--uploads-older-than <duration>', 'remove unfinished uploads started longer ago than this', '7d')
+    .action(action(gc));
+}

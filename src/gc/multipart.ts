@@ -1,0 +1,29 @@
+// S3 multipart uploads in flight under the store's prefix. The registry starts one for every
+// blob upload (`_uploads/<id>/data`) and never aborts those a client abandons: buckets collect
+// their parts forever unless a lifecycle rule aborts them. Backends without multipart uploads
+// (filesystem, memory) do not have these methods.
+import type { StorageDriver } from '../drivers/driver.js';
+import type { MultipartUpload } from './state.js';
+
+export interface MultipartStore {
+  listMultipartUploads(): AsyncIterable<{ key: string; uploadId: string; initiated: Date }>;
+  abortMultipartUpload(key: string, uploadId: string): Promise<void>;
+}
+
+function hasMultipart(d: StorageDriver): d is StorageDriver & MultipartStore {
+  const m = d as Partial<MultipartStore>;
+  return typeof m.listMultipartUploads === 'function' && typeof m.abortMultipartUpload === 'function';
+}
+
+/** Every multipart upload in flight, or undefined when the backend has none. */
+export async function multipartUploads(d: StorageDriver): Promise<MultipartUpload[] | undefined> {
+  if (!hasMultipart(d)) return undefined;
+  const out: MultipartUpload[] = [];
+  for await (const u of d.listMultipartUploads()) out.push({ key: u.key, uploadId: u.uploadId, initiated: u.initiated.getTime() });
+  return out;
+}
+
+/** The abort for a plan's multipart uploads, when the backend has them. */
+export function multipartAborter(d: StorageDriver): ((u: MultipartUpload) => Promise<void>) | undefined {
+  return hasMultipart(d) ? (u) => d.abortMultipartUpload(u.key, u.uploadId) : undefined;
+}

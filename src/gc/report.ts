@@ -1,0 +1,178 @@
+// What a gc run tells: the same shape for a dry run (the plan) and a real run (what it deleted,
+// beside what it planned), with totals, per-repository rows and the lists.
+import { formatDuration } from '../util/duration.js';
+import type { GcPlan, GcWarning } from './plan.js';
+import type { SweepResult } from './sweep.js';
+import { LISTED, type BlobTable, type RepoScan } from './state.js';
+
+export interface GcTotals {
+  manifests: number;
+  tagHistoryEntries: number;
+  tags: number;
+  blobs: number;
+  bytes: number;
+  layerLinks: number;
+  uploads: number;
+  multipartUploads: number;
+  repositories: number;
+}
+
+export interface RepoRow {
+  repository: string;
+  blobs: number;
+  bytes: number;
+  manifests: number;
+  layerLinks: number;
+  uploads: number;
+  removed: boolean;
+}
+
+/** Rows for blobs no repository linked, or several did. */
+export const NO_REPOSITORY = '(no repository)';
+export const SEVERAL_REPOSITORIES = '(several repositories)';
+
+export interface GcReport {
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  minAge: string;
+  uploadsOlderThan: string;
+  scanned: { repositories: number; blobs: number; manifests: number; tags: number };
+  kept: GcPlan['kept'] & { pinnedRepositories: number };
+  /** What the plan deletes. */
+  planned: GcTotals;
+  /** Real runs: what was deleted (less than planned where a re-check kept something). */
+  deleted?: GcTotals;
+  /** Per repository, what goes (dry run) or went: blobs are counted under the one repository that linked them. */
+  repositories: RepoRow[];
+  lists: {
+    blobs: { digest: string; size: number }[];
+    manifests: { repository: string; digest: string }[];
+    tags: { repository: string; tag: string }[];
+    layerLinks: { repository: string; digest: string }[];
+    uploads: { repository: string; id: string; startedAt: string | null }[];
+    multipartUploads: { key: string; uploadId: string; initiated: string }[];
+    repositories: string[];
+  };
+  warnings: GcWarning[];
+  seconds: number;
+}
+
+/** A plan in the shape of a sweep's result. */
+export function planOutcome(table: BlobTable, plan: GcPlan): SweepResult {
+  return {
+    revisions: plan.repos.flatMap((rp) => rp.revisions.map((digest) => ({ repo: rp.repo.name, digest }))),
+    historyEntries: plan.repos.reduce((n, rp) => n + [...rp.history.values()].reduce((m, tags) => m + tags.length, 0), 0),
+    tags: plan.repos.flatMap((rp) => rp.tags.map((t) => ({ repo: rp.repo.name, tag: t.name }))),
+    blobs: plan.blobs,
+    bytes: plan.bytes,
+    layerLinks: plan.repos.flatMap((rp) => rp.layerLinks.map((digest) => ({ repo: rp.repo.name, digest }))),
+    uploads: plan.repos.flatMap((rp) => rp.uploads.map((upload) => ({ repo: rp.repo.name, upload }))),
+    multipart: plan.multipart,
+    repositories: plan.repos.filter((rp) => rp.remove).map((rp) => rp.repo.name),
+  };
+}
+
+function totals(o: SweepResult): GcTotals {
+  return {
+    manifests: o.revisions.length,
+    tagHistoryEntries: o.historyEntries,
+    tags: o.tags.length,
+    blobs: o.blobs.length,
+    bytes: o.bytes,
+    layerLinks: o.layerLinks.length,
+    uploads: o.uploads.length,
+    multipartUploads: o.multipart.length,
+    repositories: o.repositories.length,
+  };
+}
+
+function rows(table: BlobTable, repos: RepoScan[], o: SweepResult): RepoRow[] {
+  const byName = new Map<string, RepoRow>();
+  const row = (repository: string): RepoRow => {
+    let r = byName.get(repository);
+    if (!r) byName.set(repository, (r = { repository, blobs: 0, bytes: 0, manifests: 0, layerLinks: 0, uploads: 0, removed: false }));
+    return r;
+  };
+  // Each deleted blob is counted once: under the repository that linked it, if only one did.
+  // owner: -3 not deleted, -1 no repository yet, -2 several, else the repository's index.
+  const owner = new Int32Array(table.set.size).fill(-3);
+  for (const b of o.blobs) owner[b] = -1;
+  repos.forEach((r, ri) => {
+    for (const list of [r.layers, r.revisions]) {
+      for (const b of list) {
+        const was = owner[b]!;
+        if (was === -3 || was === ri || was === -2) continue;
+        owner[b] = was === -1 ? ri : -2;
+      }
+    }
+  });
+  for (const b of o.blobs) {
+    const ri = owner[b]!;
+    const r = row(ri >= 0 ? repos[ri]!.name : ri === -1 ? NO_REPOSITORY : SEVERAL_REPOSITORIES);
+    r.blobs++;
+    r.bytes += table.size.data[b]! || 0;
+  }
+  for (const x of o.revisions) row(x.repo).manifests++;
+  for (const x of o.layerLinks) row(x.repo).layerLinks++;
+  for (const x of o.uploads) row(x.repo).uploads++;
+  for (const name of o.repositories) row(name).removed = true;
+  return [...byName.values()].sort((a, b) => b.bytes - a.bytes || cmp(a.repository, b.repository));
+}
+
+function iso(ms: number): string | null {
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Sorted by repository, then by digest, tag or id, whatever order the sweep went in. */
+function lists(table: BlobTable, o: SweepResult): GcReport['lists'] {
+  const digest = (i: number): string => table.set.digest(i);
+  const byRepo = <T extends { repository: string }>(key: (x: T) => string) => (a: T, b: T) => cmp(a.repository, b.repository) || cmp(key(a), key(b));
+  return {
+    blobs: o.blobs.map((i) => ({ digest: digest(i), size: table.size.data[i]! })).sort((a, b) => cmp(a.digest, b.digest)),
+    manifests: o.revisions.map((x) => ({ repository: x.repo, digest: digest(x.digest) })).sort(byRepo((x) => x.digest)),
+    tags: o.tags.map((x) => ({ repository: x.repo, tag: x.tag })).sort(byRepo((x) => x.tag)),
+    layerLinks: o.layerLinks.map((x) => ({ repository: x.repo, digest: digest(x.digest) })).sort(byRepo((x) => x.digest)),
+    uploads: o.uploads.map((x) => ({ repository: x.repo, id: x.upload.id, startedAt: iso(x.upload.startedAt) })).sort(byRepo((x) => x.id)),
+    multipartUploads: o.multipart.map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() })).sort((a, b) => cmp(a.key, b.key) || cmp(a.uploadId, b.uploadId)),
+    repositories: [...o.repositories].sort(),
+  };
+}
+
+export interface ReportInput {
+  table: BlobTable;
+  repos: RepoScan[];
+  plan: GcPlan;
+  /** Real runs: what the sweep deleted. */
+  swept?: SweepResult;
+  deleteUntagged: boolean;
+  minAgeMs: number;
+  uploadsOlderThanMs: number;
+  seconds: number;
+}
+
+export function buildReport(x: ReportInput): GcReport {
+  const planned = planOutcome(x.table, x.plan);
+  const shown = x.swept ?? planned;
+  const revisions = new Set<number>();
+  for (const r of x.repos) for (const rev of r.revisions) revisions.add(rev);
+  let blobs = 0;
+  for (let i = 0; i < x.table.set.size; i++) if (x.table.has(i, LISTED)) blobs++;
+  return {
+    dryRun: x.swept === undefined,
+    deleteUntagged: x.deleteUntagged,
+    minAge: formatDuration(x.minAgeMs),
+    uploadsOlderThan: formatDuration(x.uploadsOlderThanMs),
+    scanned: { repositories: x.repos.length, blobs, manifests: revisions.size, tags: x.repos.reduce((n, r) => n + r.tags.length, 0) },
+    kept: { ...x.plan.kept, pinnedRepositories: x.plan.repos.filter((rp) => rp.pinned).length },
+    planned: totals(planned),
+    ...(x.swept ? { deleted: totals(x.swept) } : {}),
+    repositories: rows(x.table, x.repos, shown),
+    lists: lists(x.table, shown),
+    warnings: x.plan.warnings,
+    seconds: x.seconds,
+  };
+}

@@ -1,0 +1,95 @@
+// The gc from start to end: scan, read manifests, mark, fetch the facts candidates need, plan;
+// then either report the plan (dry run) or carry it out and report what was deleted.
+import type { StorageDriver } from '../drivers/driver.js';
+import { readManifests, type ManifestGraph } from './manifests.js';
+import { markStore } from './mark.js';
+import { fetchFacts } from './facts.js';
+import { planGc, type GcPlan } from './plan.js';
+import { buildReport, type GcReport } from './report.js';
+import { scanBlobs, scanRepositories } from './scan.js';
+import { BlobTable, type RepoScan } from './state.js';
+import { sweep, type SweepPhase } from './sweep.js';
+import { multipartAborter, multipartUploads } from './multipart.js';
+
+export interface GcOptions {
+  dryRun: boolean;
+  deleteUntagged: boolean;
+  /** Nothing whose storage time is younger than this is deleted. */
+  minAgeMs: number;
+  /** Uploads (and S3 multipart uploads) started longer ago than this are removed. */
+  uploadsOlderThanMs: number;
+  /** Storage requests in flight. */
+  concurrency: number;
+  /** The time ages are measured from (default: the start of the run). */
+  now?: number;
+  recheckMs?: number;
+  onProgress?: (p: GcProgress) => void;
+}
+
+export type GcPhase = 'scan' | 'read' | 'plan' | SweepPhase;
+
+export interface GcProgress {
+  phase: GcPhase;
+  done: number;
+  total: number;
+}
+
+export interface GcState {
+  table: BlobTable;
+  repos: RepoScan[];
+  graph: ManifestGraph;
+  plan: GcPlan;
+}
+
+/** Everything up to the plan: what a dry run prints and a real run carries out. */
+export async function planStore(d: StorageDriver, opts: GcOptions, now: number): Promise<GcState> {
+  const progress = (phase: GcPhase, done = 0, total = 0): void => opts.onProgress?.({ phase, done, total });
+  const table = new BlobTable();
+  let listed = 0;
+  const scanOpts = { concurrency: opts.concurrency, onListed: () => progress('scan', (listed += 1000)) };
+  progress('scan');
+  const [repos, , multipart] = await Promise.all([
+    scanRepositories(d, table, scanOpts),
+    scanBlobs(d, table, scanOpts),
+    multipartUploads(d),
+  ]);
+  const graph: ManifestGraph = new Map();
+  await readManifests(d, table, graph, repos.flatMap((r) => r.revisions), {
+    concurrency: opts.concurrency,
+    onRead: (done, total) => progress('read', done, total),
+  });
+  progress('plan');
+  const markOpts = { deleteUntagged: opts.deleteUntagged, minAgeMs: opts.minAgeMs, now };
+  const marks = markStore(table, graph, repos, markOpts);
+  await fetchFacts(d, table, marks, opts.concurrency);
+  const plan = planGc(table, graph, marks, multipart ?? [], { ...markOpts, uploadsOlderThanMs: opts.uploadsOlderThanMs });
+  return { table, repos, graph, plan };
+}
+
+export async function runGc(d: StorageDriver, opts: GcOptions): Promise<GcReport> {
+  const started = Date.now();
+  const now = opts.now ?? started;
+  const { table, repos, graph, plan } = await planStore(d, opts, now);
+  const swept = opts.dryRun
+    ? undefined
+    : await sweep(d, table, graph, plan, {
+        deleteUntagged: opts.deleteUntagged,
+        minAgeMs: opts.minAgeMs,
+        uploadsOlderThanMs: opts.uploadsOlderThanMs,
+        now,
+        concurrency: opts.concurrency,
+        recheckMs: opts.recheckMs,
+        onProgress: (phase, done, total) => opts.onProgress?.({ phase, done, total }),
+        abortMultipart: multipartAborter(d),
+      });
+  return buildReport({
+    table,
+    repos,
+    plan,
+    swept,
+    deleteUntagged: opts.deleteUntagged,
+    minAgeMs: opts.minAgeMs,
+    uploadsOlderThanMs: opts.uploadsOlderThanMs,
+    seconds: (Date.now() - started) / 1000,
+  });
+}

@@ -1,0 +1,310 @@
+// Enumerating a store for the gc, fast and with bounded memory. Digests are in the directory
+// names, so only tag `current` links (and manifests, elsewhere) are ever read.
+// - Flat-listing backends (S3): one flat walk per prefix, 1,000 keys a request. A prefix that
+//   holds more than one page is split into its children (the 256 blob shards, the repositories),
+//   walked in parallel. Tag `current` links are resolved from their listed ETag (the MD5 of a
+//   single-PUT object) against the repository's revisions, without a read when it matches.
+// - Filesystem: names from parent directories (a shard, `_layers/sha256/`, `revisions/sha256/`),
+//   never a descent into every leaf; times are fetched later for the few candidates that need one.
+import { createHash } from 'node:crypto';
+import pLimit, { type LimitFunction } from 'p-limit';
+import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
+import { isNotFound } from '../errors.js';
+import { isRepoName, isTag } from '../image/reference.js';
+import { MalformedLinkError, readLink } from '../store/links.js';
+import { BLOBS, REPOSITORIES, layersDir, manifestsDir, repoDir, revisionsDir, tagCurrentLinkPath, tagsDir, uploadsDir } from '../store/paths.js';
+import { listOrEmpty, listRepositoryDirs, listUploads } from '../store/walk.js';
+import { eachLimit } from '../verify/each-limit.js';
+import { BlobTable, byName, newRepo, type RepoScan, type TagScan, type UploadScan } from './state.js';
+
+const HEX_RE = /^[a-f0-9]{64}$/;
+/** Keys one listing request returns on S3: a prefix with more is split into its children. */
+const PAGE = 1000;
+
+export interface ScanOptions {
+  concurrency: number;
+  /** Called as entries are found, with the running count. */
+  onListed?: (entries: number) => void;
+}
+
+class Counter {
+  n = 0;
+  constructor(private readonly report?: (n: number) => void) {}
+  tick(): void {
+    if (++this.n % 1000 === 0) this.report?.(this.n);
+  }
+}
+
+/**
+ * Every file below `prefix` (flat listing). When the prefix holds more than a page and `depth`
+ * allows, its children are walked instead, in parallel (what was seen of the first page is not
+ * reported twice).
+ */
+async function walkPrefix(d: StorageDriver, prefix: string, depth: number, limit: LimitFunction, onFile: (f: FileInfo) => void): Promise<void> {
+  const seen = new Set<string>();
+  const complete = await limit(async () => {
+    for await (const f of d.walk(prefix)) {
+      if (depth > 0 && seen.size >= PAGE) return false;
+      onFile(f);
+      if (depth > 0) seen.add(f.path);
+    }
+    return true;
+  });
+  if (complete) return;
+  const children = await limit(() => listOrEmpty(d, prefix));
+  const fresh = (f: FileInfo): void => {
+    if (!seen.has(f.path)) onFile(f);
+  };
+  await Promise.all(children.map((c) => walkPrefix(d, c, depth - 1, limit, fresh)));
+}
+
+// ---- blobs ----
+
+/** Every blob in `blobs/sha256/` into the table (with size and time on flat listings). */
+export async function scanBlobs(d: StorageDriver, table: BlobTable, opts: ScanOptions): Promise<void> {
+  const count = new Counter(opts.onListed);
+  if (d.prefersFlatListing) {
+    await walkPrefix(d, BLOBS, 1, pLimit(opts.concurrency), (f) => {
+      const [shard, hex, file, extra] = f.path.slice(BLOBS.length + 1).split('/');
+      if (file === 'data' && extra === undefined && HEX_RE.test(hex!) && hex!.startsWith(shard!)) {
+        table.listed(hex!, f.size, f.modTime.getTime());
+        count.tick();
+      }
+    });
+    return;
+  }
+  const shards = (await listOrEmpty(d, BLOBS)).filter((p) => /^[a-f0-9]{2}$/.test(basename(p)));
+  await eachLimit(shards, opts.concurrency, async (shard) => {
+    for (const p of await listOrEmpty(d, shard)) {
+      const hex = basename(p);
+      if (HEX_RE.test(hex) && hex.startsWith(basename(shard))) {
+        table.listed(hex);
+        count.tick();
+      }
+    }
+  });
+}
+
+// ---- repositories, flat ----
+
+interface RepoBuilder {
+  repo: RepoScan;
+  tags: Map<string, TagScan>;
+  uploads: Map<string, { startedAtFile: boolean; newest: number }>;
+}
+
+function builder(name: string): RepoBuilder {
+  return { repo: newRepo(name), tags: new Map(), uploads: new Map() };
+}
+
+function tagOf(b: RepoBuilder, name: string): TagScan {
+  let t = b.tags.get(name);
+  if (!t) b.tags.set(name, (t = { name, history: [] }));
+  return t;
+}
+
+/** Files one listed file (path components below the repository) under its repository. */
+function addRepoFile(b: RepoBuilder, table: BlobTable, section: string[], f: FileInfo): void {
+  const r = b.repo;
+  const t = f.modTime.getTime();
+  if (!(r.newest >= t)) r.newest = t;
+  const [top, a, c, e, g, h, i] = section;
+  const n = section.length;
+  if (top === '_layers') {
+    r.hasLayers = true;
+    if (n === 4 && a === 'sha256' && HEX_RE.test(c!) && e === 'link') {
+      r.layers.push(table.add(c!));
+      r.layerTimes.push(t);
+    }
+  } else if (top === '_manifests') {
+    r.hasManifests = true;
+    if (a === 'revisions') {
+      if (n === 5 && c === 'sha256' && HEX_RE.test(e!) && g === 'link') {
+        r.revisions.push(table.add(e!));
+        r.revisionTimes.push(t);
+      }
+    } else if (a === 'tags' && c !== undefined && isTag(c)) {
+      if (n === 5 && e === 'current' && g === 'link') tagOf(b, c).currentEtag = f.etag ?? '';
+      else if (n === 7 && e === 'index' && g === 'sha256' && HEX_RE.test(h!) && i === 'link') tagOf(b, c).history!.push(table.add(h!));
+      else tagOf(b, c); // a tag directory is a tag to the registry whatever it holds
+    }
+  } else if (top === '_uploads') {
+    r.hasUploads = true;
+    if (a !== undefined && n >= 3) {
+      const u = b.uploads.get(a) ?? { startedAtFile: false, newest: 0 };
+      if (n === 3 && c === 'startedat') u.startedAtFile = true;
+      u.newest = Math.max(u.newest, t);
+      b.uploads.set(a, u);
+    }
+  }
+}
+
+/** Splits a path below `repositories/` into the repository name and the section below it. */
+function splitRepoPath(path: string): { name: string; section: string[] } | undefined {
+  const parts = path.slice(REPOSITORIES.length + 1).split('/');
+  const at = parts.findIndex((p) => p.startsWith('_'));
+  if (at <= 0) return undefined;
+  const name = parts.slice(0, at).join('/');
+  return isRepoName(name) ? { name, section: parts.slice(at) } : undefined;
+}
+
+async function finishRepo(d: StorageDriver, table: BlobTable, b: RepoBuilder, limit: LimitFunction): Promise<RepoScan> {
+  const r = b.repo;
+  r.tags = [...b.tags.values()].sort(byName);
+  await resolveCurrents(d, table, r, limit);
+  const uploads = [...b.uploads].filter(([id]) => /^[A-Za-z0-9_-]{1,128}$/.test(id));
+  r.uploads = await Promise.all(
+    uploads.map(async ([id, u]): Promise<UploadScan> => {
+      const path = `${uploadsDir(r.name)}/${id}`;
+      const started = u.startedAtFile ? await limit(() => readStartedAt(d, `${path}/startedat`)) : undefined;
+      return { id, path, startedAt: started ?? u.newest };
+    }),
+  );
+  return r;
+}
+
+async function readStartedAt(d: StorageDriver, path: string): Promise<number | undefined> {
+  try {
+    const t = new Date((await d.getContent(path)).toString('utf8').trim()).getTime();
+    return Number.isNaN(t) ? undefined : t;
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Reads what each tag's current link names. A listed ETag equal to the MD5 of one of the
+ * repository's revisions (or of the tag's history entries) names that digest without a read.
+ */
+async function resolveCurrents(d: StorageDriver, table: BlobTable, r: RepoScan, limit: LimitFunction): Promise<void> {
+  const withLink = r.tags.filter((t) => t.currentEtag !== undefined);
+  if (withLink.length === 0) return;
+  const byMd5 = new Map<string, number>();
+  const know = (i: number): void => {
+    byMd5.set(createHash('md5').update(table.set.digest(i)).digest('hex'), i);
+  };
+  for (const i of r.revisions) know(i);
+  for (const t of withLink) for (const i of t.history ?? []) know(i);
+  await Promise.all(
+    withLink.map(async (t) => {
+      const known = byMd5.get(t.currentEtag!.toLowerCase());
+      if (known !== undefined) t.current = known;
+      else await limit(() => readCurrent(d, table, r.name, t));
+      delete t.currentEtag;
+    }),
+  );
+}
+
+async function readCurrent(d: StorageDriver, table: BlobTable, repo: string, t: TagScan): Promise<void> {
+  try {
+    const digest = await readLink(d, tagCurrentLinkPath(repo, t.name));
+    if (digest) t.current = table.add(digest);
+  } catch (err) {
+    if (!(err instanceof MalformedLinkError)) throw err;
+    t.unreadable = err.message;
+  }
+}
+
+async function scanReposFlat(d: StorageDriver, table: BlobTable, opts: ScanOptions, prefixes: string[], only?: string): Promise<RepoScan[]> {
+  const limit = pLimit(opts.concurrency);
+  const count = new Counter(opts.onListed);
+  const builders = new Map<string, RepoBuilder>();
+  await Promise.all(
+    prefixes.map((prefix) =>
+      walkPrefix(d, prefix, 3, limit, (f) => {
+        const s = splitRepoPath(f.path);
+        if (!s || (only !== undefined && s.name !== only)) return;
+        let b = builders.get(s.name);
+        if (!b) builders.set(s.name, (b = builder(s.name)));
+        addRepoFile(b, table, s.section, f);
+        count.tick();
+      }),
+    ),
+  );
+  const repos = await Promise.all([...builders.values()].map((b) => finishRepo(d, table, b, limit)));
+  return repos.sort(byName);
+}
+
+// ---- repositories, tree (filesystem) ----
+
+async function scanRepoTree(d: StorageDriver, table: BlobTable, r: RepoScan): Promise<void> {
+  for (const p of await listOrEmpty(d, layersDir(r.name))) {
+    const hex = basename(p);
+    if (!HEX_RE.test(hex)) continue;
+    r.layers.push(table.add(hex));
+    r.layerTimes.push(NaN);
+  }
+  // 2.8 leaves an empty `<hex>/` behind when it deletes a revision: only a directory with a link
+  // is a revision, and the stat gives the link's age too.
+  for (const p of await listOrEmpty(d, revisionsDir(r.name))) {
+    const hex = basename(p);
+    if (!HEX_RE.test(hex)) continue;
+    const t = await fileTime(d, `${p}/link`);
+    if (t === undefined) continue;
+    r.revisions.push(table.add(hex));
+    r.revisionTimes.push(t);
+  }
+  for (const p of await listOrEmpty(d, tagsDir(r.name))) {
+    const name = basename(p);
+    if (!isTag(name)) continue;
+    const t: TagScan = { name };
+    await readCurrent(d, table, r.name, t);
+    r.tags.push(t);
+  }
+  if (r.hasUploads) {
+    // An upload with no file yet has no age: it is being created, never stale.
+    r.uploads = (await listUploads(d, r.name)).map((u) => ({ id: u.id, path: u.path, startedAt: u.startedAt?.getTime() ?? NaN }));
+  }
+}
+
+/** Modification time of a file; undefined when it does not exist (or is a directory). */
+export async function fileTime(d: StorageDriver, path: string): Promise<number | undefined> {
+  try {
+    const st = await d.stat(path);
+    return st.isDir ? undefined : st.modTime.getTime();
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
+async function scanReposTree(d: StorageDriver, table: BlobTable, opts: ScanOptions): Promise<RepoScan[]> {
+  const count = new Counter(opts.onListed);
+  const repos = (await listRepositoryDirs(d)).map((e) => ({ ...newRepo(e.name), hasManifests: e.hasManifests, hasLayers: e.hasLayers, hasUploads: e.hasUploads }));
+  await eachLimit(repos, opts.concurrency, async (r) => {
+    await scanRepoTree(d, table, r);
+    for (let i = 0; i < r.layers.length + r.revisions.length; i++) count.tick();
+  });
+  return repos;
+}
+
+// ---- entry points ----
+
+/** Every repository of the store: its links, tags (current resolved) and uploads. */
+export function scanRepositories(d: StorageDriver, table: BlobTable, opts: ScanOptions): Promise<RepoScan[]> {
+  return d.prefersFlatListing ? scanReposFlat(d, table, opts, [REPOSITORIES]) : scanReposTree(d, table, opts);
+}
+
+/** One repository, listed afresh (the re-check before deleting in it). Nested repositories are not included. */
+export async function scanRepository(d: StorageDriver, table: BlobTable, name: string, opts: ScanOptions): Promise<RepoScan> {
+  if (d.prefersFlatListing) {
+    const prefixes = [manifestsDir(name), layersDir(name), uploadsDir(name)];
+    return (await scanReposFlat(d, table, opts, prefixes, name))[0] ?? newRepo(name);
+  }
+  const markers = new Set((await listOrEmpty(d, repoDir(name))).map(basename));
+  const r: RepoScan = { ...newRepo(name), hasManifests: markers.has('_manifests'), hasLayers: markers.has('_layers'), hasUploads: markers.has('_uploads') };
+  await scanRepoTree(d, table, r);
+  return r;
+}
+
+/** History entries of every tag of a repository (tree listings learn them only when needed). */
+export async function listTagHistory(d: StorageDriver, table: BlobTable, r: RepoScan): Promise<void> {
+  for (const t of r.tags) {
+    if (t.history) continue;
+    t.history = [];
+    for (const p of await listOrEmpty(d, `${tagsDir(r.name)}/${t.name}/index/sha256`)) {
+      if (HEX_RE.test(basename(p))) t.history.push(table.add(basename(p)));
+    }
+  }
+}

@@ -1,0 +1,294 @@
+// Carrying a plan out, in an order that keeps the store servable if the run is killed at any
+// point: tags and revisions first (only untagged, unreferenced ones), then blobs, then `_layers`
+// links to deleted or missing blobs, then stale uploads, then repositories left empty. A kept
+// tag's manifests and blobs are never in the plan, so no tag breaks; whatever is left half-done
+// is unreferenced and the next run finishes it.
+//
+// Each step re-checks against storage just before it deletes, so pushes that land while the gc
+// runs are not broken:
+// - revisions: the repository is listed again (revisions, tags, their times); new revisions are
+//   read and the repository is marked afresh; only what is still unkept and old goes;
+// - blobs: every repository is listed again and everything any revision now references is kept
+//   (repeated every `recheckMs` while the sweep runs), and so is a blob linked into a repository
+//   less than --min-age ago; on a filesystem each blob's age is checked again as it goes;
+// - links: the blob must still be absent and the link old; uploads: still stale; repositories:
+//   still without revisions and without recent files.
+import { dirname, type StorageDriver } from '../drivers/driver.js';
+import { isNotFound } from '../errors.js';
+import { statBlob } from '../store/blobs.js';
+import { blobDataPath, blobDir, layerLinkPath, layersDir, manifestsDir, revisionDir, revisionLinkPath, tagDir, tagIndexEntryDir, tagIndexLinkPath, uploadsDir } from '../store/paths.js';
+import { listOrEmpty, listUploads } from '../store/walk.js';
+import { eachLimit } from '../verify/each-limit.js';
+import { fetchLinkTimes, newestFile } from './facts.js';
+import { readManifests, type ManifestGraph } from './manifests.js';
+import { isYoung, markRepo } from './mark.js';
+import type { GcPlan, PlanOptions, RepoPlan } from './plan.js';
+import { fileTime, listTagHistory, scanBlobs, scanRepositories, scanRepository, type ScanOptions } from './scan.js';
+import { BlobTable, DELETE, DELETED, LISTED, MARKED, type MultipartUpload, type RepoScan, type UploadScan } from './state.js';
+
+/** DeleteObjects takes 1,000 keys a request. */
+const BATCH = 1000;
+
+export type SweepPhase = 'manifests' | 'blobs' | 'links' | 'uploads' | 'repositories';
+
+export interface SweepOptions extends PlanOptions {
+  concurrency: number;
+  /** How long a blob sweep goes on before every repository is listed again (default 30 s). */
+  recheckMs?: number;
+  onProgress?: (phase: SweepPhase, done: number, total: number) => void;
+  /** S3: abort an in-flight multipart upload. */
+  abortMultipart?: (u: MultipartUpload) => Promise<void>;
+}
+
+export interface SweepResult {
+  revisions: { repo: string; digest: number }[];
+  historyEntries: number;
+  tags: { repo: string; tag: string }[];
+  blobs: number[];
+  bytes: number;
+  layerLinks: { repo: string; digest: number }[];
+  uploads: { repo: string; upload: UploadScan }[];
+  multipart: MultipartUpload[];
+  repositories: string[];
+}
+
+interface Entry {
+  /** The directory (filesystem: removed whole). */
+  dir: string;
+  /** Its one file (flat backends: removed in batches). */
+  file: string;
+}
+
+async function deleteIfThere(d: StorageDriver, path: string): Promise<void> {
+  try {
+    await d.delete(path);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+class Sweeper {
+  readonly result: SweepResult = { revisions: [], historyEntries: 0, tags: [], blobs: [], bytes: 0, layerLinks: [], uploads: [], multipart: [], repositories: [] };
+  private readonly scanOpts: ScanOptions;
+
+  constructor(
+    private readonly d: StorageDriver,
+    private readonly table: BlobTable,
+    private readonly graph: ManifestGraph,
+    private readonly opts: SweepOptions,
+  ) {
+    this.scanOpts = { concurrency: opts.concurrency };
+  }
+
+  private progress(phase: SweepPhase, done: number, total: number): void {
+    this.opts.onProgress?.(phase, done, total);
+  }
+
+  /** Layout entries (a directory holding one file): in batches of keys on flat backends, by directory on a filesystem. */
+  private async remove(entries: Entry[]): Promise<void> {
+    if (this.d.prefersFlatListing) {
+      await eachLimit(chunks(entries, BATCH), this.opts.concurrency, (c) => this.d.deleteFiles(c.map((e) => e.file)));
+    } else await eachLimit(entries, this.opts.concurrency, (e) => deleteIfThere(this.d, e.dir));
+  }
+
+  private read(digests: number[]): Promise<void> {
+    return readManifests(this.d, this.table, this.graph, digests, { concurrency: this.opts.concurrency });
+  }
+
+  async revisions(rp: RepoPlan): Promise<void> {
+    const { d, table } = this;
+    const name = rp.repo.name;
+    const fresh = await scanRepository(d, table, name, this.scanOpts);
+    await listTagHistory(d, table, fresh);
+    await this.read(fresh.revisions);
+    const m = markRepo(table, this.graph, fresh, this.opts);
+    const still = new Set(m.deleteRevisions);
+    const revs = rp.revisions.filter((r) => still.has(r));
+    const tagsGoing = new Set(m.deleteTags.map((t) => t.name));
+    const tags = rp.tags.filter((t) => tagsGoing.has(t.name));
+    for (const t of tags) {
+      await deleteIfThere(d, tagDir(name, t.name));
+      this.result.tags.push({ repo: name, tag: t.name });
+    }
+    const going = new Set(revs);
+    const history: Entry[] = [];
+    for (const t of fresh.tags) {
+      if (tagsGoing.has(t.name)) continue;
+      for (const h of t.history ?? []) {
+        if (going.has(h)) history.push({ dir: tagIndexEntryDir(name, t.name, table.set.digest(h)), file: tagIndexLinkPath(name, t.name, table.set.digest(h)) });
+      }
+    }
+    await this.remove(history);
+    this.result.historyEntries += history.length;
+    await this.remove(revs.map((r) => ({ dir: revisionDir(name, table.set.digest(r)), file: revisionLinkPath(name, table.set.digest(r)) })));
+    for (const r of revs) this.result.revisions.push({ repo: name, digest: r });
+  }
+
+  /** Lists every repository again and keeps whatever any revision now references or a recent link names. */
+  private async recheckAll(): Promise<void> {
+    const { d, table } = this;
+    const repos = await scanRepositories(d, table, this.scanOpts);
+    await this.read(repos.flatMap((r) => r.revisions));
+    for (const r of repos) markRepo(table, this.graph, r, { ...this.opts, deleteUntagged: false });
+    const flags = table.flags.data;
+    const pending = (b: number): boolean => (flags[b]! & (DELETE | DELETED | MARKED)) === DELETE;
+    await fetchLinkTimes(d, table, repos, pending, this.opts.concurrency);
+    for (const r of repos) {
+      r.layers.forEach((b, j) => {
+        if (pending(b) && isYoung(r.layerTimes[j]!, this.opts)) flags[b]! |= MARKED;
+      });
+    }
+  }
+
+  /** Still to delete, and (filesystem, where a stat is cheap) still there and old. */
+  private async stillGoing(i: number): Promise<boolean> {
+    if ((this.table.flags.data[i]! & (DELETE | MARKED)) !== DELETE) return false;
+    if (this.d.prefersFlatListing) return true;
+    const st = await statBlob(this.d, this.table.set.digest(i));
+    return st !== undefined && !isYoung(st.modTime.getTime(), this.opts);
+  }
+
+  async blobs(plan: GcPlan): Promise<void> {
+    if (plan.blobs.length === 0) return;
+    const { table } = this;
+    const recheckMs = this.opts.recheckMs ?? 30_000;
+    let checked = -Infinity;
+    const round = BATCH * Math.max(1, this.opts.concurrency);
+    for (let at = 0; at < plan.blobs.length; at += round) {
+      if (Date.now() - checked > recheckMs) {
+        await this.recheckAll();
+        checked = Date.now();
+      }
+      const todo: number[] = [];
+      await eachLimit(plan.blobs.slice(at, at + round), this.opts.concurrency, async (i) => {
+        if (await this.stillGoing(i)) todo.push(i);
+      });
+      await this.remove(todo.map((i) => ({ dir: blobDir(table.set.digest(i)), file: blobDataPath(table.set.digest(i)) })));
+      for (const i of todo) {
+        table.flags.data[i]! |= DELETED;
+        this.result.blobs.push(i);
+        this.result.bytes += table.size.data[i]! || 0;
+      }
+      this.progress('blobs', Math.min(at + round, plan.blobs.length), plan.blobs.length);
+    }
+  }
+
+  /** Digests among `digests` whose blob data exists now. */
+  private async existing(digests: number[]): Promise<Set<number>> {
+    const { d, table } = this;
+    const out = new Set<number>();
+    if (d.prefersFlatListing && digests.length > BATCH) {
+      const now = new BlobTable(digests.length);
+      await scanBlobs(d, now, this.scanOpts);
+      for (const i of digests) if (now.set.has(table.set.hex(i))) out.add(i);
+      return out;
+    }
+    await eachLimit(digests, this.opts.concurrency, async (i) => {
+      if (await statBlob(d, table.set.digest(i))) out.add(i);
+    });
+    return out;
+  }
+
+  async layerLinks(plan: GcPlan): Promise<void> {
+    const { d, table } = this;
+    const flags = table.flags.data;
+    const gone = (b: number): boolean => (flags[b]! & DELETED) !== 0 || (flags[b]! & (LISTED | DELETE)) === 0;
+    const work = plan.repos.filter((rp) => !rp.remove && rp.layerLinks.some(gone));
+    const exists = await this.existing([...new Set(work.flatMap((rp) => rp.layerLinks.filter(gone)))]);
+    await eachLimit(work, this.opts.concurrency, async (rp) => {
+      const name = rp.repo.name;
+      // The link's age as it is now: a push may have linked the blob again since the scan.
+      const times = new Map<number, number>();
+      let total = 0;
+      if (d.prefersFlatListing) {
+        for await (const f of d.walk(layersDir(name))) {
+          const [hex, file] = f.path.slice(layersDir(name).length + 1).split('/');
+          if (file !== 'link' || !/^[a-f0-9]{64}$/.test(hex!)) continue;
+          total++;
+          times.set(table.set.indexOf(hex!), f.modTime.getTime());
+        }
+      } else {
+        total = (await listOrEmpty(d, layersDir(name))).length;
+        for (const b of rp.layerLinks) {
+          const t = await fileTime(d, layerLinkPath(name, table.set.digest(b)));
+          if (t !== undefined) times.set(b, t);
+        }
+      }
+      let links = rp.layerLinks.filter((b) => gone(b) && !exists.has(b) && times.has(b) && !isYoung(times.get(b)!, this.opts));
+      if (links.length > 0 && links.length >= total) links = links.slice(0, -1); // a repository keeps its last link
+      await this.remove(links.map((b) => ({ dir: dirname(layerLinkPath(name, table.set.digest(b))), file: layerLinkPath(name, table.set.digest(b)) })));
+      for (const b of links) this.result.layerLinks.push({ repo: name, digest: b });
+    });
+  }
+
+  async uploads(plan: GcPlan): Promise<void> {
+    const age = { now: this.opts.now, minAgeMs: this.opts.uploadsOlderThanMs };
+    await eachLimit(
+      plan.repos.filter((rp) => rp.uploads.length > 0),
+      this.opts.concurrency,
+      async (rp) => {
+        const now = new Map((await listUploads(this.d, rp.repo.name)).map((u) => [u.id, u.startedAt?.getTime() ?? NaN]));
+        for (const u of rp.uploads) {
+          if (!now.has(u.id) || isYoung(now.get(u.id)!, age)) continue;
+          await deleteIfThere(this.d, u.path);
+          this.result.uploads.push({ repo: rp.repo.name, upload: u });
+        }
+      },
+    );
+    const abort = this.opts.abortMultipart;
+    if (abort) {
+      await eachLimit(plan.multipart, this.opts.concurrency, async (u) => {
+        await abort(u);
+        this.result.multipart.push(u);
+      });
+    }
+  }
+
+  private async stillEmpty(name: string): Promise<boolean> {
+    const fresh: RepoScan = await scanRepository(this.d, this.table, name, this.scanOpts);
+    if (fresh.revisions.length > 0) return false;
+    const age = { now: this.opts.now, minAgeMs: this.opts.uploadsOlderThanMs };
+    if (fresh.uploads.some((u) => isYoung(u.startedAt, age))) return false;
+    const newest = Number.isNaN(fresh.newest) ? await newestFile(this.d, name) : fresh.newest;
+    return !isYoung(newest, this.opts) || Number.isNaN(newest);
+  }
+
+  async repositories(plan: GcPlan): Promise<void> {
+    await eachLimit(
+      plan.repos.filter((rp) => rp.remove),
+      this.opts.concurrency,
+      async (rp) => {
+        const name = rp.repo.name;
+        if (!(await this.stillEmpty(name))) return;
+        // `_layers` last: registry 2.8 stops seeing the repository when it goes.
+        for (const dir of [uploadsDir(name), manifestsDir(name), dirname(layersDir(name))]) await deleteIfThere(this.d, dir);
+        this.result.repositories.push(name);
+      },
+    );
+  }
+}
+
+/** Carries out `plan` (from planGc on the same table and graph) and reports what it deleted. */
+export async function sweep(d: StorageDriver, table: BlobTable, graph: ManifestGraph, plan: GcPlan, opts: SweepOptions): Promise<SweepResult> {
+  const s = new Sweeper(d, table, graph, opts);
+  const withRevisions = plan.repos.filter((rp) => rp.revisions.length > 0 || rp.tags.length > 0);
+  let done = 0;
+  await eachLimit(withRevisions, opts.concurrency, async (rp) => {
+    await s.revisions(rp);
+    opts.onProgress?.('manifests', ++done, withRevisions.length);
+  });
+  await s.blobs(plan);
+  opts.onProgress?.('links', 0, 0);
+  await s.layerLinks(plan);
+  opts.onProgress?.('uploads', 0, 0);
+  await s.uploads(plan);
+  opts.onProgress?.('repositories', 0, 0);
+  await s.repositories(plan);
+  return s.result;
+}
