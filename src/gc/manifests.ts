@@ -33,9 +33,9 @@ export interface ReadOptions {
 }
 
 async function readOne(d: StorageDriver, table: BlobTable, i: number): Promise<ManifestInfo> {
-  if (!table.has(i, LISTED)) return { state: 'missing' };
+  // Not LISTED: written after the blob listing (a re-check finds a new revision) or missing.
   const digest = table.set.digest(i);
-  let size = table.size.data[i]!;
+  let size = table.has(i, LISTED) ? table.size.data[i]! : NaN;
   if (Number.isNaN(size)) {
     try {
       size = (await d.stat(blobDataPath(digest))).size;
