@@ -40,16 +40,14 @@ function count(n: number, one: string, many = `${one}s`): string {
 }
 
 function totalsLine(t: GcTotals): string {
-  const parts = [
-    count(t.blobs, 'blob') + ` (${formatBytes(t.bytes)})`,
-    count(t.manifests, 'manifest'),
-    count(t.tags, 'referrers tag'),
-    count(t.layerLinks, 'layer link'),
-    count(t.uploads, 'upload'),
-    ...(t.multipartUploads ? [count(t.multipartUploads, 'multipart upload')] : []),
-    count(t.repositories, 'repository', 'repositories'),
+  const extra: [number, string, string?][] = [
+    [t.tags, 'referrers tag'],
+    [t.layerLinks, 'layer link'],
+    [t.uploads, 'upload'],
+    [t.multipartUploads, 'multipart upload'],
+    [t.repositories, 'repository', 'repositories'],
   ];
-  return parts.join(', ');
+  return [`${count(t.blobs, 'blob')} (${formatBytes(t.bytes)})`, count(t.manifests, 'manifest'), ...extra.filter(([n]) => n > 0).map(([n, one, many]) => count(n, one, many))].join(', ');
 }
 
 function capped<T>(items: T[], line: (x: T) => string, what: string): string[] {
