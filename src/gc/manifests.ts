@@ -7,6 +7,7 @@ import { sha256 } from '../image/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type ManifestKind } from '../image/manifest.js';
 import { blobDataPath } from '../store/paths.js';
 import { eachLimit } from '../verify/each-limit.js';
+import { hasFastReads } from './local-reads.js';
 import { LISTED, type BlobTable } from './state.js';
 
 export type ManifestInfo =
@@ -32,27 +33,31 @@ export interface ReadOptions {
   onRead?: (done: number, total: number) => void;
 }
 
-async function readOne(d: StorageDriver, table: BlobTable, i: number): Promise<ManifestInfo> {
+/** The manifest's bytes, or why there are none to parse. */
+async function manifestBytes(d: StorageDriver, table: BlobTable, i: number): Promise<Buffer | ManifestInfo> {
+  const path = blobDataPath(table.set.digest(i));
   // Not LISTED: written after the blob listing (a re-check finds a new revision) or missing.
-  const digest = table.set.digest(i);
   let size = table.has(i, LISTED) ? table.size.data[i]! : NaN;
-  if (Number.isNaN(size)) {
-    try {
-      size = (await d.stat(blobDataPath(digest))).size;
-    } catch (err) {
-      if (isNotFound(err)) return { state: 'missing' };
-      throw err;
-    }
-  }
   // A revision that is really a 10 GB layer must not be read into memory.
-  if (size > MAX_MANIFEST_BYTES) return { state: 'unreadable', reason: `its blob is ${size} bytes: not a manifest` };
-  let bytes: Buffer;
+  const tooBig = (n?: number): ManifestInfo => ({ state: 'unreadable', reason: `its blob is ${n ?? `over ${MAX_MANIFEST_BYTES}`} bytes: not a manifest` });
   try {
-    bytes = await d.getContent(blobDataPath(digest));
+    if (Number.isNaN(size) && hasFastReads(d)) {
+      const bytes = await d.getSmall(path, MAX_MANIFEST_BYTES);
+      return bytes === 'too-big' ? tooBig() : bytes;
+    }
+    if (Number.isNaN(size)) size = (await d.stat(path)).size;
+    if (size > MAX_MANIFEST_BYTES) return tooBig(size);
+    return await d.getContent(path);
   } catch (err) {
     if (isNotFound(err)) return { state: 'missing' };
     throw err;
   }
+}
+
+async function readOne(d: StorageDriver, table: BlobTable, i: number): Promise<ManifestInfo> {
+  const digest = table.set.digest(i);
+  const bytes = await manifestBytes(d, table, i);
+  if (!Buffer.isBuffer(bytes)) return bytes;
   if (sha256(bytes) !== digest) return { state: 'unreadable', reason: 'its bytes do not hash to its digest' };
   try {
     const m = parseManifest(bytes, `manifest ${digest}`);

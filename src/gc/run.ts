@@ -9,6 +9,7 @@ import { buildReport, type GcReport } from './report.js';
 import { scanBlobs, scanRepositories } from './scan.js';
 import { BlobTable, type RepoScan } from './state.js';
 import { sweep, type SweepPhase } from './sweep.js';
+import { localReads } from './local-reads.js';
 import { multipartAborter, multipartUploads } from './multipart.js';
 
 export interface GcOptions {
@@ -66,8 +67,9 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number):
   return { table, repos, graph, plan };
 }
 
-export async function runGc(d: StorageDriver, opts: GcOptions): Promise<GcReport> {
+export async function runGc(store: StorageDriver, opts: GcOptions): Promise<GcReport> {
   const started = Date.now();
+  const d = localReads(store);
   const now = opts.now ?? started;
   const { table, repos, graph, plan } = await planStore(d, opts, now);
   const swept = opts.dryRun

@@ -12,9 +12,10 @@ import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.j
 import { isNotFound } from '../errors.js';
 import { isRepoName, isTag } from '../image/reference.js';
 import { MalformedLinkError, readLink } from '../store/links.js';
-import { BLOBS, REPOSITORIES, layersDir, manifestsDir, repoDir, revisionsDir, tagCurrentLinkPath, tagsDir, uploadsDir } from '../store/paths.js';
+import { BLOBS, REPOSITORIES, blobShardDir, layersDir, manifestsDir, repoDir, revisionLinkPath, revisionsDir, tagCurrentLinkPath, tagsDir, uploadsDir } from '../store/paths.js';
 import { listOrEmpty, listRepositoryDirs, listUploads } from '../store/walk.js';
 import { eachLimit } from '../verify/each-limit.js';
+import { entryNames } from './local-reads.js';
 import { BlobTable, byName, newRepo, type RepoScan, type TagScan, type UploadScan } from './state.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
@@ -73,11 +74,10 @@ export async function scanBlobs(d: StorageDriver, table: BlobTable, opts: ScanOp
     });
     return;
   }
-  const shards = (await listOrEmpty(d, BLOBS)).filter((p) => /^[a-f0-9]{2}$/.test(basename(p)));
+  const shards = (await entryNames(d, BLOBS)).filter((s) => /^[a-f0-9]{2}$/.test(s));
   await eachLimit(shards, opts.concurrency, async (shard) => {
-    for (const p of await listOrEmpty(d, shard)) {
-      const hex = basename(p);
-      if (HEX_RE.test(hex) && hex.startsWith(basename(shard))) {
+    for (const hex of await entryNames(d, blobShardDir(shard))) {
+      if (HEX_RE.test(hex) && hex.startsWith(shard)) {
         table.listed(hex);
         count.tick();
       }
@@ -229,24 +229,22 @@ async function scanReposFlat(d: StorageDriver, table: BlobTable, opts: ScanOptio
 // ---- repositories, tree (filesystem) ----
 
 async function scanRepoTree(d: StorageDriver, table: BlobTable, r: RepoScan): Promise<void> {
-  for (const p of await listOrEmpty(d, layersDir(r.name))) {
-    const hex = basename(p);
+  for (const hex of await entryNames(d, layersDir(r.name))) {
     if (!HEX_RE.test(hex)) continue;
     r.layers.push(table.add(hex));
     r.layerTimes.push(NaN);
   }
   // 2.8 leaves an empty `<hex>/` behind when it deletes a revision: only a directory with a link
   // is a revision, and the stat gives the link's age too.
-  for (const p of await listOrEmpty(d, revisionsDir(r.name))) {
-    const hex = basename(p);
+  const revisions = revisionsDir(r.name);
+  for (const hex of (await entryNames(d, revisions)).sort()) {
     if (!HEX_RE.test(hex)) continue;
-    const t = await fileTime(d, `${p}/link`);
+    const t = await fileTime(d, revisionLinkPath(r.name, `sha256:${hex}`));
     if (t === undefined) continue;
     r.revisions.push(table.add(hex));
     r.revisionTimes.push(t);
   }
-  for (const p of await listOrEmpty(d, tagsDir(r.name))) {
-    const name = basename(p);
+  for (const name of (await entryNames(d, tagsDir(r.name))).sort()) {
     if (!isTag(name)) continue;
     const t: TagScan = { name };
     await readCurrent(d, table, r.name, t);

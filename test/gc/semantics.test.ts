@@ -203,6 +203,18 @@ describe.each(STORES)('gc on %s', (_name, makeStore) => {
     expect(await present(d, all(other))).toEqual([]);
   });
 
+  it('a revision naming a blob too big to be a manifest is not read into memory: reported, repository kept', async () => {
+    const { d } = makeStore();
+    const big = await blob(d, 'huge', Buffer.alloc(4 * 1024 * 1024 + 1, 7));
+    await d.putContent(P.revisionLinkPath('huge', big.digest), big.digest);
+    const unused = await blob(d, 'huge', Buffer.from('linked, unreferenced'));
+    const r = await gc(d, { deleteUntagged: true });
+    expect(r.warnings).toEqual([expect.objectContaining({ kind: 'unreadable-manifest', repo: 'huge', digest: big.digest })]);
+    expect(r.warnings[0]!.detail).toMatch(/bytes: not a manifest/);
+    expect(r.lists.manifests).toEqual([]);
+    expect(await present(d, [big.digest, unused.digest])).toEqual([big.digest, unused.digest]);
+  });
+
   it('removes layer links to deleted and missing blobs but keeps a repository\'s last link', async () => {
     const s = makeStore();
     const { d } = s;

@@ -1,0 +1,200 @@
+// regbucket gc against the registry's `garbage-collect` on the same store, one run each:
+// - filesystem: a store of 60,000+ files written directly in the registry layout;
+// - S3 (when the Swift lab is present): a bucket on the Swift endpoint behind a proxy adding
+//   20 ms a request and counting requests.
+// Both sides run --dry-run with --min-age 0 (the registry has no age rule) and their counts of
+// blobs eligible for deletion are compared, so the timing is of the same answer.
+// Run: npx tsx bench/gc.ts [fs|s3|all] (default all)
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import * as P from '../src/store/paths.js';
+import { BIN } from '../test/lab/cli.js';
+import { run } from '../test/lab/exec.js';
+import { registryConfig, registryGarbageCollect } from '../test/lab/registry.js';
+import { fmt, machine, timeIt } from './util.js';
+
+// ---- a synthetic store in the registry layout ----
+
+export interface StoreShape {
+  repos: number;
+  imagesPerRepo: number;
+  /** Tags per repository; each was moved `retags` times (history entries, untagged revisions). */
+  tagsPerRepo: number;
+  /** Layers per image: one from a pool of 20 shared base layers, the rest its own. */
+  layersPerImage: number;
+  /** Every n-th image is a two-platform index instead of a single manifest. */
+  indexEvery: number;
+  orphans: number;
+}
+
+export type Put = (path: string, data: Buffer | string) => Promise<void>;
+
+/** Deterministic pseudo-random bytes, so a shape always gives the same store. */
+function bytesFor(label: string, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  let block = createHash('sha256').update(label).digest();
+  for (let at = 0; at < size; at += 32) {
+    block.copy(out, at);
+    block = createHash('sha256').update(block).digest();
+  }
+  return out;
+}
+
+const sha = (b: Buffer): `sha256:${string}` => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+interface Desc {
+  mediaType: string;
+  digest: `sha256:${string}`;
+  size: number;
+}
+
+/** Writes the store through `put` (limited concurrency is the caller's business); returns the file count. */
+export async function writeStore(shape: StoreShape, put: Put): Promise<{ files: number; images: number }> {
+  let files = 0;
+  const blobs = new Set<string>();
+  const putBlob = async (data: Buffer, mediaType: string): Promise<Desc> => {
+    const digest = sha(data);
+    if (!blobs.has(digest)) {
+      blobs.add(digest);
+      await put(P.blobDataPath(digest), data);
+      files++;
+    }
+    return { mediaType, digest, size: data.length };
+  };
+  const link = async (path: string, digest: string): Promise<void> => {
+    await put(path, digest);
+    files++;
+  };
+  const bases = await Promise.all(Array.from({ length: 20 }, (_, i) => putBlob(bytesFor(`base ${i}`, 512), 'application/vnd.oci.image.layer.v1.tar+gzip')));
+  let images = 0;
+  const single = async (repo: string, label: string): Promise<Desc> => {
+    const config = await putBlob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', label })), 'application/vnd.oci.image.config.v1+json');
+    const layers = [bases[images % bases.length]!];
+    for (let l = 1; l < shape.layersPerImage; l++) layers.push(await putBlob(bytesFor(`${label} l${l}`, 256), 'application/vnd.oci.image.layer.v1.tar+gzip'));
+    for (const b of [config, ...layers]) await link(P.layerLinkPath(repo, b.digest), b.digest);
+    const m = await putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers })), 'application/vnd.oci.image.manifest.v1+json');
+    await link(P.revisionLinkPath(repo, m.digest), m.digest);
+    images++;
+    return m;
+  };
+  const tasks: Promise<void>[] = [];
+  for (let r = 0; r < shape.repos; r++) {
+    const repo = `team${r % 10}/app-${r}`;
+    tasks.push(
+      (async () => {
+        const roots: Desc[] = [];
+        for (let i = 0; i < shape.imagesPerRepo; i++) {
+          const label = `${repo} ${i}`;
+          if (i % shape.indexEvery === shape.indexEvery - 1) {
+            const kids = [await single(repo, `${label} amd64`), await single(repo, `${label} arm64`)];
+            const idx = await putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: kids })), 'application/vnd.oci.image.index.v1+json');
+            await link(P.revisionLinkPath(repo, idx.digest), idx.digest);
+            roots.push(idx);
+          } else roots.push(await single(repo, label));
+        }
+        // Tag t pointed at roots t, t+T, t+2T, ... in turn: the last is current, the rest are history.
+        for (let t = 0; t < shape.tagsPerRepo; t++) {
+          let current: Desc | undefined;
+          for (let i = t; i < roots.length; i += shape.tagsPerRepo) {
+            if (roots.length - i > 2 * shape.tagsPerRepo) continue; // older ones were never tagged
+            current = roots[i]!;
+            await link(P.tagIndexLinkPath(repo, `v${t}`, current.digest), current.digest);
+          }
+          if (current) await link(P.tagCurrentLinkPath(repo, `v${t}`), current.digest);
+        }
+      })(),
+    );
+  }
+  await Promise.all(tasks);
+  for (let o = 0; o < shape.orphans; o++) await putBlob(bytesFor(`orphan ${o}`, 128), 'application/octet-stream');
+  return { files, images };
+}
+
+/** Writes into a directory directly (no fsync: a benchmark fixture, not a store to keep). */
+export function directoryPut(root: string): Put {
+  const made = new Set<string>();
+  return async (path, data) => {
+    const full = join(root, path);
+    const dir = dirname(full);
+    if (!made.has(dir)) {
+      mkdirSync(dir, { recursive: true });
+      made.add(dir);
+    }
+    writeFileSync(full, data);
+  };
+}
+
+// ---- running both collectors ----
+
+/** The registry's summary line: `N blobs marked, M blobs and K manifests eligible for deletion`. */
+function registryCounts(out: string): { marked: number; blobs: number; manifests: number } {
+  const m = /(\d+) blobs marked, (\d+) blobs and (\d+) manifests eligible for deletion/.exec(out);
+  if (!m) throw new Error(`no summary in the registry's output: ${out.slice(-500)}`);
+  return { marked: Number(m[1]), blobs: Number(m[2]), manifests: Number(m[3]) };
+}
+
+interface GcPlanned {
+  planned: { blobs: number; manifests: number };
+  kept: { marked: number };
+}
+
+async function regbucketGc(args: string[], env: NodeJS.ProcessEnv = {}): Promise<GcPlanned> {
+  const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, CI: 'true', ...env } });
+  if (r.code !== 0) throw new Error(`regbucket ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as GcPlanned;
+}
+
+interface Row {
+  mode: string;
+  registry: number;
+  regbucket: number;
+  counts: string;
+}
+
+async function fsBench(): Promise<string[]> {
+  const root = join(process.env.BENCH_DIR ?? '/tmp', `regbucket-bench-gc-${process.pid}`);
+  rmSync(root, { recursive: true, force: true });
+  const shape: StoreShape = { repos: 100, imagesPerRepo: 66, layersPerImage: 3, tagsPerRepo: 10, indexEvery: 11, orphans: 2000 };
+  try {
+    const t0 = Date.now();
+    const { files, images } = await writeStore(shape, directoryPut(root));
+    console.error(`wrote ${files} files (${images} image manifests) in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    await run('find', [root, '-type', 'f'], {}); // warm the page cache for both
+    const config = registryConfig({ storage: { filesystem: root } }, 5000);
+    const rows: Row[] = [];
+    for (const [mode, flags] of [['all revisions kept', []], ['--delete-untagged', ['--delete-untagged']]] as const) {
+      let theirs = { marked: 0, blobs: 0, manifests: 0 };
+      const registry = await timeIt(async () => {
+        const r = await registryGarbageCollect(config, ['--dry-run', ...flags]);
+        if (r.code !== 0) throw new Error(`registry gc failed: ${r.stderr}`);
+        theirs = registryCounts(r.stdout + r.stderr);
+      });
+      let ours: GcPlanned | undefined;
+      const regbucket = await timeIt(async () => {
+        ours = await regbucketGc(['--store', root, '--json', 'gc', '--dry-run', '--min-age', '0', ...flags]);
+      });
+      const counts = `registry: ${theirs.blobs} blobs, ${theirs.manifests} manifests eligible; regbucket: ${ours!.planned.blobs} blobs, ${ours!.planned.manifests} manifests planned`;
+      if (flags.length === 0 && theirs.blobs !== ours!.planned.blobs) throw new Error(`the collectors disagree: ${counts}`);
+      rows.push({ mode, registry, regbucket, counts });
+    }
+    return [
+      `### filesystem: ${files.toLocaleString('en')} files (${shape.repos} repositories, ${images.toLocaleString('en')} image manifests, ${shape.orphans} orphans), page cache warm`,
+      '',
+      '| mode | docker-registry garbage-collect --dry-run (s) | regbucket gc --dry-run (s) | ratio | what each found |',
+      '| --- | --- | --- | --- | --- |',
+      ...rows.map((r) => `| ${r.mode} | ${fmt(r.registry)} | ${fmt(r.regbucket)} | ${fmt(r.registry / r.regbucket, 1)}x | ${r.counts} |`),
+    ];
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+async function main(): Promise<void> {
+  const which = process.argv[2] ?? 'all';
+  const lines = [`${machine()}; one run each; regbucket timed as the whole CLI (node start included)`, ''];
+  if (which === 'fs' || which === 'all') lines.push(...(await fsBench()), '');
+  console.log(lines.join('\n'));
+}
+
+if (process.argv[1]?.endsWith("gc.ts")) await main();
