@@ -50,9 +50,9 @@ function totalsLine(t: GcTotals): string {
   return [`${count(t.blobs, 'blob')} (${formatBytes(t.bytes)})`, count(t.manifests, 'manifest'), ...extra.filter(([n]) => n > 0).map(([n, one, many]) => count(n, one, many))].join(', ');
 }
 
-function capped<T>(items: T[], line: (x: T) => string, what: string): string[] {
+function capped<T>(items: T[], total: number, line: (x: T) => string, what: string): string[] {
   const out = items.slice(0, SHOWN).map(line);
-  if (items.length > SHOWN) out.push(`  ... and ${count(items.length - SHOWN, `more ${what}`)} (--json lists them all)`);
+  if (total > out.length) out.push(`  ... and ${count(total - out.length, `more ${what}`)} (--json lists them all)`);
   return out;
 }
 
@@ -81,9 +81,9 @@ function render(out: Output, r: GcReport): string {
     );
   }
   const l = r.lists;
-  lines.push(...capped(l.manifests, (m) => `${verb} manifest ${m.repository}@${m.digest}`, 'manifests'));
-  lines.push(...capped(l.tags, (t) => `${verb} referrers tag ${t.repository}:${t.tag} (its subject is gone)`, 'tags'));
-  lines.push(...capped(l.repositories, (name) => `${verb} repository ${name} (no manifest left)`, 'repositories'));
+  lines.push(...capped(l.manifests, shown.manifests, (m) => `${verb} manifest ${m.repository}@${m.digest}`, 'manifests'));
+  lines.push(...capped(l.tags, shown.tags, (t) => `${verb} referrers tag ${t.repository}:${t.tag} (its subject is gone)`, 'tags'));
+  lines.push(...capped(l.repositories, shown.repositories, (name) => `${verb} repository ${name} (no manifest left)`, 'repositories'));
   for (const w of r.warnings) lines.push(`warning: ${w.kind} ${w.repo}${w.tag ? `:${w.tag}` : ''}${w.digest ? `@${w.digest}` : ''}: ${w.detail}`);
   if (r.dryRun) lines.push('dry run: nothing was deleted');
   else if (shown.blobs > 0) lines.push('restart any registry serving this store: it caches blob descriptors and may answer for deleted blobs');
@@ -110,7 +110,9 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
       minAgeMs,
       uploadsOlderThanMs,
       concurrency: Math.max(1, ctx.globals.concurrency),
+      listLimit: ctx.output.mode === 'json' ? undefined : SHOWN,
       onProgress: (p) => {
+        if (!ctx.output.interactive) return;
         const now = Date.now();
         if (now - last < 200 && p.done !== p.total) return;
         last = now;

@@ -53,6 +53,8 @@ export interface GcReport {
     multipartUploads: { key: string; uploadId: string; initiated: string }[];
     repositories: string[];
   };
+  /** Set when the lists hold only their first entries (a terminal's report); --json lists everything. */
+  listsTruncated?: boolean;
   warnings: GcWarning[];
   seconds: number;
 }
@@ -65,7 +67,7 @@ export function planOutcome(table: BlobTable, plan: GcPlan): SweepResult {
     tags: plan.repos.flatMap((rp) => rp.tags.map((t) => ({ repo: rp.repo.name, tag: t.name }))),
     blobs: plan.blobs,
     bytes: plan.bytes,
-    layerLinks: plan.repos.flatMap((rp) => rp.layerLinks.map((digest) => ({ repo: rp.repo.name, digest }))),
+    layerLinks: plan.repos.filter((rp) => rp.layerLinks.length > 0).map((rp) => ({ repo: rp.repo.name, digests: rp.layerLinks })),
     uploads: plan.repos.flatMap((rp) => rp.uploads.map((upload) => ({ repo: rp.repo.name, upload }))),
     multipart: plan.multipart,
     repositories: plan.repos.filter((rp) => rp.remove).map((rp) => rp.repo.name),
@@ -79,7 +81,7 @@ function totals(o: SweepResult): GcTotals {
     tags: o.tags.length,
     blobs: o.blobs.length,
     bytes: o.bytes,
-    layerLinks: o.layerLinks.length,
+    layerLinks: o.layerLinks.reduce((n, x) => n + x.digests.length, 0),
     uploads: o.uploads.length,
     multipartUploads: o.multipart.length,
     repositories: o.repositories.length,
@@ -113,7 +115,7 @@ function rows(table: BlobTable, repos: RepoScan[], o: SweepResult): RepoRow[] {
     r.bytes += table.size.data[b]! || 0;
   }
   for (const x of o.revisions) row(x.repo).manifests++;
-  for (const x of o.layerLinks) row(x.repo).layerLinks++;
+  for (const x of o.layerLinks) row(x.repo).layerLinks += x.digests.length;
   for (const x of o.uploads) row(x.repo).uploads++;
   for (const name of o.repositories) row(name).removed = true;
   return [...byName.values()].sort((a, b) => b.bytes - a.bytes || cmp(a.repository, b.repository));
@@ -127,18 +129,22 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-/** Sorted by repository, then by digest, tag or id, whatever order the sweep went in. */
-function lists(table: BlobTable, o: SweepResult): GcReport['lists'] {
+/**
+ * Sorted by repository, then by digest, tag or id, whatever order the sweep went in. With a
+ * `limit`, only that many of each (a million blob entries cost hundreds of MB to build).
+ */
+function lists(table: BlobTable, o: SweepResult, limit = Infinity): GcReport['lists'] {
   const digest = (i: number): string => table.set.digest(i);
+  const first = <T>(items: T[]): T[] => (items.length > limit ? items.slice(0, limit) : items);
   const byRepo = <T extends { repository: string }>(key: (x: T) => string) => (a: T, b: T) => cmp(a.repository, b.repository) || cmp(key(a), key(b));
   return {
-    blobs: o.blobs.map((i) => ({ digest: digest(i), size: table.size.data[i]! })).sort((a, b) => cmp(a.digest, b.digest)),
-    manifests: o.revisions.map((x) => ({ repository: x.repo, digest: digest(x.digest) })).sort(byRepo((x) => x.digest)),
-    tags: o.tags.map((x) => ({ repository: x.repo, tag: x.tag })).sort(byRepo((x) => x.tag)),
-    layerLinks: o.layerLinks.map((x) => ({ repository: x.repo, digest: digest(x.digest) })).sort(byRepo((x) => x.digest)),
-    uploads: o.uploads.map((x) => ({ repository: x.repo, id: x.upload.id, startedAt: iso(x.upload.startedAt) })).sort(byRepo((x) => x.id)),
-    multipartUploads: o.multipart.map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() })).sort((a, b) => cmp(a.key, b.key) || cmp(a.uploadId, b.uploadId)),
-    repositories: [...o.repositories].sort(),
+    blobs: first(o.blobs).map((i) => ({ digest: digest(i), size: table.size.data[i]! })).sort((a, b) => cmp(a.digest, b.digest)),
+    manifests: first(o.revisions).map((x) => ({ repository: x.repo, digest: digest(x.digest) })).sort(byRepo((x) => x.digest)),
+    tags: first(o.tags).map((x) => ({ repository: x.repo, tag: x.tag })).sort(byRepo((x) => x.tag)),
+    layerLinks: first(o.layerLinks.flatMap((x) => x.digests.slice(0, limit).map((b) => ({ repository: x.repo, digest: digest(b) })))).sort(byRepo((x) => x.digest)),
+    uploads: first(o.uploads).map((x) => ({ repository: x.repo, id: x.upload.id, startedAt: iso(x.upload.startedAt) })).sort(byRepo((x) => x.id)),
+    multipartUploads: first(o.multipart).map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() })).sort((a, b) => cmp(a.key, b.key) || cmp(a.uploadId, b.uploadId)),
+    repositories: first([...o.repositories].sort()),
   };
 }
 
@@ -152,6 +158,8 @@ export interface ReportInput {
   minAgeMs: number;
   uploadsOlderThanMs: number;
   seconds: number;
+  /** Entries per list (a terminal shows a few); all when undefined. */
+  listLimit?: number;
 }
 
 export function buildReport(x: ReportInput): GcReport {
@@ -171,7 +179,8 @@ export function buildReport(x: ReportInput): GcReport {
     planned: totals(planned),
     ...(x.swept ? { deleted: totals(x.swept) } : {}),
     repositories: rows(x.table, x.repos, shown),
-    lists: lists(x.table, shown),
+    lists: lists(x.table, shown, x.listLimit),
+    ...(x.listLimit !== undefined ? { listsTruncated: true } : {}),
     warnings: x.plan.warnings,
     seconds: x.seconds,
   };

@@ -24,6 +24,8 @@ export interface GcOptions {
   /** The time ages are measured from (default: the start of the run). */
   now?: number;
   recheckMs?: number;
+  /** Entries per list in the report (a terminal shows a few); all when undefined (--json). */
+  listLimit?: number;
   onProgress?: (p: GcProgress) => void;
 }
 
@@ -93,5 +95,6 @@ export async function runGc(store: StorageDriver, opts: GcOptions): Promise<GcRe
     minAgeMs: opts.minAgeMs,
     uploadsOlderThanMs: opts.uploadsOlderThanMs,
     seconds: (Date.now() - started) / 1000,
+    listLimit: opts.listLimit,
   });
 }

@@ -37,26 +37,28 @@ class Counter {
 }
 
 /**
- * Every file below `prefix` (flat listing). When the prefix holds more than a page and `depth`
- * allows, its children are walked instead, in parallel (what was seen of the first page is not
- * reported twice).
+ * Every file below `prefix` (flat listing). The first page is a probe: when the prefix holds more
+ * than a page and `depth` allows, what was read is dropped and the children are walked instead,
+ * in parallel. Dropping one page costs a request; remembering what was reported would cost a
+ * page of paths for every split prefix still waiting for its children.
  */
 async function walkPrefix(d: StorageDriver, prefix: string, depth: number, limit: LimitFunction, onFile: (f: FileInfo) => void): Promise<void> {
-  const seen = new Set<string>();
-  const complete = await limit(async () => {
-    for await (const f of d.walk(prefix)) {
-      if (depth > 0 && seen.size >= PAGE) return false;
-      onFile(f);
-      if (depth > 0) seen.add(f.path);
+  const whole = await limit(async () => {
+    if (depth === 0) {
+      for await (const f of d.walk(prefix)) onFile(f);
+      return true;
     }
+    const page: FileInfo[] = [];
+    for await (const f of d.walk(prefix)) {
+      if (page.length === PAGE) return false;
+      page.push(f);
+    }
+    for (const f of page) onFile(f);
     return true;
   });
-  if (complete) return;
+  if (whole) return;
   const children = await limit(() => listOrEmpty(d, prefix));
-  const fresh = (f: FileInfo): void => {
-    if (!seen.has(f.path)) onFile(f);
-  };
-  await Promise.all(children.map((c) => walkPrefix(d, c, depth - 1, limit, fresh)));
+  await Promise.all(children.map((c) => walkPrefix(d, c, depth - 1, limit, onFile)));
 }
 
 // ---- blobs ----

@@ -46,7 +46,8 @@ export interface SweepResult {
   tags: { repo: string; tag: string }[];
   blobs: number[];
   bytes: number;
-  layerLinks: { repo: string; digest: number }[];
+  /** Per repository (a million links as objects would cost tens of MB). */
+  layerLinks: { repo: string; digests: number[] }[];
   uploads: { repo: string; upload: UploadScan }[];
   multipart: MultipartUpload[];
   repositories: string[];
@@ -223,7 +224,7 @@ class Sweeper {
       let links = rp.layerLinks.filter((b) => gone(b) && !exists.has(b) && times.has(b) && !isYoung(times.get(b)!, this.opts));
       if (links.length > 0 && links.length >= total) links = links.slice(0, -1); // a repository keeps its last link
       await this.remove(links.map((b) => ({ dir: dirname(layerLinkPath(name, table.set.digest(b))), file: layerLinkPath(name, table.set.digest(b)) })));
-      for (const b of links) this.result.layerLinks.push({ repo: name, digest: b });
+      if (links.length > 0) this.result.layerLinks.push({ repo: name, digests: links });
     });
   }
 
