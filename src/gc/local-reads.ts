@@ -1,28 +1,68 @@
-// Reads of a local filesystem store with synchronous calls. A gc reads tens of thousands of
-// tiny files (links, manifests) and stats as many; each promise-based fs call costs ~25 us of
-// thread-pool round trips (readFile alone is open, fstat, read, close), while the synchronous
-// call takes a few. Writes and deletes stay with the filesystem driver. The event loop is given
-// a turn every few hundred calls so timers (the progress spinner) keep running.
-import { closeSync, fstatSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
+// Reads of a local filesystem store for the gc, which reads tens of thousands of tiny files (links,
+// manifests) and stats as many. Promise-based fs calls cost ~25 us each in thread-pool round
+// trips; synchronous ones cost a few while the page cache holds the store, but then wait for the
+// disk one at a time when it does not. So reads start synchronous on the main thread and, when
+// they turn out slow (a cold cache: the disk's latency shows), move to a pool of worker threads
+// that keeps several in flight (local-pool.ts). Writes and deletes stay with the driver.
+import { availableParallelism } from 'node:os';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { basename, checkPath, joinPath, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { FilesystemDriver } from '../drivers/filesystem.js';
-import { PathNotFoundError, StorageError } from '../errors.js';
+import { PathNotFoundError } from '../errors.js';
+import { MAX_MANIFEST_BYTES } from '../image/manifest.js';
 import { listOrEmpty } from '../store/walk.js';
+import { createRequire } from 'node:module';
+import { performance } from 'node:perf_hooks';
+import { StorageError } from '../errors.js';
+import { localOps, type LocalOps } from './local-ops.js';
+import { LocalPool, settle, type CallResult, type Op, type ReadResult, type StatResult } from './local-pool.js';
 
-const YIELD_EVERY = 512;
+/** Synchronous calls timed before deciding (and between yields to the event loop). */
+const SAMPLE = 256;
+/** Mean time of a synchronous call above which the disk, not the CPU, is the limit. */
+const SLOW_MS = 0.05;
 
 class LocalReads implements StorageDriver {
   readonly name: string;
   readonly prefersFlatListing = false;
-  private calls = 0;
-
   private readonly root: string;
+  private readonly ops: LocalOps = localOps(createRequire(import.meta.url));
+  private pool?: LocalPool;
+  private sampled = 0;
+  private sampledMs = 0;
 
-  constructor(private readonly fs: FilesystemDriver) {
+  constructor(
+    private readonly fs: FilesystemDriver,
+    private threads: number,
+    mode: LocalReadMode,
+  ) {
     this.name = fs.name;
     this.root = fs.root.endsWith(nodePath.sep) ? fs.root.slice(0, -1) : fs.root;
+    if (mode === 'threads') this.pool = new LocalPool(threads, MAX_MANIFEST_BYTES);
+    if (mode === 'main') this.threads = 0;
+  }
+
+  /** Whether reads went to worker threads (the store was slow to read). */
+  get pooled(): boolean {
+    return this.pool !== undefined;
+  }
+
+  private async call(op: Op, path: string): Promise<CallResult> {
+    if (this.pool) return this.pool.call(op, path);
+    const t = performance.now();
+    const paths = [path];
+    const reply = op === 'read' ? this.ops.read(paths, MAX_MANIFEST_BYTES) : op === 'stat' ? this.ops.stat(paths) : this.ops.names(paths);
+    this.sampledMs += performance.now() - t;
+    if (++this.sampled === SAMPLE) {
+      if (this.sampledMs / SAMPLE > SLOW_MS && this.threads > 0) this.pool = new LocalPool(this.threads, MAX_MANIFEST_BYTES);
+      this.sampled = 0;
+      this.sampledMs = 0;
+      await new Promise((r) => setImmediate(r)); // timers (the progress spinner) get their turn
+    }
+    const r = settle(paths, reply)[0];
+    if (r instanceof StorageError) throw r;
+    return r;
   }
 
   private full(path: string): string {
@@ -30,85 +70,33 @@ class LocalReads implements StorageDriver {
     return path === '/' ? this.fs.root : this.root + path;
   }
 
-  private async turn(): Promise<void> {
-    if (++this.calls % YIELD_EVERY === 0) await new Promise((r) => setImmediate(r));
-  }
-
-  private fail(err: unknown, path: string): never {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') throw new PathNotFoundError(this.name, path);
-    throw new StorageError(this.name, `${path}: ${(err as Error).message}`, { cause: err });
+  /** A file of at most `max` (<= 4 MiB) bytes, without a stat first; 'too-big' otherwise. */
+  async getSmall(path: string, max: number): Promise<Buffer | 'too-big'> {
+    const r = (await this.call('read', this.full(path))) as ReadResult;
+    if (r === 'missing') throw new PathNotFoundError(this.name, path);
+    return r !== 'too-big' && r.length <= max ? r : 'too-big';
   }
 
   async getContent(path: string): Promise<Buffer> {
-    await this.turn();
-    try {
-      return readFileSync(this.full(path));
-    } catch (err) {
-      this.fail(err, path);
-    }
-  }
-
-  /** Content of a file of at most `max` bytes, with one open (no stat first); 'too-big' otherwise. */
-  async getSmall(path: string, max: number): Promise<Buffer | 'too-big'> {
-    await this.turn();
-    let fd: number;
-    try {
-      fd = openSync(this.full(path), 'r');
-    } catch (err) {
-      this.fail(err, path);
-    }
-    try {
-      const size = fstatSync(fd).size;
-      if (size > max) return 'too-big';
-      const buf = Buffer.allocUnsafe(size);
-      let at = 0;
-      while (at < size) {
-        const n = readSync(fd, buf, at, size - at, at);
-        if (n === 0) break;
-        at += n;
-      }
-      return buf.subarray(0, at);
-    } catch (err) {
-      this.fail(err, path);
-    } finally {
-      closeSync(fd);
-    }
+    const r = await this.getSmall(path, MAX_MANIFEST_BYTES);
+    return r === 'too-big' ? this.fs.getContent(path) : r;
   }
 
   async stat(path: string): Promise<FileInfo> {
-    await this.turn();
-    let st;
-    try {
-      st = statSync(this.full(path), { throwIfNoEntry: false });
-    } catch (err) {
-      this.fail(err, path);
-    }
+    const st = (await this.call('stat', this.full(path))) as StatResult | undefined;
     if (!st) throw new PathNotFoundError(this.name, path);
-    return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
+    return { path, size: st.size, modTime: new Date(st.mtimeMs), isDir: st.isDir };
   }
 
   async list(path: string): Promise<string[]> {
-    await this.turn();
-    try {
-      return readdirSync(this.full(path))
-        .sort()
-        .map((n) => joinPath(path, n));
-    } catch (err) {
-      this.fail(err, path);
-    }
+    const names = (await this.call('names', this.full(path))) as string[] | undefined;
+    if (!names) throw new PathNotFoundError(this.name, path);
+    return names.sort().map((n) => joinPath(path, n));
   }
 
-  /** Names in a directory, unsorted; none when it does not exist. */
+  /** Bare names, unsorted; none when the directory does not exist. */
   async listNames(path: string): Promise<string[]> {
-    await this.turn();
-    try {
-      return readdirSync(this.full(path));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-      this.fail(err, path);
-    }
+    return ((await this.call('names', this.full(path))) as string[] | undefined) ?? [];
   }
 
   putContent(path: string, data: Buffer | string): Promise<void> {
@@ -132,16 +120,18 @@ class LocalReads implements StorageDriver {
   deleteFiles(paths: string[]): Promise<void> {
     return this.fs.deleteFiles(paths);
   }
-  close(): Promise<void> {
-    return this.fs.close();
+  /** Stops the read threads; the filesystem driver stays open (its owner closes it). */
+  async close(): Promise<void> {
+    await this.pool?.close();
   }
 }
 
+/** Where local reads run: decided by how fast they turn out (auto), or always on one side. */
+export type LocalReadMode = 'auto' | 'main' | 'threads';
+
 /** What a local store reads faster than the driver interface allows. */
 export interface LocalFastReads {
-  /** A file of at most `max` bytes without a stat first. */
   getSmall(path: string, max: number): Promise<Buffer | 'too-big'>;
-  /** Bare names, unsorted, none for a missing directory. */
   listNames(path: string): Promise<string[]>;
 }
 
@@ -154,7 +144,12 @@ export async function entryNames(d: StorageDriver, path: string): Promise<string
   return hasFastReads(d) ? d.listNames(path) : (await listOrEmpty(d, path)).map(basename);
 }
 
-/** The driver with synchronous reads when it is a local directory; any other driver as it is. */
-export function localReads(d: StorageDriver): StorageDriver {
-  return d instanceof FilesystemDriver ? new LocalReads(d) : d;
+/**
+ * The driver with fast reads when it is a local directory, any other driver as it is; `release`
+ * stops the read threads if any were started.
+ */
+export function localReads(d: StorageDriver, mode: LocalReadMode = 'auto', threads = Math.min(8, 2 * availableParallelism())): { d: StorageDriver; release: () => Promise<void> } {
+  if (!(d instanceof FilesystemDriver)) return { d, release: async () => {} };
+  const local = new LocalReads(d, threads, mode);
+  return { d: local, release: () => local.close() };
 }

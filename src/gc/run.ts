@@ -9,8 +9,10 @@ import { buildReport, type GcReport } from './report.js';
 import { scanBlobs, scanRepositories } from './scan.js';
 import { BlobTable, type RepoScan } from './state.js';
 import { sweep, type SweepPhase } from './sweep.js';
-import { localReads } from './local-reads.js';
+import { hasFastReads, localReads, type LocalReadMode } from './local-reads.js';
 import { multipartAborter, multipartUploads } from './multipart.js';
+
+const LOCAL_CONCURRENCY = 256;
 
 export interface GcOptions {
   dryRun: boolean;
@@ -24,6 +26,8 @@ export interface GcOptions {
   /** The time ages are measured from (default: the start of the run). */
   now?: number;
   recheckMs?: number;
+  /** Local stores: where reads run (tests and benchmarks pin it; default auto). */
+  localReads?: LocalReadMode;
   /** Entries per list in the report (a terminal shows a few); all when undefined (--json). */
   listLimit?: number;
   onProgress?: (p: GcProgress) => void;
@@ -49,7 +53,9 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number):
   const progress = (phase: GcPhase, done = 0, total = 0): void => opts.onProgress?.({ phase, done, total });
   const table = new BlobTable();
   let listed = 0;
-  const scanOpts = { concurrency: opts.concurrency, onListed: () => progress('scan', (listed += 1000)) };
+  // Local reads are batched to worker threads: many in flight cost nothing and fill the batches.
+  const concurrency = hasFastReads(d) ? Math.max(opts.concurrency, LOCAL_CONCURRENCY) : opts.concurrency;
+  const scanOpts = { concurrency, onListed: () => progress('scan', (listed += 1000)) };
   progress('scan');
   const [repos, , multipart] = await Promise.all([
     scanRepositories(d, table, scanOpts),
@@ -58,43 +64,47 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number):
   ]);
   const graph: ManifestGraph = new Map();
   await readManifests(d, table, graph, repos.flatMap((r) => r.revisions), {
-    concurrency: opts.concurrency,
+    concurrency,
     onRead: (done, total) => progress('read', done, total),
   });
   progress('plan');
   const markOpts = { deleteUntagged: opts.deleteUntagged, minAgeMs: opts.minAgeMs, now };
   const marks = markStore(table, graph, repos, markOpts);
-  await fetchFacts(d, table, marks, opts.concurrency);
+  await fetchFacts(d, table, marks, concurrency);
   const plan = planGc(table, graph, marks, multipart ?? [], { ...markOpts, uploadsOlderThanMs: opts.uploadsOlderThanMs });
   return { table, repos, graph, plan };
 }
 
 export async function runGc(store: StorageDriver, opts: GcOptions): Promise<GcReport> {
   const started = Date.now();
-  const d = localReads(store);
   const now = opts.now ?? started;
-  const { table, repos, graph, plan } = await planStore(d, opts, now);
-  const swept = opts.dryRun
-    ? undefined
-    : await sweep(d, table, graph, plan, {
-        deleteUntagged: opts.deleteUntagged,
-        minAgeMs: opts.minAgeMs,
-        uploadsOlderThanMs: opts.uploadsOlderThanMs,
-        now,
-        concurrency: opts.concurrency,
-        recheckMs: opts.recheckMs,
-        onProgress: (phase, done, total) => opts.onProgress?.({ phase, done, total }),
-        abortMultipart: multipartAborter(d),
-      });
-  return buildReport({
-    table,
-    repos,
-    plan,
-    swept,
-    deleteUntagged: opts.deleteUntagged,
-    minAgeMs: opts.minAgeMs,
-    uploadsOlderThanMs: opts.uploadsOlderThanMs,
-    seconds: (Date.now() - started) / 1000,
-    listLimit: opts.listLimit,
-  });
+  const { d, release } = localReads(store, opts.localReads);
+  try {
+    const { table, repos, graph, plan } = await planStore(d, opts, now);
+    const swept = opts.dryRun
+      ? undefined
+      : await sweep(d, table, graph, plan, {
+          deleteUntagged: opts.deleteUntagged,
+          minAgeMs: opts.minAgeMs,
+          uploadsOlderThanMs: opts.uploadsOlderThanMs,
+          now,
+          concurrency: opts.concurrency,
+          recheckMs: opts.recheckMs,
+          onProgress: (phase, done, total) => opts.onProgress?.({ phase, done, total }),
+          abortMultipart: multipartAborter(d),
+        });
+    return buildReport({
+      table,
+      repos,
+      plan,
+      swept,
+      deleteUntagged: opts.deleteUntagged,
+      minAgeMs: opts.minAgeMs,
+      uploadsOlderThanMs: opts.uploadsOlderThanMs,
+      seconds: (Date.now() - started) / 1000,
+      listLimit: opts.listLimit,
+    });
+  } finally {
+    await release();
+  }
 }

@@ -230,28 +230,28 @@ async function scanReposFlat(d: StorageDriver, table: BlobTable, opts: ScanOptio
 
 // ---- repositories, tree (filesystem) ----
 
+/** One repository by directory listings; its stats and tag reads go out together. */
 async function scanRepoTree(d: StorageDriver, table: BlobTable, r: RepoScan): Promise<void> {
-  for (const hex of await entryNames(d, layersDir(r.name))) {
+  const [layers, revisions, tags] = await Promise.all([entryNames(d, layersDir(r.name)), entryNames(d, revisionsDir(r.name)), entryNames(d, tagsDir(r.name))]);
+  for (const hex of layers) {
     if (!HEX_RE.test(hex)) continue;
     r.layers.push(table.add(hex));
     r.layerTimes.push(NaN);
   }
   // 2.8 leaves an empty `<hex>/` behind when it deletes a revision: only a directory with a link
   // is a revision, and the stat gives the link's age too.
-  const revisions = revisionsDir(r.name);
-  for (const hex of (await entryNames(d, revisions)).sort()) {
-    if (!HEX_RE.test(hex)) continue;
-    const t = await fileTime(d, revisionLinkPath(r.name, `sha256:${hex}`));
-    if (t === undefined) continue;
+  const revs = revisions.filter((hex) => HEX_RE.test(hex)).sort();
+  const times = await Promise.all(revs.map((hex) => fileTime(d, revisionLinkPath(r.name, `sha256:${hex}`))));
+  revs.forEach((hex, i) => {
+    if (times[i] === undefined) return;
     r.revisions.push(table.add(hex));
-    r.revisionTimes.push(t);
-  }
-  for (const name of (await entryNames(d, tagsDir(r.name))).sort()) {
-    if (!isTag(name)) continue;
-    const t: TagScan = { name };
-    await readCurrent(d, table, r.name, t);
-    r.tags.push(t);
-  }
+    r.revisionTimes.push(times[i]);
+  });
+  r.tags = tags
+    .filter(isTag)
+    .sort()
+    .map((name) => ({ name }));
+  await Promise.all(r.tags.map((t) => readCurrent(d, table, r.name, t)));
   if (r.hasUploads) {
     // An upload with no file yet has no age: it is being created, never stale.
     r.uploads = (await listUploads(d, r.name)).map((u) => ({ id: u.id, path: u.path, startedAt: u.startedAt?.getTime() ?? NaN }));
