@@ -7,7 +7,6 @@
 // Run: npx tsx bench/gc-memory.ts [blobs] (default 1000000)
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import type { FileInfo, StorageDriver } from '../src/drivers/driver.js';
 import { PathNotFoundError } from '../src/errors.js';
 import { runGc } from '../src/gc/run.js';
@@ -26,6 +25,10 @@ interface Image {
   manifest: string;
   config: string;
   layers: string[];
+}
+
+function readOnly(): never {
+  throw new Error('the synthetic store is read-only: run gc with --dry-run');
 }
 
 /** A read-only synthetic store; everything is derived from counters, manifests are real JSON. */
@@ -159,27 +162,12 @@ class SyntheticStore implements StorageDriver {
     return this.file(path, bytes.length);
   }
 
-  private readOnly(): never {
-    throw new Error('the synthetic store is read-only: run gc with --dry-run');
-  }
-  putContent(): Promise<void> {
-    return this.readOnly();
-  }
-  reader(): Promise<Readable> {
-    return this.readOnly();
-  }
-  putStream(): Promise<number> {
-    return this.readOnly();
-  }
-  move(): Promise<void> {
-    return this.readOnly();
-  }
-  delete(): Promise<void> {
-    return this.readOnly();
-  }
-  deleteFiles(): Promise<void> {
-    return this.readOnly();
-  }
+  readonly putContent = readOnly;
+  readonly reader = readOnly;
+  readonly putStream = readOnly;
+  readonly move = readOnly;
+  readonly delete = readOnly;
+  readonly deleteFiles = readOnly;
   async close(): Promise<void> {}
 }
 

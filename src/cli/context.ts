@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { StorageDriver } from '../drivers/driver.js';
 import { openDriver } from '../drivers/open.js';
-import { UsageError } from '../errors.js';
+import { isNotFound, NotFoundError, UsageError } from '../errors.js';
+import { ROOT } from '../store/paths.js';
 import { Output, type OutputMode } from './output.js';
 
 export interface GlobalOptions {
@@ -39,6 +40,18 @@ export class Context {
   async store(): Promise<StorageDriver> {
     this.driver ??= await this.open(this.storeUrl);
     return this.driver;
+  }
+
+  /** The store, refused when it holds no registry storage: a mistyped --store is not an empty store. */
+  async registryStore(): Promise<StorageDriver> {
+    const d = await this.store();
+    try {
+      await d.stat(ROOT);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+      throw new NotFoundError(`no registry storage in ${this.storeUrl} (nothing at ${ROOT.slice(1)}): check --store`);
+    }
+    return d;
   }
 
   /** Another store (copy --to). */

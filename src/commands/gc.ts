@@ -2,10 +2,8 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
-import { isNotFound, NotFoundError } from '../errors.js';
 import type { GcReport, GcTotals } from '../gc/report.js';
 import { runGc, type GcProgress } from '../gc/run.js';
-import { ROOT } from '../store/paths.js';
 import { parseDuration } from '../util/duration.js';
 
 interface GcFlags {
@@ -93,13 +91,7 @@ function render(out: Output, r: GcReport): string {
 async function gc(ctx: Context, flags: GcFlags): Promise<number> {
   const minAgeMs = parseDuration(flags.minAge, '--min-age');
   const uploadsOlderThanMs = parseDuration(flags.uploadsOlderThan, '--uploads-older-than');
-  const d = await ctx.store();
-  try {
-    await d.stat(ROOT);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    throw new NotFoundError(`no registry storage in ${ctx.storeUrl} (nothing at ${ROOT.slice(1)}): check --store`);
-  }
+  const d = await ctx.registryStore();
   const prog = ctx.output.progress('gc: listing the store');
   let last = 0;
   let report: GcReport;
