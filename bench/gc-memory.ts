@@ -3,13 +3,15 @@
 // as on S3, with sizes, times and ETags: the heavier of the two scan paths), so no disk or bucket
 // of that size is needed. Each mode runs in a fresh process; what is reported is that process's
 // peak RSS, and the same process's RSS once the synthetic store was built (its own data, not
-// part of the gc) so the difference is what the gc itself needed.
+// part of the gc) so the difference is what the gc itself needed. --json rows stream the whole
+// report as the CLI does (the pieces are counted, not kept).
 // Run: npx tsx bench/gc-memory.ts [blobs] (default 1000000)
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import type { FileInfo, StorageDriver } from '../src/drivers/driver.js';
 import { PathNotFoundError } from '../src/errors.js';
-import { runGc } from '../src/gc/run.js';
+import { buildReport, reportJson } from '../src/gc/report.js';
+import { collectGc } from '../src/gc/run.js';
 import { BLOBS, REPOSITORIES, ROOT } from '../src/store/paths.js';
 import { machine } from './util.js';
 
@@ -192,7 +194,7 @@ async function child(total: number, mode: string, json: boolean): Promise<void> 
   const storeRss = process.memoryUsage().rss;
   const storePeak = process.resourceUsage().maxRSS * 1024;
   const t0 = Date.now();
-  const r = await runGc(store, {
+  const input = await collectGc(store, {
     dryRun: true,
     deleteUntagged: mode === 'delete-untagged',
     minAgeMs: 0,
@@ -200,14 +202,16 @@ async function child(total: number, mode: string, json: boolean): Promise<void> 
     concurrency: 8,
     listLimit: json ? undefined : 20,
   });
-  // What the CLI prints: --json serializes the whole report (Output.result), a terminal a summary.
-  const out = json ? JSON.stringify(r, null, 2) : `${r.planned.blobs} blobs`;
+  // What the CLI does: --json streams the whole report out, a terminal gets a summary.
+  let outputBytes = 0;
+  if (json) for (const piece of reportJson(input)) outputBytes += piece.length;
+  const r = buildReport({ ...input, listLimit: 20 });
   const peak = process.resourceUsage().maxRSS * 1024;
   const expected = mode === 'delete-untagged' ? store.orphans + (store.images - REPOS * TAGS) * (LAYERS + 1) : store.orphans;
   if (r.planned.blobs !== expected || r.scanned.blobs !== store.blobs) {
     throw new Error(`unexpected plan: ${r.scanned.blobs} blobs scanned, ${r.planned.blobs} planned, expected ${store.blobs} and ${expected}`);
   }
-  const row: Row = { mode, json, blobs: store.blobs, images: store.images, planned: r.planned.blobs, storeRss, storePeak, peak, seconds: (Date.now() - t0) / 1000, outputMb: out.length / 1e6 };
+  const row: Row = { mode, json, blobs: store.blobs, images: store.images, planned: r.planned.blobs, storeRss, storePeak, peak, seconds: (Date.now() - t0) / 1000, outputMb: outputBytes / 1e6 };
   console.log(JSON.stringify(row));
 }
 

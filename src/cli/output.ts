@@ -1,5 +1,6 @@
 // The only place that writes to the terminal. Commands hand results here; the mode decides
 // whether a human table, stable JSON, or nothing (quiet) comes out.
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Ora } from 'ora';
 
@@ -54,6 +55,16 @@ export class Output {
       const text = human();
       if (text) this.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
     }
+  }
+
+  /**
+   * A --json result too big to build as one string (a million list entries), written piece by
+   * piece as stdout drains. Nothing in other modes.
+   */
+  async jsonStream(pieces: Iterable<string>): Promise<void> {
+    if (this.mode !== 'json') return;
+    for (const p of pieces) if (!this.stdout.write(p)) await once(this.stdout, 'drain');
+    this.stdout.write('\n');
   }
 
   /** Raw bytes to stdout (inspect --raw), whatever the mode. */

@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
-import type { GcReport, GcTotals } from '../gc/report.js';
-import { runGc, type GcProgress } from '../gc/run.js';
+import { buildReport, reportJson, type GcReport, type GcTotals, type ReportInput } from '../gc/report.js';
+import { collectGc, type GcProgress } from '../gc/run.js';
 import { parseDuration } from '../util/duration.js';
 
 interface GcFlags {
@@ -94,9 +94,9 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
   const d = await ctx.registryStore();
   const prog = ctx.output.progress('gc: listing the store');
   let last = 0;
-  let report: GcReport;
+  let run: ReportInput;
   try {
-    report = await runGc(d, {
+    run = await collectGc(d, {
       dryRun: Boolean(flags.dryRun),
       deleteUntagged: Boolean(flags.deleteUntagged),
       minAgeMs,
@@ -114,7 +114,11 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
   } finally {
     prog.done();
   }
-  ctx.output.result(report, () => render(ctx.output, report));
+  if (ctx.output.mode === 'json') await ctx.output.jsonStream(reportJson(run));
+  else {
+    const report = buildReport(run);
+    ctx.output.result(report, () => render(ctx.output, report));
+  }
   return 0;
 }
 

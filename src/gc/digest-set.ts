@@ -72,12 +72,26 @@ export class DigestSet {
     return `sha256:${this.hex(i)}`;
   }
 
+  /** The indexes in digest order (without making a string of each). */
+  sortIndices(indexes: ArrayLike<number>): Int32Array {
+    const out = Int32Array.from(indexes);
+    const hi = new Float64Array(out.length);
+    const lo = new Float64Array(out.length);
+    out.forEach((i, n) => {
+      hi[n] = this.keys.readUInt32BE(i * KEY);
+      lo[n] = this.keys.readUInt32BE(i * KEY + 4);
+    });
+    const order = Array.from(out.keys()).sort(
+      (a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || this.keys.compare(this.keys, out[b]! * KEY, out[b]! * KEY + KEY, out[a]! * KEY, out[a]! * KEY + KEY),
+    );
+    return Int32Array.from(order, (n) => out[n]!);
+  }
+
   /** Loads `d` into the scratch key and returns its slot, or the empty slot where it belongs. */
   private find(d: string): number {
     this.scratch.write(d.length === 71 ? d.slice(7) : d, 'hex');
     const mask = this.slots.length - 1;
-    // Digests are uniformly distributed: their first four bytes are a perfect hash.
-    let s = this.scratch.readUInt32BE(0) & mask;
+    let s = slotHash(this.scratch, 0) & mask;
     for (;;) {
       const at = this.slots[s]!;
       if (at === 0 || this.scratch.compare(this.keys, (at - 1) * KEY, at * KEY) === 0) return s;
@@ -96,12 +110,17 @@ export class DigestSet {
     const slots = new Int32Array(size);
     const mask = size - 1;
     for (let i = 0; i < this.count; i++) {
-      let s = this.keys.readUInt32BE(i * KEY) & mask;
+      let s = slotHash(this.keys, i * KEY) & mask;
       while (slots[s] !== 0) s = (s + 1) & mask;
       slots[s] = i + 1;
     }
     this.slots = slots;
   }
+}
+
+/** sha256 digests are uniform: two of their words make a good hash (two, should the input not be). */
+function slotHash(b: Buffer, at: number): number {
+  return (b.readUInt32BE(at) ^ Math.imul(b.readUInt32BE(at + 28), 0x9e3779b1)) >>> 0;
 }
 
 function nextPow2(n: number): number {

@@ -129,19 +129,43 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Placeholders for the lists a --json report streams instead of building. */
+const STREAMED = { blobs: '\u0000blobs\u0000', layerLinks: '\u0000layerLinks\u0000' } as const;
+
+function blobEntry(table: BlobTable, i: number): { digest: string; size: number } {
+  return { digest: table.set.digest(i), size: table.size.data[i]! };
+}
+
+/** Layer links sorted by repository, then digest. */
+function* layerLinkEntries(table: BlobTable, o: SweepResult): Generator<{ repository: string; digest: string }> {
+  for (const x of [...o.layerLinks].sort((a, b) => cmp(a.repo, b.repo))) {
+    for (const i of table.set.sortIndices(x.digests)) yield { repository: x.repo, digest: table.set.digest(i) };
+  }
+}
+
+function* take<T>(items: Iterable<T>, limit: number): Generator<T> {
+  let n = 0;
+  for (const x of items) {
+    if (n++ >= limit) return;
+    yield x;
+  }
+}
+
 /**
  * Sorted by repository, then by digest, tag or id, whatever order the sweep went in. With a
- * `limit`, only that many of each (a million blob entries cost hundreds of MB to build).
+ * `limit`, only that many of each (a million blob entries cost hundreds of MB to build); with
+ * `streamed`, placeholders stand for the two lists that can be that long.
  */
-function lists(table: BlobTable, o: SweepResult, limit = Infinity): GcReport['lists'] {
+function lists(table: BlobTable, o: SweepResult, limit = Infinity, streamed = false): GcReport['lists'] {
   const digest = (i: number): string => table.set.digest(i);
   const first = <T>(items: T[]): T[] => (items.length > limit ? items.slice(0, limit) : items);
   const byRepo = <T extends { repository: string }>(key: (x: T) => string) => (a: T, b: T) => cmp(a.repository, b.repository) || cmp(key(a), key(b));
+  const blobs = limit === Infinity ? [...table.set.sortIndices(o.blobs)] : first(o.blobs);
   return {
-    blobs: first(o.blobs).map((i) => ({ digest: digest(i), size: table.size.data[i]! })).sort((a, b) => cmp(a.digest, b.digest)),
+    blobs: streamed ? (STREAMED.blobs as never) : blobs.map((i) => blobEntry(table, i)),
     manifests: first(o.revisions).map((x) => ({ repository: x.repo, digest: digest(x.digest) })).sort(byRepo((x) => x.digest)),
     tags: first(o.tags).map((x) => ({ repository: x.repo, tag: x.tag })).sort(byRepo((x) => x.tag)),
-    layerLinks: first(o.layerLinks.flatMap((x) => x.digests.slice(0, limit).map((b) => ({ repository: x.repo, digest: digest(b) })))).sort(byRepo((x) => x.digest)),
+    layerLinks: streamed ? (STREAMED.layerLinks as never) : [...take(layerLinkEntries(table, o), limit)],
     uploads: first(o.uploads).map((x) => ({ repository: x.repo, id: x.upload.id, startedAt: iso(x.upload.startedAt) })).sort(byRepo((x) => x.id)),
     multipartUploads: first(o.multipart).map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() })).sort((a, b) => cmp(a.key, b.key) || cmp(a.uploadId, b.uploadId)),
     repositories: first([...o.repositories].sort()),
@@ -162,7 +186,7 @@ export interface ReportInput {
   listLimit?: number;
 }
 
-export function buildReport(x: ReportInput): GcReport {
+export function buildReport(x: ReportInput, streamed = false): GcReport {
   const planned = planOutcome(x.table, x.plan);
   const shown = x.swept ?? planned;
   const revisions = new Set<number>();
@@ -179,9 +203,48 @@ export function buildReport(x: ReportInput): GcReport {
     planned: totals(planned),
     ...(x.swept ? { deleted: totals(x.swept) } : {}),
     repositories: rows(x.table, x.repos, shown),
-    lists: lists(x.table, shown, x.listLimit),
+    lists: lists(x.table, shown, x.listLimit, streamed),
     ...(x.listLimit !== undefined ? { listsTruncated: true } : {}),
     warnings: x.plan.warnings,
     seconds: x.seconds,
   };
+}
+
+/**
+ * The full report as JSON text, in pieces: what JSON.stringify(report, null, 2) gives, with the
+ * blob and layer link lists written entry by entry instead of built (a million entries are
+ * hundreds of MB as objects and again as one string).
+ */
+export function* reportJson(x: ReportInput): Generator<string> {
+  const text = JSON.stringify(buildReport({ ...x, listLimit: undefined }, true), null, 2);
+  const shown = x.swept ?? planOutcome(x.table, x.plan);
+  const sources: [string, () => Iterable<object>][] = [
+    [JSON.stringify(STREAMED.blobs), () => (function* () {
+      for (const i of x.table.set.sortIndices(shown.blobs)) yield blobEntry(x.table, i);
+    })()],
+    [JSON.stringify(STREAMED.layerLinks), () => layerLinkEntries(x.table, shown)],
+  ];
+  let at = 0;
+  for (const [mark, entries] of sources.sort((a, b) => text.indexOf(a[0]) - text.indexOf(b[0]))) {
+    const pos = text.indexOf(mark);
+    const indent = /^ */.exec(text.slice(text.lastIndexOf('\n', pos) + 1))![0]; // of the line `"blobs": <mark>,`
+    yield text.slice(at, pos);
+    at = pos + mark.length;
+    let chunk: string[] = [];
+    let any = false;
+    for (const e of entries()) {
+      chunk.push(`${indent}  ${JSON.stringify(e, null, 2).replace(/\n/g, `\n${indent}  `)}`);
+      if (chunk.length === 1000) {
+        yield `${any ? ',\n' : '[\n'}${chunk.join(',\n')}`;
+        any = true;
+        chunk = [];
+      }
+    }
+    if (chunk.length > 0) {
+      yield `${any ? ',\n' : '[\n'}${chunk.join(',\n')}`;
+      any = true;
+    }
+    yield any ? `\n${indent}]` : '[]';
+  }
+  yield text.slice(at);
 }

@@ -5,7 +5,7 @@ import { readManifests, type ManifestGraph } from './manifests.js';
 import { markStore } from './mark.js';
 import { fetchFacts } from './facts.js';
 import { planGc, type GcPlan } from './plan.js';
-import { buildReport, type GcReport } from './report.js';
+import { buildReport, type GcReport, type ReportInput } from './report.js';
 import { scanBlobs, scanRepositories } from './scan.js';
 import { BlobTable, type RepoScan } from './state.js';
 import { sweep, type SweepPhase } from './sweep.js';
@@ -75,7 +75,8 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number):
   return { table, repos, graph, plan };
 }
 
-export async function runGc(store: StorageDriver, opts: GcOptions): Promise<GcReport> {
+/** A whole run, up to what the report is made of (buildReport, or reportJson for --json). */
+export async function collectGc(store: StorageDriver, opts: GcOptions): Promise<ReportInput> {
   const started = Date.now();
   const now = opts.now ?? started;
   const { d, release } = localReads(store, opts.localReads);
@@ -93,7 +94,7 @@ export async function runGc(store: StorageDriver, opts: GcOptions): Promise<GcRe
           onProgress: (phase, done, total) => opts.onProgress?.({ phase, done, total }),
           abortMultipart: multipartAborter(d),
         });
-    return buildReport({
+    return {
       table,
       repos,
       plan,
@@ -103,8 +104,12 @@ export async function runGc(store: StorageDriver, opts: GcOptions): Promise<GcRe
       uploadsOlderThanMs: opts.uploadsOlderThanMs,
       seconds: (Date.now() - started) / 1000,
       listLimit: opts.listLimit,
-    });
+    };
   } finally {
     await release();
   }
+}
+
+export async function runGc(store: StorageDriver, opts: GcOptions): Promise<GcReport> {
+  return buildReport(await collectGc(store, opts));
 }
