@@ -1,0 +1,71 @@
+// Flat-listing scans (S3's shape, on the memory driver): a prefix of more than one listing page is
+// split into its children and walked in parallel without losing or repeating a key, and tag links
+// whose listed ETag is the MD5 of a revision's digest are resolved without a read.
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { FileInfo } from '../../src/drivers/driver.js';
+import { MemoryDriver } from '../../src/drivers/memory.js';
+import { sha256 } from '../../src/image/digest.js';
+import { runGc } from '../../src/gc/run.js';
+import { putBlobContent } from '../../src/store/blobs.js';
+import * as P from '../../src/store/paths.js';
+import { image } from './store-builder.js';
+
+/** The memory driver with S3's listing facts: each key's ETag (MD5 of its bytes); walks and reads counted. */
+class S3LikeDriver extends MemoryDriver {
+  walks: string[] = [];
+  reads: string[] = [];
+  override async *walk(path: string): AsyncIterable<FileInfo> {
+    this.walks.push(path);
+    for await (const f of super.walk(path)) {
+      yield { ...f, etag: createHash('md5').update(await super.getContent(f.path)).digest('hex') };
+    }
+  }
+  override getContent(path: string): Promise<Buffer> {
+    this.reads.push(path);
+    return super.getContent(path);
+  }
+}
+
+const opts = { dryRun: true, deleteUntagged: true, minAgeMs: 0, uploadsOlderThanMs: 1e12, concurrency: 4 };
+
+describe('flat-listing scan', () => {
+  it('splits prefixes of more than a page into children and finds every key once', async () => {
+    const d = new S3LikeDriver();
+    const orphans = Array.from({ length: 1500 }, (_, i) => Buffer.from(`orphan ${i}`));
+    for (const o of orphans) await putBlobContent(d, sha256(o), o);
+    const img = await image(d, 'big', { tag: 'v1', layers: Array.from({ length: 1100 }, (_, i) => Buffer.from(`layer ${i}`)) });
+    const r = await runGc(d, { ...opts, now: Date.now() + 1000 });
+    expect(r.scanned.blobs).toBe(1500 + 1100 + 2);
+    expect(r.planned.blobs).toBe(1500);
+    expect(r.lists.blobs.map((b) => b.digest).sort()).toEqual(orphans.map((o) => sha256(o)).sort());
+    expect(r.kept.marked).toBe(img.layers.length + 2);
+    // The blob listing was split into shards, and the repository into its sections.
+    expect(d.walks.filter((w) => w.startsWith(`${P.BLOBS}/`)).length).toBeGreaterThan(100);
+    expect(d.walks).toContain(`${P.repoDir('big')}/_layers`);
+  });
+
+  it('resolves tag current links from their ETag, reading only manifests', async () => {
+    const d = new S3LikeDriver();
+    for (let i = 0; i < 3; i++) await image(d, 'app', { tag: `t${i}` });
+    await image(d, 'app'); // untagged
+    d.reads = [];
+    const r = await runGc(d, { ...opts, now: Date.now() + 1000 });
+    expect(r.planned.manifests).toBe(1);
+    expect(d.reads.filter((p) => p.includes('/_manifests/tags/'))).toEqual([]);
+    expect(d.reads.every((p) => p.startsWith(`${P.BLOBS}/`))).toBe(true);
+  });
+
+  it('reads a tag link whose ETag matches no revision (a multipart ETag, a dangling tag)', async () => {
+    const d = new S3LikeDriver();
+    const img = await image(d, 'app', { tag: 'v1' });
+    const dangling = sha256(Buffer.from('gone'));
+    await d.putContent(P.tagCurrentLinkPath('app', 'old'), dangling);
+    d.reads = [];
+    const r = await runGc(d, { ...opts, now: Date.now() + 1000 });
+    expect(d.reads).toContain(P.tagCurrentLinkPath('app', 'old'));
+    expect(d.reads).not.toContain(P.tagCurrentLinkPath('app', 'v1'));
+    expect(r.planned.blobs).toBe(0);
+    expect(img.manifest.digest).toBeTruthy();
+  });
+});
