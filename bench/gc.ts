@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import * as P from '../src/store/paths.js';
 import { BIN } from '../test/lab/cli.js';
 import { run } from '../test/lab/exec.js';
+import { startProxy } from '../test/lab/proxy.js';
 import { registryConfig, registryGarbageCollect } from '../test/lab/registry.js';
 import { fmt, machine, timeIt } from './util.js';
 
@@ -212,10 +213,84 @@ async function fsBench(): Promise<string[]> {
   }
 }
 
+// ---- S3: the Swift endpoint behind a proxy adding 20 ms a request ----
+
+const S3_CREDENTIALS = { accessKeyId: 'test:tester', secretAccessKey: 'testing', region: 'us-east-1' };
+
+/** The S3 endpoint to write the store to: BENCH_S3_ENDPOINT, else the Swift lab started here. */
+async function s3Endpoint(): Promise<{ url: string; stop: () => Promise<void> }> {
+  if (process.env.BENCH_S3_ENDPOINT) return { url: process.env.BENCH_S3_ENDPOINT, stop: async () => {} };
+  const lab = (await import('../test/lab/swift.js')) as unknown as { startSwift(): Promise<{ endpoint: string; stop(): Promise<void> }> };
+  const swift = await lab.startSwift();
+  return { url: swift.endpoint, stop: () => swift.stop() };
+}
+
+async function s3Bench(): Promise<string[]> {
+  const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
+  const { openDriver } = await import('../src/drivers/open.js');
+  const { eachLimit } = await import('../src/verify/each-limit.js');
+  const endpoint = await s3Endpoint();
+  const bucket = `gcbench${process.pid}`;
+  const prefix = 'store';
+  try {
+    const client = new S3Client({ endpoint: endpoint.url, forcePathStyle: true, region: S3_CREDENTIALS.region, credentials: S3_CREDENTIALS, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+    client.destroy();
+    const env = { AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId, AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey, AWS_REGION: S3_CREDENTIALS.region };
+    Object.assign(process.env, env);
+    const d = openDriver(`s3://${bucket}/${prefix}`, { s3Endpoint: endpoint.url, s3Region: S3_CREDENTIALS.region });
+    const shape: StoreShape = { repos: 20, imagesPerRepo: 15, layersPerImage: 3, tagsPerRepo: 5, indexEvery: 7, orphans: 300 };
+    const writes: [string, Buffer | string][] = [];
+    const { files, images } = await writeStore(shape, async (path, data) => {
+      writes.push([path, data]);
+    });
+    await eachLimit(writes, 32, ([path, data]) => d.putContent(path, data));
+    await d.close();
+    const proxy = await startProxy({ target: endpoint.url, latencyMs: 20 });
+    try {
+      const config = registryConfig({ storage: { s3: { endpoint: proxy.url, bucket, rootdirectory: `/${prefix}`, ...S3_CREDENTIALS } } }, 5000);
+      const rows: string[] = [];
+      for (const [mode, flags] of [['all revisions kept', []], ['--delete-untagged', ['--delete-untagged']]] as const) {
+        proxy.reset();
+        let theirs = { marked: 0, blobs: 0, manifests: 0 };
+        const registry = await timeIt(async () => {
+          const r = await registryGarbageCollect(config, ['--dry-run', ...flags]);
+          if (r.code !== 0) throw new Error(`registry gc failed: ${r.stderr}`);
+          theirs = registryCounts(r.stdout + r.stderr);
+        });
+        const registryRequests = proxy.total();
+        proxy.reset();
+        let ours: GcPlanned | undefined;
+        const regbucket = await timeIt(async () => {
+          ours = await regbucketGc(['--store', `s3://${bucket}/${prefix}`, '--s3-endpoint', proxy.url, '--concurrency', '32', '--json', 'gc', '--dry-run', '--min-age', '0', ...flags], env);
+        });
+        const ourRequests = proxy.total();
+        const kinds = Object.entries(proxy.counts()).map(([k, n]) => `${k} ${n}`).join(', ');
+        if (flags.length === 0 && theirs.blobs !== ours!.planned.blobs) throw new Error(`the collectors disagree: registry ${theirs.blobs}, regbucket ${ours!.planned.blobs}`);
+        rows.push(
+          `| ${mode} | ${fmt(registry)} / ${registryRequests} | ${fmt(regbucket)} / ${ourRequests} | ${fmt(registry / regbucket, 1)}x | ${fmt(registryRequests / ourRequests, 1)}x | ${theirs.blobs} / ${ours!.planned.blobs} | ${kinds} |`,
+        );
+      }
+      return [
+        `### S3: ${files.toLocaleString('en')} objects (${shape.repos} repositories, ${images} image manifests, ${shape.orphans} orphan blobs) on Swift's S3 API behind a proxy adding 20 ms a request`,
+        '',
+        '| mode | registry: seconds / requests | regbucket (--concurrency 32): seconds / requests | faster | fewer requests | blobs eligible / planned | regbucket requests by kind |',
+        '| --- | --- | --- | --- | --- | --- | --- |',
+        ...rows,
+      ];
+    } finally {
+      await proxy.stop();
+    }
+  } finally {
+    await endpoint.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const which = process.argv[2] ?? 'all';
   const lines = [`${machine()}; one run each; regbucket timed as the whole CLI (node start included)`, ''];
   if (which === 'fs' || which === 'all') lines.push(...(await fsBench()), '');
+  if (which === 's3' || which === 'all') lines.push(...(await s3Bench()), '');
   console.log(lines.join('\n'));
 }
 

@@ -215,6 +215,38 @@ describe.each(STORES)('gc on %s', (_name, makeStore) => {
     expect(await present(d, [big.digest, unused.digest])).toEqual([big.digest, unused.digest]);
   });
 
+  it('removes a ghost repository without touching the repository nested in it, nor names outside the grammar', async () => {
+    const s = makeStore();
+    const { d } = s;
+    const ghost = await image(d, 'a', { tag: 'v1' });
+    await deleteManifest(d, 'a', ghost.manifest.digest);
+    const nested = await image(d, 'a/b', { tag: 'v1' });
+    const odd = `${P.REPOSITORIES}/Not_A_Repo/_layers/sha256/${'a'.repeat(64)}/link`;
+    await d.putContent(odd, `sha256:${'a'.repeat(64)}`);
+    const r = await gc(d);
+    expect(r.lists.repositories).toEqual(['a']);
+    expect(await listRepositories(d)).toEqual(['a/b']);
+    expect(await present(d, all(nested))).toEqual(all(nested));
+    expect(await s.files()).toContain(odd);
+    await servable(d);
+  });
+
+  it('an upload without startedat ages by its files; a malformed tag link keeps its repository whole', async () => {
+    const s = makeStore();
+    const { d } = s;
+    const data = P.uploadDataPath('app', 'no-start');
+    await d.putContent(data, 'partial');
+    await s.age(data, new Date(Date.now() - 8 * 24 * HOUR));
+    const img = await image(d, 'app', { tag: 'v1' });
+    await image(d, 'app', { tag: 'v1' }); // img is untagged
+    await d.putContent(P.tagCurrentLinkPath('app', 'broken'), 'sha256:NOT-A-DIGEST\n');
+    const r = await gc(d, { deleteUntagged: true });
+    expect(r.lists.uploads.map((u) => u.id)).toEqual(['no-start']);
+    expect(r.warnings).toEqual([expect.objectContaining({ kind: 'unreadable-tag', repo: 'app', tag: 'broken' })]);
+    expect(r.lists.manifests).toEqual([]);
+    expect(await present(d, all(img))).toEqual(all(img));
+  });
+
   it('removes layer links to deleted and missing blobs but keeps a repository\'s last link', async () => {
     const s = makeStore();
     const { d } = s;
