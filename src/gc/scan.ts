@@ -1,8 +1,8 @@
 // Enumerating a store for the gc, fast and with bounded memory. Digests are in the directory
 // names, so only tag `current` links (and manifests, elsewhere) are ever read.
 // - Flat-listing backends (S3): one flat walk per prefix, 1,000 keys a request. A prefix that
-//   holds more than one page is split into its children (the 256 blob shards, the repositories),
-//   walked in parallel. Tag `current` links are resolved from their listed ETag (the MD5 of a
+//   turns out to hold many pages is split into its children (the 256 blob shards, the
+//   repositories), walked in parallel. Tag `current` links are resolved from their listed ETag (the MD5 of a
 //   single-PUT object) against the repository's revisions, without a read when it matches.
 // - Filesystem: names from parent directories (a shard, `_layers/sha256/`, `revisions/sha256/`),
 //   never a descent into every leaf; times are fetched later for the few candidates that need one.
@@ -19,11 +19,17 @@ import { entryNames } from './local-reads.js';
 import { BlobTable, byName, newRepo, type RepoScan, type TagScan, type UploadScan } from './state.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
-/** Keys one listing request returns on S3: a prefix with more is split into its children. */
-const PAGE = 1000;
+/**
+ * Keys read from one prefix before it is split into its children, walked in parallel: 32 pages
+ * of 1,000 (S3). Splitting the blob listing costs 256 requests at least, so it pays only for a
+ * long listing; below this a store is listed in a few sequential requests.
+ */
+const SPLIT_AFTER = 32_000;
 
 export interface ScanOptions {
   concurrency: number;
+  /** Keys of one prefix read before it is split (default SPLIT_AFTER; tests use less). */
+  splitAfter?: number;
   /** Called as entries are found, with the running count. */
   onListed?: (entries: number) => void;
 }
@@ -37,28 +43,24 @@ class Counter {
 }
 
 /**
- * Every file below `prefix` (flat listing). The first page is a probe: when the prefix holds more
- * than a page and `depth` allows, what was read is dropped and the children are walked instead,
- * in parallel. Dropping one page costs a request; remembering what was reported would cost a
- * page of paths for every split prefix still waiting for its children.
+ * Every file below `prefix` (flat listing). A prefix that goes on past SPLIT_AFTER keys, when
+ * `depth` allows, is walked again as its children, in parallel: the keys already seen come again,
+ * and `onFile` must take a key twice without harm (remembering them would cost memory for each
+ * prefix waiting for its children).
  */
-async function walkPrefix(d: StorageDriver, prefix: string, depth: number, limit: LimitFunction, onFile: (f: FileInfo) => void): Promise<void> {
+async function walkPrefix(d: StorageDriver, prefix: string, depth: number, split: { limit: LimitFunction; after: number }, onFile: (f: FileInfo) => void): Promise<void> {
+  const { limit, after } = split;
   const whole = await limit(async () => {
-    if (depth === 0) {
-      for await (const f of d.walk(prefix)) onFile(f);
-      return true;
-    }
-    const page: FileInfo[] = [];
+    let n = 0;
     for await (const f of d.walk(prefix)) {
-      if (page.length === PAGE) return false;
-      page.push(f);
+      if (depth > 0 && n++ === after) return false;
+      onFile(f);
     }
-    for (const f of page) onFile(f);
     return true;
   });
   if (whole) return;
   const children = await limit(() => listOrEmpty(d, prefix));
-  await Promise.all(children.map((c) => walkPrefix(d, c, depth - 1, limit, onFile)));
+  await Promise.all(children.map((c) => walkPrefix(d, c, depth - 1, split, onFile)));
 }
 
 // ---- blobs ----
@@ -67,7 +69,7 @@ async function walkPrefix(d: StorageDriver, prefix: string, depth: number, limit
 export async function scanBlobs(d: StorageDriver, table: BlobTable, opts: ScanOptions): Promise<void> {
   const count = new Counter(opts.onListed);
   if (d.prefersFlatListing) {
-    await walkPrefix(d, BLOBS, 1, pLimit(opts.concurrency), (f) => {
+    await walkPrefix(d, BLOBS, 1, { limit: pLimit(opts.concurrency), after: opts.splitAfter ?? SPLIT_AFTER }, (f) => {
       const [shard, hex, file, extra] = f.path.slice(BLOBS.length + 1).split('/');
       if (file === 'data' && extra === undefined && HEX_RE.test(hex!) && hex!.startsWith(shard!)) {
         table.listed(hex!, f.size, f.modTime.getTime());
@@ -150,8 +152,25 @@ function splitRepoPath(path: string): { name: string; section: string[] } | unde
   return isRepoName(name) ? { name, section: parts.slice(at) } : undefined;
 }
 
+/** Digests with their times, each digest once (a split walk lists some keys twice). */
+function unique(digests: number[], times: number[]): [number[], number[]] {
+  const seen = new Set<number>();
+  const d: number[] = [];
+  const t: number[] = [];
+  digests.forEach((x, i) => {
+    if (seen.has(x)) return;
+    seen.add(x);
+    d.push(x);
+    t.push(times[i]!);
+  });
+  return [d, t];
+}
+
 async function finishRepo(d: StorageDriver, table: BlobTable, b: RepoBuilder, limit: LimitFunction): Promise<RepoScan> {
   const r = b.repo;
+  [r.layers, r.layerTimes] = unique(r.layers, r.layerTimes);
+  [r.revisions, r.revisionTimes] = unique(r.revisions, r.revisionTimes);
+  for (const t of b.tags.values()) t.history = [...new Set(t.history)];
   r.tags = [...b.tags.values()].sort(byName);
   await resolveCurrents(d, table, r, limit);
   const uploads = [...b.uploads].filter(([id]) => /^[A-Za-z0-9_-]{1,128}$/.test(id));
@@ -214,7 +233,7 @@ async function scanReposFlat(d: StorageDriver, table: BlobTable, opts: ScanOptio
   const builders = new Map<string, RepoBuilder>();
   await Promise.all(
     prefixes.map((prefix) =>
-      walkPrefix(d, prefix, 3, limit, (f) => {
+      walkPrefix(d, prefix, 3, { limit, after: opts.splitAfter ?? SPLIT_AFTER }, (f) => {
         const s = splitRepoPath(f.path);
         if (!s || (only !== undefined && s.name !== only)) return;
         let b = builders.get(s.name);
