@@ -32,6 +32,11 @@ export function buildProgram(): Command {
 
 /** Runs the CLI; resolves to the exit code (bin/regbucket.js sets it). */
 export async function main(argv: string[]): Promise<number> {
+  // `regbucket ... | head`: a reader that goes away is not an error worth a message.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -19,5 +19,6 @@ export function copyProgress(out: Output, verb: string): { progress: CopyProgres
 }
 
 export function statsLine(s: CopyStats): string {
-  return `${s.blobsUploaded} blobs written (${formatBytes(s.bytesUploaded)}), ${s.blobsSkipped} already present, ${s.manifestsWritten} manifests written`;
+  const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
+  return `${n(s.blobsUploaded, 'blob')} written (${formatBytes(s.bytesUploaded)}), ${s.blobsSkipped} already present, ${n(s.manifestsWritten, 'manifest')} written`;
 }
