@@ -5,11 +5,13 @@ import { InvalidReferenceError, UsageError } from '../errors.js';
 import { ImageCopier } from '../image/copy.js';
 import { isTag, parseStoreRef } from '../image/reference.js';
 import { openSource } from '../image/transports.js';
-import type { SourceImage } from '../image/transfer.js';
+import type { ImageSource, SourceImage } from '../image/transfer.js';
 import { StoreSink } from '../store/image-io.js';
+import { DockerSource } from '../image/registry-client.js';
+import { addSourceOptions, sourceOptions, type SourceFlags } from './source-options.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
-interface PushOptions {
+interface PushOptions extends SourceFlags {
   platform?: string[];
   referrers: boolean;
 }
@@ -41,10 +43,24 @@ function planTags(images: SourceImage[], repo: string, tag: string | undefined, 
   });
 }
 
+/**
+ * A registry without the referrers API lists referrers in a `sha256-<hex>` tag; the store gets
+ * that tag too, so a registry serving it (2.8 has no referrers API either) shows them to clients.
+ */
+async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: ImageCopier): Promise<void> {
+  if (!(source instanceof DockerSource)) return;
+  for (const [tag, desc] of source.fallbackTags) {
+    const copier = new ImageCopier(source, sink, { concurrency: 1, referrers: false });
+    await copier.copy(desc);
+    main.stats.manifestsWritten += copier.stats.manifestsWritten;
+    await sink.tag(tag, desc);
+  }
+}
+
 async function push(ctx: Context, sourceRef: string, destRef: string, opts: PushOptions): Promise<number> {
   const dest = parseStoreRef(destRef);
   if (dest.digest) throw new UsageError(`push destination ${destRef} names a digest: give a repository and optionally a tag`);
-  const source = openSource(sourceRef);
+  const source = openSource(sourceRef, sourceOptions(ctx, opts));
   try {
     const plan = planTags(await source.images(), dest.repo, dest.tag, sourceRef);
     const d = await ctx.store();
@@ -63,6 +79,7 @@ async function push(ctx: Context, sourceRef: string, destRef: string, opts: Push
         await sink.tag(tag, desc);
         pushed.push({ repo: dest.repo, tag, digest: desc.digest, mediaType: desc.mediaType });
       }
+      if (opts.referrers) await copyFallbackTags(source, sink, copier);
     } finally {
       prog.done();
     }
@@ -76,12 +93,12 @@ async function push(ctx: Context, sourceRef: string, destRef: string, opts: Push
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('push')
-    .description('import an image into the store (source: oci:<dir>[:<ref>])')
-    .argument('<source>', 'oci:<dir>[:<ref>]')
+    .description('import an image into the store (source: oci:<dir>[:<ref>] or docker://<host>/<repo>[:<tag>|@<digest>])')
+    .argument('<source>', 'oci:<dir>[:<ref>] or docker://<host>[:<port>]/<repo>[:<tag>|@<digest>]')
     .argument('<dest>', '<repo>[:<tag>] in the store')
     .option('--platform <os/arch[/variant]>', 'push only this platform of a multi-arch image (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
-    .action(action(push));
+    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers');
+  addSourceOptions(cmd).action(action(push));
 }

@@ -3,6 +3,7 @@
 import * as nodePath from 'node:path';
 import { InvalidReferenceError } from '../errors.js';
 import { OciLayoutSink, OciLayoutSource } from './oci-layout.js';
+import { DockerSource, parseDockerRef, type DockerSourceOptions } from './registry-client.js';
 import type { ImageSink, ImageSource } from './transfer.js';
 
 export interface TransportRef {
@@ -16,7 +17,7 @@ export interface TransportRef {
 // The image-spec grammar for org.opencontainers.image.ref.name.
 const OCI_REF_RE = /^[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*$/;
 
-export const SOURCE_TRANSPORTS = ['oci'] as const;
+export const SOURCE_TRANSPORTS = ['oci', 'docker'] as const;
 
 /** `transport:path[:ref]`; the path may not contain ':' (as in skopeo). */
 export function parseTransportRef(s: string, allowed: readonly string[]): TransportRef {
@@ -24,7 +25,7 @@ export function parseTransportRef(s: string, allowed: readonly string[]): Transp
   const transport = i > 0 ? s.slice(0, i) : '';
   if (!allowed.includes(transport)) {
     throw new InvalidReferenceError(
-      `unsupported image location ${JSON.stringify(s)}: use ${allowed.map((t) => `${t}:<path>[:<ref>]`).join(' or ')}`,
+      `unsupported image location ${JSON.stringify(s)}: use ${allowed.map((t) => (t === 'docker' ? 'docker://<host>/<repo>[:<tag>]' : `${t}:<path>[:<ref>]`)).join(' or ')}`,
     );
   }
   const rest = s.slice(i + 1);
@@ -39,11 +40,18 @@ export function parseTransportRef(s: string, allowed: readonly string[]): Transp
   return { transport, path: nodePath.resolve(path), ref };
 }
 
-export function openSource(s: string): ImageSource {
+/** What sources that talk to a server need (docker://): credentials, TLS, retries. */
+export type SourceOptions = DockerSourceOptions;
+
+export function openSource(s: string, opts: SourceOptions = {}): ImageSource {
+  // docker://host/repo:tag is not transport:path[:ref]: it has its own grammar.
+  if (s.startsWith('docker://')) return new DockerSource(parseDockerRef(s), opts);
   const r = parseTransportRef(s, SOURCE_TRANSPORTS);
   switch (r.transport) {
     case 'oci':
       return new OciLayoutSource(r.path, r.ref);
+    case 'docker':
+      throw new InvalidReferenceError(`${JSON.stringify(s)}: a registry source is written docker://<host>[:<port>]/<repo>[:<tag>|@<digest>]`);
     default:
       throw new InvalidReferenceError(`unsupported source ${JSON.stringify(s)}`);
   }

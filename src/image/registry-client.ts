@@ -1,0 +1,239 @@
+// A live registry as an image source: `docker://<host>[:<port>]/<repo>[:<tag>|@<digest>]` over the
+// Registry HTTP API v2. Manifests are fetched whole (they are small and checked by the copier),
+// blobs stream and resume with a Range request when a connection drops mid-way.
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { InvalidReferenceError, NotFoundError } from '../errors.js';
+import { hexOf, sha256, type Digest } from './digest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './manifest.js';
+import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
+import { parseStoreRef } from './reference.js';
+import { credentialsFromFiles, RegistryError, type Credentials } from './registry-auth.js';
+import { isTransientError, readBody, RegistryHttp } from './registry-http.js';
+import type { ImageSource, SourceImage } from './transfer.js';
+
+export interface DockerRef {
+  /** host[:port] as given (`docker.io` is sent to registry-1.docker.io). */
+  host: string;
+  repo: string;
+  tag?: string;
+  digest?: Digest;
+}
+
+export interface DockerSourceOptions {
+  /** --src-creds; otherwise the auth files are consulted. */
+  credentials?: Credentials;
+  tlsVerify?: boolean;
+  retries?: number;
+  concurrency?: number;
+  backoffMs?: number;
+  env?: NodeJS.ProcessEnv;
+}
+
+const HOST_RE = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
+
+/** Parses `docker://host[:port]/repo[:tag|@digest]` (a first component without `.` or `:` means docker.io). */
+export function parseDockerRef(s: string): DockerRef {
+  if (!s.startsWith('docker://')) throw new InvalidReferenceError(`${JSON.stringify(s)} is not a docker:// reference`);
+  const rest = s.slice('docker://'.length);
+  // `user:password@host/...` (a digest's `@` has no `/` after it): never echo what was given.
+  if (rest.includes('@') && rest.slice(rest.indexOf('@')).includes('/')) {
+    throw new InvalidReferenceError('credentials in a docker:// reference are refused: pass --src-creds user:password or use an auth file');
+  }
+  const slash = rest.indexOf('/');
+  let host = slash > 0 ? rest.slice(0, slash) : '';
+  let path = slash > 0 ? rest.slice(slash + 1) : rest;
+  if (!host || (!host.includes('.') && !host.includes(':') && host !== 'localhost')) {
+    path = rest;
+    host = 'docker.io';
+    if (!path.includes('/')) path = `library/${path}`;
+  }
+  if (!HOST_RE.test(host)) throw new InvalidReferenceError(`invalid registry host ${JSON.stringify(host)} in ${JSON.stringify(s)}: use docker://host[:port]/repo[:tag|@digest]`);
+  const ref = parseStoreRef(path);
+  return { host, repo: ref.repo, tag: ref.tag, digest: ref.digest };
+}
+
+export function formatDockerRef(r: DockerRef): string {
+  return `docker://${r.host}/${r.repo}${r.digest ? `@${r.digest}` : r.tag ? `:${r.tag}` : ''}`;
+}
+
+/** The OCI 1.1 referrers API is absent on older registries (2.8): remember that per registry. */
+type ReferrersApi = 'unknown' | 'yes' | 'no';
+
+export class DockerSource implements ImageSource {
+  readonly description: string;
+  private readonly http: RegistryHttp;
+  private readonly manifests = new Map<string, Buffer>();
+  private readonly scope: string;
+  private referrersApi: ReferrersApi = 'unknown';
+  private readonly retries: number;
+  private readonly backoffMs: number;
+  /** Referrers fallback tags (`sha256-<hex>`) seen while listing referrers: they can be copied as tags. */
+  readonly fallbackTags = new Map<string, Descriptor>();
+
+  constructor(
+    readonly ref: DockerRef,
+    opts: DockerSourceOptions = {},
+  ) {
+    this.description = formatDockerRef(ref);
+    const credentials = opts.credentials ?? credentialsFromFiles(ref.host, opts.env);
+    this.retries = opts.retries ?? 5;
+    this.backoffMs = opts.backoffMs ?? 250;
+    const apiHost = ref.host === 'docker.io' ? 'registry-1.docker.io' : ref.host;
+    this.http = new RegistryHttp(apiHost, {
+      tlsVerify: opts.tlsVerify ?? true,
+      credentials,
+      retries: this.retries,
+      maxSockets: Math.max(4, opts.concurrency ?? 8),
+      backoffMs: this.backoffMs,
+    });
+    this.scope = `repository:${ref.repo}:pull`;
+  }
+
+  private path(kind: 'manifests' | 'blobs' | 'referrers', reference: string): string {
+    return `/v2/${this.ref.repo}/${kind}/${reference}`;
+  }
+
+  /** Manifest bytes by tag or digest; undefined when the registry answers 404. */
+  private async fetchManifestBytes(reference: string, accept = MANIFEST_ACCEPT): Promise<{ bytes: Buffer; contentType?: string } | undefined> {
+    const res = await this.http.request({ method: 'GET', path: this.path('manifests', reference), scope: this.scope, headers: { accept } });
+    if (res.statusCode === 404) {
+      res.resume();
+      return undefined;
+    }
+    const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest ${reference} in ${this.description}`);
+    return { bytes, contentType: res.headers['content-type']?.split(';')[0]?.trim() };
+  }
+
+  private describe(bytes: Buffer, contentType: string | undefined, where: string): Descriptor {
+    const m = parseManifest(bytes, where);
+    const digest = sha256(bytes);
+    this.manifests.set(digest, bytes);
+    return { mediaType: m.mediaType ?? contentType, digest, size: bytes.length };
+  }
+
+  async images(): Promise<SourceImage[]> {
+    const reference = this.ref.digest ?? this.ref.tag ?? 'latest';
+    const got = await this.fetchManifestBytes(reference);
+    if (!got) {
+      throw new NotFoundError(
+        this.ref.digest
+          ? `manifest ${this.ref.digest} is not in ${this.ref.host}/${this.ref.repo}`
+          : `tag ${reference} is not in ${this.ref.host}/${this.ref.repo} (or the repository does not exist)`,
+      );
+    }
+    const desc = this.describe(got.bytes, got.contentType, `manifest ${reference} in ${this.description}`);
+    if (this.ref.digest && desc.digest !== this.ref.digest) {
+      throw new RegistryError(`${this.ref.host} answered ${this.ref.repo}@${this.ref.digest} with bytes that hash to ${desc.digest}: the registry is corrupt or lying`);
+    }
+    return [{ name: this.ref.digest ? undefined : reference, descriptor: desc }];
+  }
+
+  async getManifest(desc: Descriptor): Promise<Buffer> {
+    const cached = this.manifests.get(desc.digest);
+    if (cached) return cached;
+    const got = await this.fetchManifestBytes(desc.digest, desc.mediaType ? `${desc.mediaType}, ${MANIFEST_ACCEPT}` : MANIFEST_ACCEPT);
+    if (!got) throw new NotFoundError(`manifest ${desc.digest} is not in ${this.ref.host}/${this.ref.repo}`);
+    return got.bytes;
+  }
+
+  private async blobResponse(desc: Descriptor, offset: number): Promise<IncomingMessage> {
+    const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+    const res = await this.http.request({ method: 'GET', path: this.path('blobs', desc.digest), scope: this.scope, headers });
+    if (res.statusCode === 404) {
+      res.resume();
+      throw new NotFoundError(`blob ${desc.digest} is not in ${this.ref.host}/${this.ref.repo}`);
+    }
+    if (offset > 0 && res.statusCode !== 206) {
+      res.resume();
+      throw Object.assign(new Error(`the server ignored a Range request`), { code: 'NO_RANGE' });
+    }
+    return res;
+  }
+
+  /** The blob's bytes; a connection that drops mid-way is resumed from the byte reached (Range). */
+  async openBlob(desc: Descriptor): Promise<Readable> {
+    const first = await this.blobResponse(desc, 0);
+    const self = this;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let res: IncomingMessage | undefined = first;
+      let received = 0;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          res ??= await self.blobResponse(desc, received);
+          for await (const c of res as AsyncIterable<Buffer>) {
+            received += c.length;
+            yield c;
+          }
+          if (desc.size < 0 || received >= desc.size) return;
+          throw Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+        } catch (err) {
+          res?.destroy();
+          res = undefined;
+          if (!isTransientError(err) || attempt >= self.retries) {
+            if (err instanceof Error && !(err instanceof RegistryError) && isTransientError(err)) {
+              throw new RegistryError(`blob ${desc.digest} from ${self.description}: connection lost at byte ${received} of ${desc.size} (after ${attempt + 1} attempts)`);
+            }
+            throw err;
+          }
+          await sleep(Math.min(self.backoffMs * 2 ** attempt, 10_000));
+        } finally {
+          res?.destroy();
+        }
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
+  }
+
+  async checkBlob(desc: Descriptor): Promise<void> {
+    const res = await this.http.request({ method: 'HEAD', path: this.path('blobs', desc.digest), scope: this.scope });
+    res.resume();
+    if (res.statusCode === 404) throw new NotFoundError(`blob ${desc.digest} is not in ${this.ref.host}/${this.ref.repo}`);
+    const len = Number(res.headers['content-length']);
+    if (res.headers['content-length'] !== undefined && desc.size >= 0 && len !== desc.size) {
+      throw new RegistryError(`blob ${desc.digest} in ${this.ref.host}/${this.ref.repo} is ${len} bytes, its descriptor says ${desc.size}: the manifest lies`);
+    }
+  }
+
+  /** OCI 1.1 referrers API where the registry has it, else the `sha256-<hex>` fallback tag. */
+  async referrers(subject: Descriptor): Promise<Descriptor[]> {
+    if (this.referrersApi !== 'no') {
+      const found = await this.referrersFromApi(subject);
+      if (found) return found;
+    }
+    const tag = `sha256-${hexOf(subject.digest)}`;
+    const got = await this.fetchManifestBytes(tag);
+    if (!got) return [];
+    const desc = this.describe(got.bytes, got.contentType, `referrers tag ${tag} in ${this.description}`);
+    const m = parseManifest(got.bytes, `referrers tag ${tag} in ${this.description}`);
+    if (m.kind !== 'index') return [];
+    this.fallbackTags.set(tag, desc);
+    return m.manifests;
+  }
+
+  private async referrersFromApi(subject: Descriptor): Promise<Descriptor[] | undefined> {
+    const out: Descriptor[] = [];
+    let path: string | undefined = this.path('referrers', subject.digest);
+    while (path) {
+      const res = await this.http.request({ method: 'GET', path, scope: this.scope, headers: { accept: MediaType.ociIndex } });
+      const type = res.headers['content-type']?.split(';')[0]?.trim();
+      if (res.statusCode === 404 || type !== MediaType.ociIndex) {
+        // 2.8 answers 404 (no such route): the API is missing, the fallback tag schema applies.
+        res.resume();
+        this.referrersApi = 'no';
+        return undefined;
+      }
+      this.referrersApi = 'yes';
+      const m = parseManifest(await readBody(res, MAX_MANIFEST_BYTES, `referrers of ${subject.digest}`), `referrers of ${subject.digest} in ${this.description}`);
+      out.push(...m.manifests);
+      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(String(res.headers.link ?? ''));
+      path = next ? new URL(next[1]!, 'http://x').pathname + new URL(next[1]!, 'http://x').search : undefined;
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.http.close();
+  }
+}

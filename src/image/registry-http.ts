@@ -1,0 +1,286 @@
+// HTTP for the Registry API v2: scheme discovery (https; http only with tls verification off, as
+// skopeo), the auth challenge (anonymous, bearer token per scope, basic), redirects (credentials
+// dropped when the origin changes), and retries with backoff on 429, 5xx and dropped connections.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  basicHeader,
+  parseChallenge,
+  registerSecret,
+  RegistryAuthError,
+  RegistryError,
+  type Challenge,
+  type Credentials,
+} from './registry-auth.js';
+
+export interface RegistryHttpOptions {
+  /** false: accept any certificate and fall back to plain http (`--src-tls-verify=false`). */
+  tlsVerify: boolean;
+  credentials?: Credentials;
+  retries: number;
+  /** Sockets per origin. */
+  maxSockets: number;
+  /** Base delay of the exponential backoff (tests make it short). */
+  backoffMs?: number;
+}
+
+export interface RequestSpec {
+  method: 'GET' | 'HEAD';
+  /** Path below the origin, starting with /v2/. */
+  path: string;
+  /** Token scope (`repository:<name>:pull`). */
+  scope?: string;
+  headers?: Record<string, string>;
+}
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET']);
+
+export function isTransientError(err: unknown): boolean {
+  const e = err as NodeJS.ErrnoException;
+  return TRANSIENT_CODES.has(e?.code ?? '') || e?.message === 'aborted' || e?.message === 'socket hang up';
+}
+
+function retryableStatus(s: number): boolean {
+  return s === 408 || s === 429 || (s >= 500 && s !== 501 && s !== 505);
+}
+
+const IDLE_TIMEOUT_MS = 60_000;
+
+/** Reads a (small) body whole; refuses more than `limit` bytes. */
+export async function readBody(res: http.IncomingMessage, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res as AsyncIterable<Buffer>) {
+    n += c.length;
+    if (n > limit) {
+      res.destroy();
+      throw new RegistryError(`${what} is over ${limit} bytes: refused`);
+    }
+    chunks.push(c);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** `CODE: message` of the registry's JSON error body, short; empty when there is none. */
+async function errorDetail(res: http.IncomingMessage): Promise<string> {
+  try {
+    const body = await readBody(res, 64 * 1024, 'error body');
+    const j = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
+    const e = j.errors?.[0];
+    if (!e) return '';
+    return `: ${[e.code, e.message].filter(Boolean).join(' ')}`.slice(0, 200);
+  } catch {
+    return '';
+  }
+}
+
+export class RegistryHttp {
+  private base?: Promise<string>;
+  private challenge?: Challenge;
+  private readonly tokens = new Map<string, Promise<{ token: string; expires: number }>>();
+  private readonly agents: { http: http.Agent; https: https.Agent };
+
+  constructor(
+    readonly host: string,
+    private readonly opts: RegistryHttpOptions,
+  ) {
+    const common = { keepAlive: true, maxSockets: Math.max(1, opts.maxSockets) };
+    this.agents = { http: new http.Agent(common), https: new https.Agent({ ...common, rejectUnauthorized: opts.tlsVerify }) };
+  }
+
+  close(): void {
+    this.agents.http.destroy();
+    this.agents.https.destroy();
+  }
+
+  private get credsHint(): string {
+    return this.opts.credentials
+      ? `${this.host} rejected the credentials from ${this.opts.credentials.origin}: check the user and password`
+      : `${this.host} needs credentials: pass --src-creds user:password, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)`;
+  }
+
+  /** One HTTP exchange, following redirects; Authorization only goes to the registry's origin. */
+  private send(method: string, url: URL, headers: Record<string, string>, redirects = 0): Promise<http.IncomingMessage> {
+    return new Promise((resolve, reject) => {
+      const isHttps = url.protocol === 'https:';
+      const req = (isHttps ? https : http).request(
+        url,
+        { method, headers: { 'user-agent': 'regbucket', ...headers }, agent: isHttps ? this.agents.https : this.agents.http },
+        (res) => {
+          const s = res.statusCode ?? 0;
+          if (s >= 300 && s < 400 && s !== 304 && res.headers.location) {
+            res.resume();
+            if (redirects >= 10) return reject(new RegistryError(`${method} ${url.origin}${url.pathname}: more than 10 redirects`));
+            const next = new URL(res.headers.location, url);
+            const h = { ...headers };
+            if (next.origin !== url.origin) delete h.authorization;
+            this.send(method, next, h, redirects + 1).then(resolve, reject);
+            return;
+          }
+          resolve(res);
+        },
+      );
+      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`no answer in ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  private async backoff(attempt: number, retryAfter?: string): Promise<void> {
+    const base = this.opts.backoffMs ?? 250;
+    let ms = Math.min(base * 2 ** attempt, 10_000);
+    const ra = Number(retryAfter);
+    if (retryAfter && Number.isFinite(ra)) ms = Math.min(Math.max(ms, ra * 1000), 30_000);
+    await sleep(ms * (0.75 + Math.random() * 0.5));
+  }
+
+  /** A one-line error for a failure below HTTP (TLS, DNS), with the fix where there is one. */
+  private networkError(what: string, err: unknown): unknown {
+    if (err instanceof RegistryError || !(err instanceof Error)) return err;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code === 'EPROTO' || code.startsWith('ERR_SSL')) {
+      return new RegistryError(`${what}: ${this.host} does not answer TLS; if it serves plain http, pass --src-tls-verify=false`);
+    }
+    if (/CERT|SIGNATURE/.test(code)) {
+      return new RegistryError(`${what}: the TLS certificate of ${this.host} is not trusted (${code}); trust its CA, or pass --src-tls-verify=false`);
+    }
+    if (code === 'ENOTFOUND') return new RegistryError(`${what}: no such host ${this.host}`);
+    return new RegistryError(`${what}: ${code || err.message}`);
+  }
+
+  /** Retries `fn` on dropped connections. */
+  private async withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (!isTransientError(err)) throw this.networkError(what, err);
+        if (attempt >= this.opts.retries) {
+          const e = err as NodeJS.ErrnoException;
+          throw new RegistryError(`${what}: ${e.code ?? e.message} (after ${attempt + 1} attempts)`);
+        }
+        await this.backoff(attempt);
+      }
+    }
+  }
+
+  /** https, or http when verification is off and the host does not speak TLS. Learns the auth challenge. */
+  private origin(): Promise<string> {
+    this.base ??= this.discover();
+    return this.base;
+  }
+
+  private async discover(): Promise<string> {
+    const schemes = this.opts.tlsVerify ? ['https'] : ['https', 'http'];
+    let lastErr: unknown;
+    for (const scheme of schemes) {
+      const base = `${scheme}://${this.host}`;
+      let res: http.IncomingMessage;
+      try {
+        res = await this.withRetries(`GET ${base}/v2/`, () => this.send('GET', new URL(`${base}/v2/`), {}));
+      } catch (err) {
+        lastErr = err;
+        if (scheme === 'https' && schemes.length > 1) continue;
+        throw err;
+      }
+      res.resume();
+      if (res.statusCode === 401) this.challenge = parseChallenge(res.headers['www-authenticate']);
+      return base;
+    }
+    throw lastErr;
+  }
+
+  private async token(scope: string): Promise<string> {
+    const cached = this.tokens.get(scope);
+    if (cached) {
+      const t = await cached;
+      if (t.expires > Date.now()) return t.token;
+    }
+    const p = this.fetchToken(scope);
+    this.tokens.set(scope, p);
+    p.catch(() => this.tokens.delete(scope));
+    return (await p).token;
+  }
+
+  private async fetchToken(scope: string): Promise<{ token: string; expires: number }> {
+    const { realm, service } = this.challenge!.params;
+    if (!realm) throw new RegistryAuthError(`${this.host} asks for a bearer token but names no realm to get it from`);
+    const url = new URL(realm);
+    if (service) url.searchParams.set('service', service);
+    url.searchParams.set('scope', scope);
+    const headers: Record<string, string> = {};
+    if (this.opts.credentials) headers.authorization = basicHeader(this.opts.credentials);
+    const where = `token request to ${url.origin}${url.pathname}`;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.withRetries(where, () => this.send('GET', url, headers));
+      const s = res.statusCode ?? 0;
+      if (s === 200) {
+        // Never quote the body: it holds the token.
+        let j: { token?: string; access_token?: string; expires_in?: number };
+        try {
+          j = JSON.parse((await readBody(res, 1 << 20, 'token response')).toString('utf8'));
+        } catch {
+          throw new RegistryAuthError(`${where}: the answer is not a JSON token`);
+        }
+        const token = j.token ?? j.access_token;
+        if (!token) throw new RegistryAuthError(`${where}: the answer holds no token`);
+        registerSecret(token);
+        const life = Math.max(60, Number(j.expires_in) || 60) * 1000;
+        return { token, expires: Date.now() + life - 10_000 };
+      }
+      res.resume();
+      if (s === 401 || s === 403) throw new RegistryAuthError(`${where} answered ${s}: ${this.credsHint}`, s);
+      if (retryableStatus(s) && attempt < this.opts.retries) {
+        await this.backoff(attempt, res.headers['retry-after'] as string | undefined);
+        continue;
+      }
+      throw new RegistryError(`${where} answered ${s}`, s);
+    }
+  }
+
+  private async authorization(scope: string | undefined): Promise<string | undefined> {
+    const c = this.challenge;
+    if (!c) return undefined;
+    if (c.scheme === 'bearer') return `Bearer ${await this.token(scope ?? '')}`;
+    if (c.scheme === 'basic' && this.opts.credentials) return basicHeader(this.opts.credentials);
+    return undefined;
+  }
+
+  /**
+   * A request answered with a final status: 2xx, or 404 (the caller decides what missing means).
+   * Other statuses become one-line errors; 429 and 5xx are retried with backoff first.
+   */
+  async request(spec: RequestSpec): Promise<http.IncomingMessage> {
+    const base = await this.origin();
+    const url = new URL(`${base}${spec.path}`);
+    const what = `${spec.method} ${url.origin}${url.pathname}`;
+    let reauthorized = false;
+    for (let attempt = 0; ; ) {
+      const auth = await this.authorization(spec.scope);
+      const headers = { ...spec.headers, ...(auth ? { authorization: auth } : {}) };
+      const res = await this.withRetries(what, () => this.send(spec.method, url, headers));
+      const s = res.statusCode ?? 0;
+      if ((s >= 200 && s < 300) || s === 404) return res;
+      const detail = await errorDetail(res);
+      if (s === 401) {
+        const ch = parseChallenge(res.headers['www-authenticate']);
+        if (!reauthorized && ch && (ch.scheme !== this.challenge?.scheme || ch.scheme === 'bearer')) {
+          // A first challenge, or an expired token: ask again once.
+          this.challenge = ch;
+          if (spec.scope) this.tokens.delete(spec.scope);
+          reauthorized = true;
+          continue;
+        }
+        throw new RegistryAuthError(`${what} answered 401 unauthorized${detail}: ${this.credsHint}`, s);
+      }
+      if (s === 403) throw new RegistryAuthError(`${what} answered 403 denied${detail}: the credentials from ${this.opts.credentials?.origin ?? '(none)'} may not pull this repository`, s);
+      if (retryableStatus(s) && attempt < this.opts.retries) {
+        await this.backoff(attempt, res.headers['retry-after'] as string | undefined);
+        attempt++;
+        continue;
+      }
+      throw new RegistryError(`${what} answered ${s}${detail}${retryableStatus(s) ? ` (after ${attempt + 1} attempts)` : ''}`, s);
+    }
+  }
+}
