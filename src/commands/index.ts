@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
+import { register as copy } from './copy.js';
 import { register as gc } from './gc.js';
 import { register as pull } from './pull.js';
 import { register as push } from './push.js';
 import { register as verify } from './verify.js';
 
 /** Every command registers itself on the program; order is the order of --help. */
-export const COMMANDS: ((program: Command) => void)[] = [push, pull, verify, gc];
+export const COMMANDS: ((program: Command) => void)[] = [push, pull, copy, verify, gc];

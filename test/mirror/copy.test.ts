@@ -1,0 +1,84 @@
+// regbucket copy: store to store, only the blobs the destination lacks, served by the real registry.
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { regbucket, regbucketOk } from '../lab/cli.js';
+import { digestOf, makeLayerTar, makeLayout } from '../lab/images.js';
+import { startRegistry, type RunningRegistry } from '../lab/registry.js';
+import { skopeoInspectRaw, tempDir } from '../lab/tools.js';
+
+interface CopyJson {
+  images: { source: string; destination: string; digest: string }[];
+  stats: { blobsUploaded: number; blobsSkipped: number; manifestsWritten: number };
+}
+
+describe('regbucket copy between filesystem stores', () => {
+  let src: string;
+  const roots = new Map<string, string>();
+  const stops: (() => Promise<void>)[] = [];
+
+  beforeAll(async () => {
+    src = tempDir();
+    const layout = join(tempDir(), 'layout');
+    const shared = [await makeLayerTar(4096), await makeLayerTar(4096)];
+    // app:v1 and app:v2 share two layers (each has 1 own layer + config); base:1 shares them too.
+    const { roots: r } = await makeLayout(layout, [
+      { ref: 'v1', layers: 1, sharedLayers: shared },
+      { ref: 'v2', layers: 1, sharedLayers: shared },
+      { ref: 'multi', platforms: ['linux/amd64', 'linux/arm64'], layers: 1 },
+      { ref: 'base', layers: 0, sharedLayers: shared },
+    ]);
+    for (const [i, ref] of ['v1', 'v2', 'multi', 'base'].entries()) roots.set(ref, r[i]!.digest);
+    await regbucketOk(['--store', src, 'push', `oci:${layout}:v1`, 'team/app:v1']);
+    await regbucketOk(['--store', src, 'push', `oci:${layout}:v2`, 'team/app:v2']);
+    await regbucketOk(['--store', src, 'push', `oci:${layout}:multi`, 'team/app:multi']);
+    await regbucketOk(['--store', src, 'push', `oci:${layout}:base`, 'team/base:1']);
+  });
+  afterAll(async () => {
+    for (const s of stops) await s();
+  });
+
+  it('moves only the blobs the destination lacks, links the rest across repositories', async () => {
+    const dest = tempDir();
+    // base:1 first: its 2 layers and config.
+    const base = await regbucketOk(['--store', src, '--json', 'copy', 'team/base:1', '--to', dest]);
+    expect(base.json<CopyJson>().stats).toMatchObject({ blobsUploaded: 3, blobsSkipped: 0 });
+    // app:v1 into another repository: the 2 shared layers are linked, 1 layer + config move.
+    const v1 = await regbucketOk(['--store', src, '--json', 'copy', 'team/app:v1', '--to', dest, 'mirror/app:v1']);
+    expect(v1.json<CopyJson>().stats).toMatchObject({ blobsUploaded: 2, blobsSkipped: 2, manifestsWritten: 1 });
+    // The same again: nothing moves, nothing is written.
+    const again = await regbucketOk(['--store', src, '--json', 'copy', 'team/app:v1', '--to', dest, 'mirror/app:v1']);
+    expect(again.json<CopyJson>().stats).toMatchObject({ blobsUploaded: 0, blobsSkipped: 0, manifestsWritten: 0 });
+
+    const served = await startRegistry({ storage: { filesystem: dest } });
+    stops.push(() => served.stop());
+    expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/mirror/app:v1`))).toBe(roots.get('v1'));
+    expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/team/base:1`))).toBe(roots.get('base'));
+  });
+
+  it('a repository without a tag copies every tag; a tag on the destination then is refused', async () => {
+    const dest = tempDir();
+    const r = await regbucketOk(['--store', src, '--json', 'copy', 'team/app', '--to', dest]);
+    const out = r.json<CopyJson>();
+    expect(out.images.map((i) => i.destination).sort()).toEqual(['team/app:multi', 'team/app:v1', 'team/app:v2']);
+    // v1 and v2 share 2 layers: 2 shared + 2x(layer+config) + multi's 2x(layer+config) = 10 distinct blobs, each moved once.
+    expect(out.stats.blobsUploaded).toBe(10);
+    const served = await startRegistry({ storage: { filesystem: dest } });
+    stops.push(() => served.stop());
+    for (const tag of ['v1', 'v2', 'multi']) expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/team/app:${tag}`))).toBe(roots.get(tag));
+
+    const refused = await regbucket(['--store', src, 'copy', 'team/app', '--to', dest, 'other:x']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('team/app has 3 tags');
+    const missing = await regbucket(['--store', src, 'copy', 'team/nothing', '--to', dest]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('team/nothing has no tags');
+  });
+
+  it('--platform copies one child of an index as the image', async () => {
+    const dest = tempDir();
+    const r = await regbucketOk(['--store', src, '--json', 'copy', 'team/app:multi', '--to', dest, 'arm:1', '--platform', 'linux/arm64']);
+    const out = r.json<CopyJson>();
+    expect(out.stats.blobsUploaded).toBe(2);
+    expect(out.images[0]!.digest).not.toBe(roots.get('multi'));
+  });
+});
