@@ -1,10 +1,14 @@
 import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
-import { ImageCopier } from '../image/copy.js';
-import { parseStoreRef } from '../image/reference.js';
+import { UsageError } from '../errors.js';
+import { ImageCopier, sumStats } from '../image/copy.js';
+import type { Descriptor } from '../image/manifest.js';
+import { parseStoreRef, formatStoreRef, type StoreRef } from '../image/reference.js';
 import { openSink } from '../image/transports.js';
 import { OciLayoutSink } from '../image/oci-layout.js';
+import { TarLayoutSink } from '../image/oci-archive.js';
+import { DockerArchiveSink } from '../image/docker-archive.js';
 import { StoreSource } from '../store/image-io.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
@@ -13,42 +17,90 @@ interface PullOptions {
   referrers: boolean;
 }
 
-async function pull(ctx: Context, ref: string, destRef: string, opts: PullOptions): Promise<number> {
-  const src = parseStoreRef(ref);
+interface PulledImage {
+  source: string;
+  name: string | null;
+  digest: string;
+  mediaType: string;
+}
+
+/**
+ * `pull <ref>... <dest>`: one image, or several into one layout or archive (an air-gap bundle:
+ * every blob once, each image named by its `repo:tag`, which `push <bundle>` without a
+ * destination puts back where it came from).
+ */
+async function pull(ctx: Context, args: string[], opts: PullOptions): Promise<number> {
+  if (args.length < 2) throw new UsageError('pull takes one or more store references and a destination: regbucket pull <repo>[:<tag>|@<digest>]... <dest>');
+  const destRef = args.at(-1)!;
+  const refs = args.slice(0, -1).map((r) => parseStoreRef(r));
   const { sink, ref: destName } = openSink(destRef);
+  const multi = refs.length > 1;
+  if (multi && destName) throw new UsageError(`${refs.length} images go to ${destRef}: drop ":${destName}", each image is named by its own repo:tag`);
+  if (destName?.startsWith('@')) throw new UsageError(`${destRef}: a destination is named by name:tag, not by position`);
+  // docker load needs RepoTags of the form repo:tag; layouts name a single image by its tag, as before.
+  const fullNames = multi || sink instanceof DockerArchiveSink;
   const d = await ctx.store();
-  const source = new StoreSource(d, src);
-  const [image] = await source.images();
-  const prog = copyProgress(ctx.output, `pulling ${ref}`);
-  const copier = new ImageCopier(source, sink, {
-    concurrency: ctx.globals.concurrency,
-    platforms: opts.platform,
-    referrers: opts.referrers,
-    progress: prog.progress,
-  });
-  let desc;
+  const prog = copyProgress(ctx.output, `pulling ${args.slice(0, -1).join(' ')}`);
+  const copiers: ImageCopier[] = [];
+  const pulled: PulledImage[] = [];
   try {
-    desc = await copier.copy(image!.descriptor);
+    try {
+      for (const ref of refs) {
+        const source = new StoreSource(d, ref);
+        const [image] = await source.images();
+        const copier = new ImageCopier(source, sink, {
+          concurrency: ctx.globals.concurrency,
+          platforms: opts.platform,
+          referrers: opts.referrers,
+          progress: prog.progress,
+        });
+        copiers.push(copier);
+        const desc = await copier.copy(image!.descriptor);
+        const name = destName ?? (fullNames ? fullName(ref) : image!.name);
+        await nameImage(sink, name, desc);
+        pulled.push({ source: formatStoreRef(ref), name: name ?? null, digest: desc.digest, mediaType: desc.mediaType });
+      }
+    } finally {
+      prog.done();
+    }
+    await sink.commit?.();
   } finally {
-    prog.done();
+    await sink.close?.();
   }
-  const name = destName ?? image!.name;
-  if (name) await sink.tag(name, desc);
-  else if (sink instanceof OciLayoutSink) sink.addUnnamed(desc);
-  await sink.commit?.();
-  ctx.output.result({ source: ref, destination: destRef, name: name ?? null, digest: desc.digest, mediaType: desc.mediaType, stats: copier.stats }, () =>
-    [`${destRef}${name && !destName ? `:${name}` : ''} ${desc.digest}`, statsLine(copier.stats)].join('\n'),
-  );
+  const stats = sumStats(copiers.map((c) => c.stats));
+  if (!multi) {
+    const p = pulled[0]!;
+    ctx.output.result({ source: args[0], destination: destRef, name: p.name, digest: p.digest, mediaType: p.mediaType, stats }, () =>
+      [`${destRef}${p.name && !destName ? `:${p.name}` : ''} ${p.digest}`, statsLine(stats)].join('\n'),
+    );
+  } else {
+    ctx.output.result({ destination: destRef, images: pulled, stats }, () =>
+      [...pulled.map((p) => `${destRef}:${p.name ?? ''} ${p.digest}`), statsLine(stats)].join('\n'),
+    );
+  }
   return 0;
+}
+
+/** `repo:tag` (`latest` when none was given); nothing for an image pulled by digest. */
+function fullName(ref: StoreRef): string | undefined {
+  return ref.digest ? undefined : `${ref.repo}:${ref.tag ?? 'latest'}`;
+}
+
+async function nameImage(sink: ReturnType<typeof openSink>['sink'], name: string | undefined, desc: Descriptor): Promise<void> {
+  if (name) await sink.tag(name, desc);
+  else if (sink instanceof OciLayoutSink || sink instanceof TarLayoutSink) sink.addUnnamed(desc);
 }
 
 export function register(program: Command): void {
   program
     .command('pull')
-    .description('export an image from the store (destination: oci:<dir>[:<ref>])')
-    .argument('<ref>', '<repo>[:<tag>|@<digest>] in the store')
-    .argument('<dest>', 'oci:<dir>[:<ref>]')
-    .option('--platform <os/arch[/variant]>', 'pull only this platform of a multi-arch image (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
+    .description(
+      'export images from the store (destination: oci:<dir>[:<ref>], oci-archive:<file>[:<ref>], docker-archive:<file>[:<name:tag>]); ' +
+        'several images go into one layout or archive, each blob once, each image named by its repo:tag',
+    )
+    .usage('[options] <ref>... <dest>')
+    .argument('<ref-and-dest...>', '<repo>[:<tag>|@<digest>] in the store (one or more), then the destination')
+    .option('--platform <os/arch[/variant]>', 'pull only this platform of a multi-arch image (repeatable; a docker-archive takes one platform)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
     .action(action(pull));
 }

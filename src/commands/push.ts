@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { InvalidReferenceError, UsageError } from '../errors.js';
-import { ImageCopier } from '../image/copy.js';
+import { ImageCopier, sumStats } from '../image/copy.js';
 import { isTag, parseStoreRef } from '../image/reference.js';
 import { openSource } from '../image/transports.js';
 import type { ImageSource, SourceImage } from '../image/transfer.js';
@@ -23,24 +23,65 @@ export interface PushedImage {
   mediaType: string;
 }
 
-/** Which tag each source image gets: the destination's, else the image's own name. */
-function planTags(images: SourceImage[], repo: string, tag: string | undefined, source: string): { image: SourceImage; tag: string }[] {
+/** The tag part of an image's name: the name itself, or the tag of a `repo:tag` name (docker-archive RepoTags). */
+function tagOfName(name: string): string | undefined {
+  if (isTag(name)) return name;
+  try {
+    return parseStoreRef(name.replace(/^docker\.io\//, '')).tag;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Where each source image goes: the destination's tag; else each image's own name (a tag, or
+ * the tag of a `repo:tag` name); with no destination at all, the repository and tag of each
+ * image's `repo:tag` name (an air-gap bundle pulled from several repositories).
+ */
+function planTags(images: SourceImage[], repo: string | undefined, tag: string | undefined, source: string): { image: SourceImage; repo: string; tag: string }[] {
+  if (repo === undefined) {
+    return images.map((image) => {
+      const name = image.name?.replace(/^docker\.io\//, '');
+      let ref;
+      try {
+        ref = name ? parseStoreRef(name) : undefined;
+      } catch {
+        ref = undefined;
+      }
+      if (!ref?.tag || ref.digest) {
+        throw new UsageError(
+          `image ${image.descriptor.digest} in ${source} is named ${JSON.stringify(image.name ?? '')}, not <repo>:<tag>: give a destination, as in regbucket push ${source} <repo>[:<tag>]`,
+        );
+      }
+      return { image, repo: ref.repo, tag: ref.tag };
+    });
+  }
   if (tag !== undefined) {
-    if (images.length > 1) {
+    if (new Set(images.map((i) => i.descriptor.digest)).size > 1) {
       const names = images.map((i) => i.name ?? i.descriptor.digest).join(', ');
       throw new UsageError(`${source} holds ${images.length} images (${names}): name one (${source}:<ref>) or push to ${repo} without a tag to push them all under their own names`);
     }
-    return [{ image: images[0]!, tag }];
+    return [{ image: images[0]!, repo, tag }];
   }
-  return images.map((image) => {
+  const out = images.map((image) => {
     const name = images.length === 1 && !image.name ? 'latest' : image.name;
-    if (!name || !isTag(name)) {
+    const t = name ? tagOfName(name) : undefined;
+    if (!t) {
       throw new InvalidReferenceError(
         `image ${image.descriptor.digest} in ${source} is named ${JSON.stringify(name ?? '')}, which is not a valid tag: give one, as in regbucket push ${source} ${repo}:<tag>`,
       );
     }
-    return { image, tag: name };
+    return { image, repo, tag: t };
   });
+  const seen = new Map<string, string>();
+  for (const o of out) {
+    const prior = seen.get(o.tag);
+    if (prior !== undefined && prior !== o.image.descriptor.digest) {
+      throw new UsageError(`two images in ${source} would both become ${repo}:${o.tag}: push them one by one (${source}:<ref>) to tags of your choice, or without a destination to their own repositories`);
+    }
+    seen.set(o.tag, o.image.descriptor.digest);
+  }
+  return out;
 }
 
 /**
@@ -57,35 +98,47 @@ async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: Imag
   }
 }
 
-async function push(ctx: Context, sourceRef: string, destRef: string, opts: PushOptions): Promise<number> {
-  const dest = parseStoreRef(destRef);
-  if (dest.digest) throw new UsageError(`push destination ${destRef} names a digest: give a repository and optionally a tag`);
+async function push(ctx: Context, sourceRef: string, destRef: string | undefined, opts: PushOptions): Promise<number> {
+  const dest = destRef === undefined ? undefined : parseStoreRef(destRef);
+  if (dest?.digest) throw new UsageError(`push destination ${destRef} names a digest: give a repository and optionally a tag`);
   const source = openSource(sourceRef, sourceOptions(ctx, opts));
   try {
-    const plan = planTags(await source.images(), dest.repo, dest.tag, sourceRef);
+    const plan = planTags(await source.images(), dest?.repo, dest?.tag, sourceRef);
     const d = await ctx.store();
-    const sink = new StoreSink(d, dest.repo);
-    const prog = copyProgress(ctx.output, `pushing to ${dest.repo}`);
-    const copier = new ImageCopier(source, sink, {
-      concurrency: ctx.globals.concurrency,
-      platforms: opts.platform,
-      referrers: opts.referrers,
-      progress: prog.progress,
-    });
+    const sinks = new Map<string, StoreSink>();
+    const sinkFor = (repo: string): StoreSink => {
+      if (!sinks.has(repo)) sinks.set(repo, new StoreSink(d, repo));
+      return sinks.get(repo)!;
+    };
+    const prog = copyProgress(ctx.output, `pushing to ${dest?.repo ?? 'the store'}`);
+    const copiers = new Map<string, ImageCopier>();
+    const copierFor = (repo: string): ImageCopier => {
+      if (!copiers.has(repo)) {
+        copiers.set(
+          repo,
+          new ImageCopier(source, sinkFor(repo), {
+            concurrency: ctx.globals.concurrency,
+            platforms: opts.platform,
+            referrers: opts.referrers,
+            progress: prog.progress,
+          }),
+        );
+      }
+      return copiers.get(repo)!;
+    };
     const pushed: PushedImage[] = [];
     try {
-      for (const { image, tag } of plan) {
-        const desc = await copier.copy(image.descriptor);
-        await sink.tag(tag, desc);
-        pushed.push({ repo: dest.repo, tag, digest: desc.digest, mediaType: desc.mediaType });
+      for (const { image, repo, tag } of plan) {
+        const desc = await copierFor(repo).copy(image.descriptor);
+        await sinkFor(repo).tag(tag, desc);
+        pushed.push({ repo, tag, digest: desc.digest, mediaType: desc.mediaType });
       }
-      if (opts.referrers) await copyFallbackTags(source, sink, copier);
+      if (opts.referrers && plan.length) await copyFallbackTags(source, sinkFor(plan[0]!.repo), copierFor(plan[0]!.repo));
     } finally {
       prog.done();
     }
-    ctx.output.result({ images: pushed, stats: copier.stats }, () =>
-      [...pushed.map((p) => `${p.repo}:${p.tag} ${p.digest}`), statsLine(copier.stats)].join('\n'),
-    );
+    const stats = sumStats([...copiers.values()].map((c) => c.stats));
+    ctx.output.result({ images: pushed, stats }, () => [...pushed.map((p) => `${p.repo}:${p.tag} ${p.digest}`), statsLine(stats)].join('\n'));
     return 0;
   } finally {
     await source.close?.();
@@ -95,9 +148,12 @@ async function push(ctx: Context, sourceRef: string, destRef: string, opts: Push
 export function register(program: Command): void {
   const cmd = program
     .command('push')
-    .description('import an image into the store (source: oci:<dir>[:<ref>] or docker://<host>/<repo>[:<tag>|@<digest>])')
-    .argument('<source>', 'oci:<dir>[:<ref>] or docker://<host>[:<port>]/<repo>[:<tag>|@<digest>]')
-    .argument('<dest>', '<repo>[:<tag>] in the store')
+    .description(
+      'import images into the store (source: oci:<dir>[:<ref>], docker://<host>[:<port>]/<repo>[:<tag>|@<digest>], oci-archive:<file>[:<ref>], docker-archive:<file>[:<name:tag>|:@<n>]); ' +
+        'without <dest>, every image goes to the repo:tag it is named by (an air-gap bundle from regbucket pull)',
+    )
+    .argument('<source>', 'oci:<dir>[:<ref>], docker://<host>[:<port>]/<repo>[:<tag>|@<digest>], oci-archive:<file>[:<ref>] or docker-archive:<file>[:<name:tag>|:@<n>]')
+    .argument('[dest]', '<repo>[:<tag>] in the store; a repo without a tag takes every named image under its own tag')
     .option('--platform <os/arch[/variant]>', 'push only this platform of a multi-arch image (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers');
   addSourceOptions(cmd).action(action(push));

@@ -26,6 +26,13 @@ export interface CopyStats {
   manifests: number;
 }
 
+/** Totals of several copies (one per destination repository or source). */
+export function sumStats(all: CopyStats[]): CopyStats {
+  const t: CopyStats = { blobsUploaded: 0, blobsSkipped: 0, bytesUploaded: 0, manifestsWritten: 0, manifests: 0 };
+  for (const s of all) for (const k of Object.keys(t) as (keyof CopyStats)[]) t[k] += s[k];
+  return t;
+}
+
 /** A manifest as fetched and checked: bytes hash to the descriptor's digest and have its size. */
 export async function fetchManifest(source: ImageSource, desc: Descriptor): Promise<{ bytes: Buffer; manifest: ParsedManifest }> {
   const bytes = await source.getManifest(desc);
@@ -91,6 +98,7 @@ export class ImageCopier {
       desc = this.choosePlatform(manifest);
       ({ bytes, manifest } = await fetchManifest(this.source, desc));
     }
+    this.sink.checkRoot?.(desc, manifest);
     await this.planManifest(desc, bytes, manifest, plan);
     if (this.opts.referrers !== false) await this.planReferrers(desc, plan);
     return desc;

@@ -11,7 +11,7 @@ import { parseManifest, type Descriptor } from './manifest.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
-const MAX_INDEX_BYTES = 64 * 1024 * 1024;
+export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
 
 export interface OciIndex {
   schemaVersion: 2;
@@ -36,8 +36,13 @@ export async function readLayoutIndex(dir: string): Promise<OciIndex | undefined
     if (isMissing(err)) return undefined;
     throw err;
   }
-  const parsed = parseManifest(raw, `${dir}/index.json`);
-  if (parsed.kind !== 'index') throw new InvalidInputError(`${dir}/index.json is not an image index`);
+  return parseLayoutIndex(raw, `${dir}/index.json`);
+}
+
+/** Parses index.json bytes (from a directory or an archive). */
+export function parseLayoutIndex(raw: Buffer, where: string): OciIndex {
+  const parsed = parseManifest(raw, where);
+  if (parsed.kind !== 'index') throw new InvalidInputError(`${where} is not an image index`);
   return { ...(JSON.parse(raw.toString('utf8')) as OciIndex), manifests: parsed.manifests };
 }
 

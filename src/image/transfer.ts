@@ -1,7 +1,7 @@
 // Sources produce images, sinks take them; copying is "read from one, write to the other"
 // (go-containerregistry's shape), so a new format is one small module, not a change to every command.
 import type { Readable } from 'node:stream';
-import type { Descriptor } from './manifest.js';
+import type { Descriptor, ParsedManifest } from './manifest.js';
 
 /** One image a source offers: a root manifest or index, and the name it carries there (tag / ref). */
 export interface SourceImage {
@@ -43,6 +43,8 @@ export interface ImageSink {
   putManifest(desc: Descriptor, bytes: Buffer): Promise<number>;
   /** Names the image (a tag in a store, a ref annotation in a layout). */
   tag(name: string, desc: Descriptor): Promise<number>;
+  /** Refuses a root the format cannot hold (docker-archive: an index), before anything is written. */
+  checkRoot?(desc: Descriptor, manifest: ParsedManifest): void;
   /** Makes everything written visible where the format needs one final step (index.json). */
   commit?(): Promise<void>;
   close?(): Promise<void>;

@@ -4,6 +4,8 @@ import * as nodePath from 'node:path';
 import { InvalidReferenceError } from '../errors.js';
 import { OciLayoutSink, OciLayoutSource } from './oci-layout.js';
 import { DockerSource, parseDockerRef, type DockerSourceOptions } from './registry-client.js';
+import { OciArchiveSink, OciArchiveSource } from './oci-archive.js';
+import { DockerArchiveSink, DockerArchiveSource } from './docker-archive.js';
 import type { ImageSink, ImageSource } from './transfer.js';
 
 export interface TransportRef {
@@ -17,7 +19,7 @@ export interface TransportRef {
 // The image-spec grammar for org.opencontainers.image.ref.name.
 const OCI_REF_RE = /^[A-Za-z0-9]+(?:(?:[-._:@/+]|--)[A-Za-z0-9]+)*$/;
 
-export const SOURCE_TRANSPORTS = ['oci', 'docker'] as const;
+export const SOURCE_TRANSPORTS = ['oci', 'docker', 'oci-archive', 'docker-archive'] as const;
 
 /** `transport:path[:ref]`; the path may not contain ':' (as in skopeo). */
 export function parseTransportRef(s: string, allowed: readonly string[]): TransportRef {
@@ -34,7 +36,9 @@ export function parseTransportRef(s: string, allowed: readonly string[]): Transp
   const ref = j >= 0 ? rest.slice(j + 1) : undefined;
   if (!path) throw new InvalidReferenceError(`${JSON.stringify(s)} names no path: use ${transport}:<path>[:<ref>]`);
   if (path.includes('\0')) throw new InvalidReferenceError(`path in ${JSON.stringify(s)} contains a NUL byte`);
-  if (ref !== undefined && !OCI_REF_RE.test(ref)) {
+  // docker-archive also picks an image by position, as skopeo does: docker-archive:<file>:@<index>.
+  const byIndex = transport === 'docker-archive' && ref !== undefined && /^@\d{1,6}$/.test(ref);
+  if (ref !== undefined && !byIndex && !OCI_REF_RE.test(ref)) {
     throw new InvalidReferenceError(`invalid image name ${JSON.stringify(ref)} in ${JSON.stringify(s)}: use letters and digits separated by - . _ : @ / +`);
   }
   return { transport, path: nodePath.resolve(path), ref };
@@ -52,18 +56,26 @@ export function openSource(s: string, opts: SourceOptions = {}): ImageSource {
       return new OciLayoutSource(r.path, r.ref);
     case 'docker':
       throw new InvalidReferenceError(`${JSON.stringify(s)}: a registry source is written docker://<host>[:<port>]/<repo>[:<tag>|@<digest>]`);
+    case 'oci-archive':
+      return new OciArchiveSource(r.path, r.ref);
+    case 'docker-archive':
+      return new DockerArchiveSource(r.path, r.ref);
     default:
       throw new InvalidReferenceError(`unsupported source ${JSON.stringify(s)}`);
   }
 }
 
-export const SINK_TRANSPORTS = ['oci'] as const;
+export const SINK_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
 
 export function openSink(s: string): { sink: ImageSink; ref?: string } {
   const r = parseTransportRef(s, SINK_TRANSPORTS);
   switch (r.transport) {
     case 'oci':
       return { sink: new OciLayoutSink(r.path), ref: r.ref };
+    case 'oci-archive':
+      return { sink: new OciArchiveSink(r.path), ref: r.ref };
+    case 'docker-archive':
+      return { sink: new DockerArchiveSink(r.path), ref: r.ref };
     default:
       throw new InvalidReferenceError(`unsupported destination ${JSON.stringify(s)}`);
   }
