@@ -3,7 +3,8 @@ import { register as copy } from './copy.js';
 import { register as gc } from './gc.js';
 import { register as pull } from './pull.js';
 import { register as push } from './push.js';
+import { register as sync } from './sync.js';
 import { register as verify } from './verify.js';
 
 /** Every command registers itself on the program; order is the order of --help. */
-export const COMMANDS: ((program: Command) => void)[] = [push, pull, copy, verify, gc];
+export const COMMANDS: ((program: Command) => void)[] = [push, pull, copy, sync, verify, gc];

@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { InvalidReferenceError, UsageError } from '../errors.js';
-import { ImageCopier, sumStats } from '../image/copy.js';
-import { isTag, parseStoreRef } from '../image/reference.js';
+import type { StorageDriver } from '../drivers/driver.js';
+import { ImageCopier, sumStats, type CopyProgress, type CopyStats } from '../image/copy.js';
+import { isTag, parseStoreRef, type StoreRef } from '../image/reference.js';
 import { openSource } from '../image/transports.js';
 import type { ImageSource, SourceImage } from '../image/transfer.js';
 import { StoreSink } from '../store/image-io.js';
@@ -88,14 +89,56 @@ function planTags(images: SourceImage[], repo: string | undefined, tag: string |
  * A registry without the referrers API lists referrers in a `sha256-<hex>` tag; the store gets
  * that tag too, so a registry serving it (2.8 has no referrers API either) shows them to clients.
  */
-async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: ImageCopier): Promise<void> {
-  if (!(source instanceof DockerSource)) return;
+async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: ImageCopier): Promise<number> {
+  if (!(source instanceof DockerSource)) return 0;
+  let writes = 0;
   for (const [tag, desc] of source.fallbackTags) {
     const copier = new ImageCopier(source, sink, { concurrency: 1, referrers: false });
     await copier.copy(desc);
     main.stats.manifestsWritten += copier.stats.manifestsWritten;
-    await sink.tag(tag, desc);
+    writes += await sink.tag(tag, desc);
   }
+  return writes;
+}
+
+export interface PushInto {
+  platforms?: string[];
+  referrers: boolean;
+  concurrency: number;
+  progress?: CopyProgress;
+}
+
+export interface PushIntoResult {
+  pushed: PushedImage[];
+  stats: CopyStats;
+  /** Tag files written: 0 when every tag already pointed where it does now. */
+  tagWrites: number;
+}
+
+/** Copies what `source` offers into the store at `dest` (or each image's own name): push's core, sync's too. */
+export async function pushInto(d: StorageDriver, source: ImageSource, sourceRef: string, dest: StoreRef | undefined, opts: PushInto): Promise<PushIntoResult> {
+  const plan = planTags(await source.images(), dest?.repo, dest?.tag, sourceRef);
+  const sinks = new Map<string, StoreSink>();
+  const sinkFor = (repo: string): StoreSink => {
+    if (!sinks.has(repo)) sinks.set(repo, new StoreSink(d, repo));
+    return sinks.get(repo)!;
+  };
+  const copiers = new Map<string, ImageCopier>();
+  const copierFor = (repo: string): ImageCopier => {
+    if (!copiers.has(repo)) {
+      copiers.set(repo, new ImageCopier(source, sinkFor(repo), { concurrency: opts.concurrency, platforms: opts.platforms, referrers: opts.referrers, progress: opts.progress }));
+    }
+    return copiers.get(repo)!;
+  };
+  const pushed: PushedImage[] = [];
+  let tagWrites = 0;
+  for (const { image, repo, tag } of plan) {
+    const desc = await copierFor(repo).copy(image.descriptor);
+    tagWrites += await sinkFor(repo).tag(tag, desc);
+    pushed.push({ repo, tag, digest: desc.digest, mediaType: desc.mediaType });
+  }
+  if (opts.referrers && plan.length) tagWrites += await copyFallbackTags(source, sinkFor(plan[0]!.repo), copierFor(plan[0]!.repo));
+  return { pushed, stats: sumStats([...copiers.values()].map((c) => c.stats)), tagWrites };
 }
 
 async function push(ctx: Context, sourceRef: string, destRef: string | undefined, opts: PushOptions): Promise<number> {
@@ -103,41 +146,15 @@ async function push(ctx: Context, sourceRef: string, destRef: string | undefined
   if (dest?.digest) throw new UsageError(`push destination ${destRef} names a digest: give a repository and optionally a tag`);
   const source = openSource(sourceRef, sourceOptions(ctx, opts));
   try {
-    const plan = planTags(await source.images(), dest?.repo, dest?.tag, sourceRef);
     const d = await ctx.store();
-    const sinks = new Map<string, StoreSink>();
-    const sinkFor = (repo: string): StoreSink => {
-      if (!sinks.has(repo)) sinks.set(repo, new StoreSink(d, repo));
-      return sinks.get(repo)!;
-    };
     const prog = copyProgress(ctx.output, `pushing to ${dest?.repo ?? 'the store'}`);
-    const copiers = new Map<string, ImageCopier>();
-    const copierFor = (repo: string): ImageCopier => {
-      if (!copiers.has(repo)) {
-        copiers.set(
-          repo,
-          new ImageCopier(source, sinkFor(repo), {
-            concurrency: ctx.globals.concurrency,
-            platforms: opts.platform,
-            referrers: opts.referrers,
-            progress: prog.progress,
-          }),
-        );
-      }
-      return copiers.get(repo)!;
-    };
-    const pushed: PushedImage[] = [];
+    let result: PushIntoResult;
     try {
-      for (const { image, repo, tag } of plan) {
-        const desc = await copierFor(repo).copy(image.descriptor);
-        await sinkFor(repo).tag(tag, desc);
-        pushed.push({ repo, tag, digest: desc.digest, mediaType: desc.mediaType });
-      }
-      if (opts.referrers && plan.length) await copyFallbackTags(source, sinkFor(plan[0]!.repo), copierFor(plan[0]!.repo));
+      result = await pushInto(d, source, sourceRef, dest, { concurrency: ctx.globals.concurrency, platforms: opts.platform, referrers: opts.referrers, progress: prog.progress });
     } finally {
       prog.done();
     }
-    const stats = sumStats([...copiers.values()].map((c) => c.stats));
+    const { pushed, stats } = result;
     ctx.output.result({ images: pushed, stats }, () => [...pushed.map((p) => `${p.repo}:${p.tag} ${p.digest}`), statsLine(stats)].join('\n'));
     return 0;
   } finally {

@@ -73,6 +73,17 @@ describe('credentials stay out of errors, --json and debug output', () => {
     expect(gate.tokenScopes.length).toBeGreaterThan(0);
   });
 
+  it('sync --json with a wrong password: the failure row and its error line are clean', async () => {
+    const list = join(tempDir(), 'images.txt');
+    writeFileSync(list, `docker://${guarded.host}/p/app:v1 a\ndocker://${plain.host}/p/app:v1 b\n`);
+    const r = await regbucket(['--store', tempDir(), '--json', 'sync', '--src-tls-verify=false', '--src-creds', `${HTPASSWD_USER}:${WRONG}`, list], DEBUG);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as { summary: { copied: number; failed: number } };
+    expect(out.summary).toMatchObject({ copied: 1, failed: 1 });
+    expect(r.stderr).toContain('rejected the credentials');
+    expectClean(r, HTPASSWD_USER, WRONG);
+  });
+
   it('credentials written into the reference are refused without echoing the password', async () => {
     const r = await regbucket(['--store', tempDir(), 'push', `docker://${HTPASSWD_USER}:${WRONG}@${guarded.host}/p/app:v1`, 'a:v1'], DEBUG);
     expect(r.code).toBe(2);

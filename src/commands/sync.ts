@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+import pLimit from 'p-limit';
+import { parse as parseYaml } from 'yaml';
+import { action } from '../cli/action.js';
+import type { Context } from '../cli/context.js';
+import { formatBytes } from '../cli/output.js';
+import { InvalidInputError, UsageError } from '../errors.js';
+import { parseStoreRef, type StoreRef } from '../image/reference.js';
+import { redact } from '../image/registry-auth.js';
+import { openSource } from '../image/transports.js';
+import { pushInto } from './push.js';
+import { addSourceOptions, sourceOptions, type SourceFlags } from './source-options.js';
+
+/** One line of the list: where from, where to, which platforms. */
+export interface SyncEntry {
+  source: string;
+  destination: StoreRef;
+  platforms?: string[];
+  /** For messages: `file:line` or `images[i]`. */
+  where: string;
+}
+
+interface SyncOptions extends SourceFlags {
+  jobs: number;
+  referrers: boolean;
+}
+
+export interface SyncResult {
+  source: string;
+  destination: string;
+  status: 'copied' | 'unchanged' | 'failed';
+  digest?: string;
+  bytesMoved: number;
+  blobsMoved: number;
+  error?: string;
+}
+
+function entry(source: unknown, destination: unknown, platforms: unknown, where: string): SyncEntry {
+  if (typeof source !== 'string' || !source) throw new InvalidInputError(`${where}: no source (docker://..., oci:...)`);
+  if (typeof destination !== 'string' || !destination) throw new InvalidInputError(`${where}: no destination (repo[:tag] in the store)`);
+  let dest: StoreRef;
+  try {
+    dest = parseStoreRef(destination);
+  } catch (err) {
+    throw new InvalidInputError(`${where}: ${(err as Error).message}`);
+  }
+  if (dest.digest) throw new InvalidInputError(`${where}: destination ${destination} names a digest: give repo[:tag]`);
+  if (platforms !== undefined && (!Array.isArray(platforms) || !platforms.every((p) => typeof p === 'string' && /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(p)))) {
+    throw new InvalidInputError(`${where}: platforms is a list of os/arch[/variant]`);
+  }
+  return { source, destination: dest, platforms: platforms as string[] | undefined, where };
+}
+
+/**
+ * The list: YAML (`images: [{source, destination, platforms?}]`), or lines `source destination`
+ * with `#` comments. Every entry is checked before anything is copied.
+ */
+export function parseSyncFile(text: string, file: string): SyncEntry[] {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch {
+    doc = undefined;
+  }
+  if (doc && typeof doc === 'object' && !Array.isArray(doc) && 'images' in doc) {
+    const images = (doc as { images: unknown }).images;
+    if (!Array.isArray(images)) throw new InvalidInputError(`${file}: images is not a list`);
+    return images.map((e: unknown, i) => {
+      const o = (e ?? {}) as Record<string, unknown>;
+      return entry(o.source, o.destination, o.platforms, `${file}: images[${i}]`);
+    });
+  }
+  const out: SyncEntry[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.replace(/(^|\s)#.*$/, '').trim();
+    if (!line) return;
+    const parts = line.split(/\s+/);
+    if (parts.length !== 2) throw new InvalidInputError(`${file}:${i + 1}: expected "source destination[:tag]", got ${parts.length} words`);
+    out.push(entry(parts[0], parts[1], undefined, `${file}:${i + 1}`));
+  });
+  if (out.length === 0) throw new InvalidInputError(`${file} lists no images`);
+  return out;
+}
+
+function destString(e: SyncEntry): string {
+  return e.destination.tag ? `${e.destination.repo}:${e.destination.tag}` : e.destination.repo;
+}
+
+async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read the sync list ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  const entries = parseSyncFile(text, file);
+  const srcOpts = sourceOptions(ctx, opts);
+  const d = await ctx.store();
+  const limit = pLimit(Math.max(1, opts.jobs));
+  const prog = ctx.output.progress(`syncing ${entries.length} images...`);
+  let done = 0;
+  const results = await Promise.all(
+    entries.map((e) =>
+      limit(async (): Promise<SyncResult> => {
+        const base = { source: e.source, destination: destString(e) };
+        try {
+          const source = openSource(e.source, srcOpts);
+          try {
+            const r = await pushInto(d, source, e.source, e.destination, { concurrency: ctx.globals.concurrency, platforms: e.platforms, referrers: opts.referrers });
+            const changed = r.stats.blobsUploaded > 0 || r.stats.manifestsWritten > 0 || r.tagWrites > 0;
+            return {
+              ...base,
+              destination: r.pushed.map((p) => `${p.repo}:${p.tag}`).join(', '),
+              status: changed ? 'copied' : 'unchanged',
+              digest: r.pushed[0]?.digest,
+              bytesMoved: r.stats.bytesUploaded,
+              blobsMoved: r.stats.blobsUploaded,
+            };
+          } finally {
+            await source.close?.();
+          }
+        } catch (err) {
+          return { ...base, status: 'failed', bytesMoved: 0, blobsMoved: 0, error: redact((err as Error).message ?? String(err)).replace(/\s*\n\s*/g, ' ') };
+        } finally {
+          prog.update(`syncing: ${++done}/${entries.length} images`);
+        }
+      }),
+    ),
+  );
+  prog.done();
+  const failed = results.filter((r) => r.status === 'failed');
+  const summary = {
+    images: results.length,
+    copied: results.filter((r) => r.status === 'copied').length,
+    unchanged: results.filter((r) => r.status === 'unchanged').length,
+    failed: failed.length,
+    bytesMoved: results.reduce((n, r) => n + r.bytesMoved, 0),
+  };
+  ctx.output.result({ images: results, summary }, () =>
+    [
+      ctx.output.table(
+        ['IMAGE', 'DESTINATION', 'STATUS', 'MOVED'],
+        results.map((r) => [r.source, r.destination, r.status, formatBytes(r.bytesMoved)]),
+      ),
+      `${summary.copied} copied, ${summary.unchanged} unchanged, ${summary.failed} failed; ${formatBytes(summary.bytesMoved)} moved`,
+    ].join('\n'),
+  );
+  for (const f of failed) ctx.output.error(`${f.source}: ${f.error}`);
+  return failed.length > 0 ? 1 : 0;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command('sync')
+    .description('mirror a list of images into the store, in parallel; a second run copies nothing')
+    .argument('<file>', 'YAML (images: [{source, destination, platforms}]) or lines "source destination[:tag]" (# comments)')
+    .option('--jobs <n>', 'images copied at once', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--jobs takes a whole number of at least 1, got ${JSON.stringify(v)}`);
+      return n;
+    }, 4)
+    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers');
+  addSourceOptions(cmd).action(action(sync));
+}
