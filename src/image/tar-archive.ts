@@ -132,6 +132,8 @@ export class TarArchive {
     let smallBytes = 0;
     let count = 0;
     extract.on('entry', (header, stream, next) => {
+      // The entry stream errors when the whole extract is destroyed: the pipeline reports that once.
+      stream.on('error', () => undefined);
       const fail = (err: Error): void => {
         stream.resume();
         next(err);
@@ -174,7 +176,6 @@ export class TarArchive {
           if (keep) this.small.set(name, Buffer.concat(chunks));
           next();
         });
-        stream.on('error', (err) => next(err));
       } catch (err) {
         fail(err as Error);
       }
