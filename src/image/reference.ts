@@ -28,6 +28,7 @@ export function isTag(tag: string): boolean {
 
 export function parseTag(tag: string): string {
   if (isTag(tag)) return tag;
+  if (tag.length > 128) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag)}: ${tag.length} characters long, the registry allows 128 at most`);
   throw new InvalidReferenceError(
     `invalid tag ${JSON.stringify(tag)}: tags are 1-128 characters of A-Z a-z 0-9 _ . - and do not start with . or -`,
   );

@@ -1,11 +1,11 @@
-import { DigestMismatchError, isNotFound, NotFoundError, ReferenceUnknownError } from '../errors.js';
+import { DigestMismatchError, NotFoundError, ReferenceUnknownError } from '../errors.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { sha256, type Digest } from '../image/digest.js';
 import { parseManifest, requiredBlobs, type ParsedManifest } from '../image/manifest.js';
 import { isBlobLinked, putBlobContent, readBlob } from './blobs.js';
 import { readLink, writeLink } from './links.js';
 import { revisionLinkPath } from './paths.js';
-import { listTags, resolveTag, untag } from './tags.js';
+import { executeDelete, planDelete } from './removal.js';
 
 export interface PutManifestResult {
   digest: Digest;
@@ -34,7 +34,8 @@ export async function putManifest(d: StorageDriver, repo: string, bytes: Buffer,
   return { digest, manifest, writes };
 }
 
-async function checkReferences(d: StorageDriver, repo: string, digest: Digest, m: ParsedManifest): Promise<void> {
+/** What the registry checks on a manifest PUT: every referenced blob linked, every child a revision. */
+export async function checkReferences(d: StorageDriver, repo: string, digest: Digest, m: ParsedManifest): Promise<void> {
   for (const b of requiredBlobs(m)) {
     if (!(await isBlobLinked(d, repo, b.digest))) {
       throw new ReferenceUnknownError(`manifest ${digest} references blob ${b.digest}, which repository ${repo} does not have: push the blob first`);
@@ -60,22 +61,10 @@ export interface DeleteManifestResult {
 
 /**
  * The registry's DELETE of a manifest by digest: removes the revision link and every tag whose
- * current link names the manifest. History entries in other tags' indexes, layer links and blob
- * data stay until gc.
+ * current link names the manifest (removal.ts, without refusing: the registry does not).
  */
 export async function deleteManifest(d: StorageDriver, repo: string, digest: Digest, dryRun = false): Promise<DeleteManifestResult> {
-  if (!(await hasRevision(d, repo, digest))) throw new NotFoundError(`manifest ${digest} is not in repository ${repo}`);
-  const untagged: string[] = [];
-  for (const t of await listTags(d, repo)) {
-    if ((await resolveTag(d, repo, t).catch(() => undefined)) === digest) untagged.push(t);
-  }
-  if (!dryRun) {
-    try {
-      await d.delete(revisionLinkPath(repo, digest));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    for (const t of untagged) await untag(d, repo, t);
-  }
-  return { digest, untagged };
+  const plan = await planDelete(d, [{ repo, digest }], { force: true, concurrency: 8 });
+  if (!dryRun) await executeDelete(d, plan);
+  return { digest, untagged: plan.manifests[0]!.untag };
 }

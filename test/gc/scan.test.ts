@@ -1,10 +1,7 @@
 // Flat-listing scans (S3's shape, on the memory driver): a prefix of more than one listing page is
 // split into its children and walked in parallel without losing or repeating a key, and tag links
 // whose listed ETag is the MD5 of a revision's digest are resolved without a read.
-import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { FileInfo } from '../../src/drivers/driver.js';
-import { MemoryDriver } from '../../src/drivers/memory.js';
 import { sha256 } from '../../src/image/digest.js';
 import { runGc } from '../../src/gc/run.js';
 import { scanBlobs, scanRepositories } from '../../src/gc/scan.js';
@@ -12,22 +9,7 @@ import { BlobTable, LISTED } from '../../src/gc/state.js';
 import { putBlobContent } from '../../src/store/blobs.js';
 import * as P from '../../src/store/paths.js';
 import { image } from './store-builder.js';
-
-/** The memory driver with S3's listing facts: each key's ETag (MD5 of its bytes); walks and reads counted. */
-class S3LikeDriver extends MemoryDriver {
-  walks: string[] = [];
-  reads: string[] = [];
-  override async *walk(path: string): AsyncIterable<FileInfo> {
-    this.walks.push(path);
-    for await (const f of super.walk(path)) {
-      yield { ...f, etag: createHash('md5').update(await super.getContent(f.path)).digest('hex') };
-    }
-  }
-  override getContent(path: string): Promise<Buffer> {
-    this.reads.push(path);
-    return super.getContent(path);
-  }
-}
+import { S3LikeDriver } from '../lab/s3-like.js';
 
 const opts = { dryRun: true, deleteUntagged: true, minAgeMs: 0, uploadsOlderThanMs: 1e12, concurrency: 4 };
 

@@ -1,7 +1,6 @@
 // The audit's rules on stores built with the core (memory driver: flat listings, as on S3).
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { FileInfo } from '../../src/drivers/driver.js';
 import { MemoryDriver } from '../../src/drivers/memory.js';
 import { sha256, type Digest } from '../../src/image/digest.js';
 import { putBlobContent, uploadBlob } from '../../src/store/blobs.js';
@@ -9,7 +8,7 @@ import { putManifest } from '../../src/store/manifests.js';
 import * as P from '../../src/store/paths.js';
 import { tagManifest } from '../../src/store/tags.js';
 import { verifyStore, type VerifyOptions } from '../../src/verify/audit.js';
-import { createHash } from 'node:crypto';
+import { S3LikeDriver as CountingDriver } from '../lab/s3-like.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -162,21 +161,6 @@ describe('verify rules (flat listings)', () => {
     await expect(d.stat(P.layerLinkPath('a', img.layer.digest))).rejects.toThrow();
   });
 });
-
-/** A memory driver that lists ETags (MD5 of the content, as for single-PUT S3 objects) and counts reads. */
-class CountingDriver extends MemoryDriver {
-  reads: string[] = [];
-  override async getContent(path: string): Promise<Buffer> {
-    this.reads.push(path);
-    return super.getContent(path);
-  }
-  override async *walk(path: string): AsyncIterable<FileInfo> {
-    for await (const f of super.walk(path)) {
-      const data = await super.getContent(f.path);
-      yield { ...f, etag: createHash('md5').update(data).digest('hex') };
-    }
-  }
-}
 
 describe('link content from listings', () => {
   it('a link whose ETag is the MD5 of its expected content is not read; one that differs is', async () => {

@@ -1,0 +1,53 @@
+import type { Command } from 'commander';
+import { action } from '../cli/action.js';
+import type { Context } from '../cli/context.js';
+import { UsageError } from '../errors.js';
+import { parseStoreRef } from '../image/reference.js';
+import { executeDelete, planDelete, type DeletePlan, type DeleteTarget } from '../store/removal.js';
+
+interface DeleteOptions {
+  dryRun?: boolean;
+  force?: boolean;
+}
+
+function target(ref: string): DeleteTarget {
+  const r = parseStoreRef(ref);
+  if (r.digest && r.tag) throw new UsageError(`${ref} names both a tag and a digest: delete ${r.repo}:${r.tag} (untag) or ${r.repo}@${r.digest} (the manifest and its tags)`);
+  if (r.digest) return { repo: r.repo, digest: r.digest };
+  if (r.tag) return { repo: r.repo, tag: r.tag };
+  throw new UsageError(`${ref} names no tag or manifest: give ${r.repo}:<tag> to untag or ${r.repo}@<digest> to delete a manifest`);
+}
+
+function render(plan: DeletePlan, dryRun: boolean): string {
+  const lines: string[] = [];
+  for (const m of plan.manifests) {
+    lines.push(`${dryRun ? 'would delete' : 'deleted'} manifest ${m.repo}@${m.digest}${m.mediaType ? ` (${m.mediaType})` : ''}`);
+    for (const r of m.referencedBy) lines.push(`  referenced by index ${r.digest}${r.tags.length ? ` (tag ${r.tags.join(', ')})` : ''}: forced`);
+  }
+  for (const t of plan.tags) lines.push(`${dryRun ? 'would untag' : 'untagged'} ${t.repo}:${t.tag}${t.digest ? ` (was ${t.digest})` : ''}`);
+  return lines.join('\n');
+}
+
+async function del(ctx: Context, refs: string[], opts: DeleteOptions): Promise<number> {
+  // Every argument is checked before the store is opened: a bad one writes nothing.
+  const targets = refs.map(target);
+  const d = await ctx.registryStore();
+  const dryRun = Boolean(opts.dryRun);
+  const plan = await planDelete(d, targets, { force: Boolean(opts.force), concurrency: Math.max(1, ctx.globals.concurrency) });
+  if (!dryRun) await executeDelete(d, plan);
+  ctx.output.result({ dryRun, ...plan }, () => render(plan, dryRun));
+  if (!dryRun && plan.manifests.length > 0) {
+    ctx.output.info('blobs stay until regbucket gc; restart a registry serving this store (it caches descriptors and may still serve a deleted manifest)');
+  }
+  return 0;
+}
+
+export function register(program: Command): void {
+  program
+    .command('delete')
+    .description('untag (<repo>:<tag>) or delete a manifest and every tag pointing at it (<repo>@<digest>), as the registry does')
+    .argument('<refs...>', '<repo>:<tag> or <repo>@<digest>')
+    .option('--dry-run', 'print what would be deleted and change nothing')
+    .option('--force', 'delete a manifest even when an index kept in the repository references it (the index breaks)')
+    .action(action(del));
+}

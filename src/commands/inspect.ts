@@ -1,0 +1,109 @@
+import type { Command } from 'commander';
+import { action } from '../cli/action.js';
+import type { Context } from '../cli/context.js';
+import { formatBytes } from '../cli/output.js';
+import type { StorageDriver } from '../drivers/driver.js';
+import type { Digest } from '../image/digest.js';
+import { platformString, type Descriptor } from '../image/manifest.js';
+import { MediaType } from '../image/mediatypes.js';
+import { formatStoreRef, parseStoreRef } from '../image/reference.js';
+import { readBlob } from '../store/blobs.js';
+import { resolveStoreRef } from '../store/image-io.js';
+import { getManifest } from '../store/manifests.js';
+import { ManifestReader } from '../store/summary.js';
+
+interface InspectOptions {
+  raw?: boolean;
+}
+
+type Brief = Pick<Descriptor, 'digest' | 'size' | 'mediaType'> & { platform?: string; artifactType?: string; annotations?: Record<string, string> };
+
+const CONFIG_TYPES = new Set<string>([MediaType.ociConfig, MediaType.dockerConfig]);
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
+function brief(d: Descriptor): Brief {
+  return {
+    mediaType: d.mediaType,
+    digest: d.digest,
+    size: d.size,
+    ...(d.platform ? { platform: platformString(d.platform) } : {}),
+    ...(d.artifactType ? { artifactType: d.artifactType } : {}),
+    ...(d.annotations ? { annotations: d.annotations } : {}),
+  };
+}
+
+/** Platform an image's config declares; null when it has none or cannot be read. */
+async function configPlatform(d: StorageDriver, config: Descriptor | undefined): Promise<string | null> {
+  if (!config || !CONFIG_TYPES.has(config.mediaType) || config.size > MAX_CONFIG_BYTES) return null;
+  try {
+    const c = JSON.parse((await readBlob(d, config.digest)).toString('utf8')) as { os?: string; architecture?: string; variant?: string };
+    return typeof c.os === 'string' && typeof c.architecture === 'string' ? platformString({ os: c.os, architecture: c.architecture, variant: c.variant }) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function inspect(ctx: Context, ref: string, opts: InspectOptions): Promise<number> {
+  const r = parseStoreRef(ref);
+  const d = await ctx.registryStore();
+  const digest: Digest = await resolveStoreRef(d, r);
+  const bytes = await getManifest(d, r.repo, digest);
+  if (opts.raw) {
+    ctx.output.raw(bytes);
+    return 0;
+  }
+  const reader = new ManifestReader(d, ctx.globals.concurrency);
+  const summary = await reader.summarize(digest);
+  const m = (await reader.read(digest)).manifest;
+  const info = {
+    repository: r.repo,
+    reference: formatStoreRef(r.digest ? r : { repo: r.repo, tag: r.tag ?? 'latest' }),
+    digest,
+    mediaType: m.mediaType,
+    kind: m.kind,
+    size: bytes.length,
+    artifactType: m.artifactType ?? null,
+    config: m.config ? brief(m.config) : null,
+    layers: m.layers.map(brief),
+    manifests: m.manifests.map(brief),
+    platform: m.kind === 'image' ? await configPlatform(d, m.config) : null,
+    platforms: summary.platforms,
+    totalSize: summary.size,
+    annotations: m.annotations ?? null,
+    subject: m.subject ? brief(m.subject) : null,
+    ...(summary.problem ? { problem: summary.problem } : {}),
+  };
+  ctx.output.result(info, () => {
+    const lines = [
+      `reference:  ${info.reference}`,
+      `digest:     ${digest}`,
+      `media type: ${m.mediaType}${m.kind === 'index' ? ' (index)' : ''}`,
+      `size:       ${bytes.length} B manifest; ${info.totalSize !== null ? formatBytes(info.totalSize) : 'unknown'} in config and layers${m.kind === 'index' ? ' (distinct, across children)' : ''}`,
+    ];
+    if (info.artifactType) lines.push(`artifact:   ${info.artifactType}`);
+    if (info.platform) lines.push(`platform:   ${info.platform}`);
+    if (info.config) lines.push(`config:     ${info.config.digest} (${formatBytes(info.config.size)}, ${info.config.mediaType})`);
+    if (info.layers.length) {
+      lines.push(`layers:     ${info.layers.length}`);
+      for (const l of info.layers) lines.push(`  ${l.digest}  ${formatBytes(l.size)}  ${l.mediaType}`);
+    }
+    if (info.manifests.length) {
+      lines.push(`manifests:  ${info.manifests.length}`);
+      for (const c of info.manifests) lines.push(`  ${c.digest}  ${c.platform ?? '-'}  ${c.mediaType}`);
+    }
+    if (info.subject) lines.push(`subject:    ${info.subject.digest} (${info.subject.mediaType})`);
+    for (const [k, v] of Object.entries(info.annotations ?? {})) lines.push(`annotation: ${k}=${v}`);
+    if (summary.problem) lines.push(`problem:    ${summary.problem}`);
+    return lines.join('\n');
+  });
+  return 0;
+}
+
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description('show a manifest: digest, media type, config, layers, platforms, annotations, subject')
+    .argument('<ref>', '<repo>[:<tag>|@<digest>] (default tag latest)')
+    .option('--raw', 'print the exact stored manifest bytes and nothing else')
+    .action(action(inspect));
+}
