@@ -5,7 +5,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/lab/build-setup.ts'],
+    globalSetup: ['test/lab/build-setup.ts', 'test/lab/swift-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 60_000,

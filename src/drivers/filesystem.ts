@@ -4,7 +4,7 @@ import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PathNotFoundError, StorageError } from '../errors.js';
+import { PathNotFoundError, RegbucketError, StorageError } from '../errors.js';
 import { checkPath, joinPath, type FileInfo, type StorageDriver } from './driver.js';
 
 function code(err: unknown): string | undefined {
@@ -28,6 +28,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   private notFound(err: unknown, path: string): never {
+    if (err instanceof RegbucketError) throw err;
     if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') throw new PathNotFoundError(this.name, path);
     throw new StorageError(this.name, `${path}: ${(err as Error).message}`, { cause: err });
   }
@@ -125,6 +126,7 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async *walk(path: string): AsyncIterable<FileInfo> {
+    checkPath(this.name, path);
     const stack = [path];
     while (stack.length > 0) {
       const dir = stack.pop()!;
@@ -173,7 +175,8 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   async deleteFiles(paths: string[]): Promise<void> {
-    for (const p of paths) await fs.rm(this.full(p), { force: true });
+    const files = paths.map((p) => this.full(p)); // every path checked before any is deleted
+    for (const f of files) await fs.rm(f, { force: true });
   }
 
   async close(): Promise<void> {}

@@ -102,10 +102,8 @@ export class MemoryDriver implements StorageDriver {
   }
 
   async deleteFiles(paths: string[]): Promise<void> {
-    for (const path of paths) {
-      this.check(path);
-      this.files.delete(path);
-    }
+    for (const path of paths) this.check(path); // every path checked before any is deleted
+    for (const path of paths) this.files.delete(path);
   }
 
   /** Test hook: set a file's modification time. */

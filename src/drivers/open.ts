@@ -1,9 +1,9 @@
-// Placeholder until the S3 driver lands: filesystem stores only.
 import * as nodePath from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InvalidInputError } from '../errors.js';
 import type { StorageDriver } from './driver.js';
 import { FilesystemDriver } from './filesystem.js';
+import { S3Driver, checkBucketName } from './s3.js';
 
 export interface OpenOptions {
   s3Endpoint?: string;
@@ -11,11 +11,35 @@ export interface OpenOptions {
   retries?: number;
 }
 
-export function openDriver(url: string, _opts: OpenOptions = {}): StorageDriver {
+const PREFIX_COMPONENT_RE = /^[A-Za-z0-9._-]+$/;
+
+/**
+ * A store URL: a directory path or file://dir (the registry's filesystem rootdirectory), or
+ * s3://bucket[/prefix] (the prefix is the registry's s3 rootdirectory). The S3 SDK loads only
+ * when an S3 store is first used.
+ */
+export function openDriver(url: string, opts: OpenOptions = {}): StorageDriver {
   if (!url) throw new InvalidInputError('empty store URL: give a directory, file://dir or s3://bucket[/prefix]');
   if (url.startsWith('file://')) return new FilesystemDriver(fileURLToPath(url));
+  if (/^s3:\/\//i.test(url)) return openS3(url, opts);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
     throw new InvalidInputError(`unsupported store URL ${JSON.stringify(url)}: give a directory, file://dir or s3://bucket[/prefix]`);
   }
   return new FilesystemDriver(nodePath.resolve(url));
+}
+
+function openS3(url: string, opts: OpenOptions): S3Driver {
+  const rest = url.slice('s3://'.length);
+  const slash = rest.indexOf('/');
+  const bucket = slash < 0 ? rest : rest.slice(0, slash);
+  const prefix = slash < 0 ? '' : rest.slice(slash + 1).replace(/\/+$/, '');
+  if (!bucket) throw new InvalidInputError(`store URL ${JSON.stringify(url)} names no bucket: give s3://bucket[/prefix]`);
+  const bad = checkBucketName(bucket);
+  if (bad) throw new InvalidInputError(`invalid bucket name ${JSON.stringify(bucket)} in store URL ${JSON.stringify(url)}: ${bad}`);
+  if (prefix && !prefix.split('/').every((c) => PREFIX_COMPONENT_RE.test(c) && c !== '.' && c !== '..')) {
+    throw new InvalidInputError(
+      `invalid prefix ${JSON.stringify(prefix)} in store URL ${JSON.stringify(url)}: slash-separated names of letters, digits, '.', '_' and '-' (no empty, '.' or '..' parts)`,
+    );
+  }
+  return new S3Driver({ bucket, prefix, endpoint: opts.s3Endpoint, region: opts.s3Region, retries: opts.retries });
 }
