@@ -64,7 +64,7 @@ const COMPONENT_RE = /^[A-Za-z0-9._-]+$/;
 
 /** The SDK's Node-version notice (process.emitWarning) is for developers, not for CLI users. */
 let warningFilterInstalled = false;
-function silenceSdkNodeVersionWarning(): void {
+export function silenceSdkNodeVersionWarning(): void {
   if (warningFilterInstalled) return;
   warningFilterInstalled = true;
   const emit = process.emitWarning;

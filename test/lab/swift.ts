@@ -32,9 +32,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { S3Driver, type S3DriverOptions } from '../../src/drivers/s3.js';
+import { S3Driver, silenceSdkNodeVersionWarning, type S3DriverOptions } from '../../src/drivers/s3.js';
 import { requireTool, runOk } from './exec.js';
 import { freePort } from './ports.js';
+
+// Test output stays free of the SDK's Node-version notice too (filtered as the CLI filters it).
+silenceSdkNodeVersionWarning();
 
 export const SWIFT_CREDENTIALS = { accessKeyId: 'test:tester', secretAccessKey: 'testing', region: 'us-east-1' } as const;
 
