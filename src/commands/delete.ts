@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
+import { localReads } from '../gc/local-reads.js';
 import { parseStoreRef } from '../image/reference.js';
 import { executeDelete, planDelete, type DeletePlan, type DeleteTarget } from '../store/removal.js';
 
@@ -33,7 +34,14 @@ async function del(ctx: Context, refs: string[], opts: DeleteOptions): Promise<n
   const targets = refs.map(target);
   const d = await ctx.registryStore();
   const dryRun = Boolean(opts.dryRun);
-  const plan = await planDelete(d, targets, { force: Boolean(opts.force), concurrency: Math.max(1, ctx.globals.concurrency) });
+  // Planning reads every tag link and revision of the repository: fast local reads where they apply.
+  const fast = localReads(d);
+  let plan: DeletePlan;
+  try {
+    plan = await planDelete(fast.d, targets, { force: Boolean(opts.force), concurrency: Math.max(1, ctx.globals.concurrency) });
+  } finally {
+    await fast.release();
+  }
   if (!dryRun) await executeDelete(d, plan);
   ctx.output.result({ dryRun, ...plan }, () => render(plan, dryRun));
   if (!dryRun && plan.manifests.length > 0) {

@@ -2,7 +2,9 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
+import type { StorageDriver } from '../drivers/driver.js';
 import { UsageError } from '../errors.js';
+import { localReads } from '../gc/local-reads.js';
 import type { Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { parseRepoName } from '../image/reference.js';
@@ -32,9 +34,8 @@ const SHORT_TYPES: Record<string, string> = {
   [MediaType.dockerSchema1]: 'docker schema1',
 };
 
-async function rows(ctx: Context, repos: RepoTags[], details: boolean): Promise<{ name: string; tags: TagRow[] }[]> {
+async function rows(ctx: Context, d: StorageDriver, repos: RepoTags[], details: boolean): Promise<{ name: string; tags: TagRow[] }[]> {
   if (!details) return repos.map((r) => ({ name: r.name, tags: r.tags.map((t) => ({ tag: t.tag, digest: t.digest ?? null, ...(t.problem ? { problem: t.problem } : {}) })) }));
-  const d = await ctx.store();
   const reader = new ManifestReader(d, ctx.globals.concurrency);
   const total = repos.reduce((n, r) => n + r.tags.length, 0);
   const prog = ctx.output.progress(`ls: reading manifests 0/${total}`);
@@ -78,15 +79,22 @@ function tagTable(ctx: Context, repos: { name: string; tags: TagRow[] }[], detai
 async function ls(ctx: Context, repos: string[], opts: LsOptions): Promise<number> {
   const names = [...new Set(repos.map(parseRepoName))];
   if (opts.all && names.length > 0) throw new UsageError('give repositories or --all, not both');
-  const d = await ctx.registryStore();
+  let out: { name: string; tags: TagRow[] }[];
+  // A local store is read with synchronous calls while the page cache answers (gc's local reads):
+  // listings and links are thousands of tiny reads.
+  const { d, release } = localReads(await ctx.registryStore());
   const concurrency = Math.max(1, ctx.globals.concurrency);
-  if (names.length === 0 && !opts.all) {
-    const list = await listRepositorySummaries(d, concurrency);
-    ctx.output.result({ repositories: list }, () => ctx.output.table(['REPOSITORY', 'TAGS'], list.map((r) => [r.name, r.tagCount])));
-    return 0;
+  try {
+    if (names.length === 0 && !opts.all) {
+      const list = await listRepositorySummaries(d, concurrency);
+      ctx.output.result({ repositories: list }, () => ctx.output.table(['REPOSITORY', 'TAGS'], list.map((r) => [r.name, r.tagCount])));
+      return 0;
+    }
+    const listed = opts.all ? await listAllTags(d, concurrency) : await Promise.all(names.map((n) => listRepoTags(d, n, concurrency)));
+    out = await rows(ctx, d, listed, opts.details);
+  } finally {
+    await release();
   }
-  const listed = opts.all ? await listAllTags(d, concurrency) : await Promise.all(names.map((n) => listRepoTags(d, n, concurrency)));
-  const out = await rows(ctx, listed, opts.details);
   ctx.output.result({ repositories: out }, () => tagTable(ctx, out, opts.details, Boolean(opts.all) || names.length > 1));
   return 0;
 }

@@ -11,7 +11,8 @@ import { eachLimit } from '../verify/each-limit.js';
 import { MalformedLinkError, readLink } from './links.js';
 import { revisionLinkPath, tagCurrentLinkPath } from './paths.js';
 import { ManifestReader } from './summary.js';
-import { listTags, untag } from './tags.js';
+import { listRepoTags } from './listing.js';
+import { untag } from './tags.js';
 import { listRevisions } from './walk.js';
 
 export type DeleteTarget = { repo: string; tag: string } | { repo: string; digest: Digest };
@@ -89,11 +90,10 @@ export async function planDelete(d: StorageDriver, targets: DeleteTarget[], opts
   const repos = [...new Set(targets.map((t) => t.repo))];
   for (const repo of repos) {
     const mine = targets.filter((t) => t.repo === repo);
-    const tags = await listTags(d, repo);
-    const currents = new Map<string, Digest | undefined>();
-    await eachLimit(tags, opts.concurrency, async (t) => {
-      currents.set(t, await currentOf(d, repo, t));
-    });
+    // One flat walk on S3 (current links named by their ETags), a read per tag on a filesystem.
+    const listed = (await listRepoTags(d, repo, opts.concurrency)).tags;
+    const tags = listed.map((t) => t.tag);
+    const currents = new Map<string, Digest | undefined>(listed.map((t) => [t.tag, t.digest]));
     const doomed = new Set<Digest>();
     for (const t of mine) {
       if ('digest' in t) {
