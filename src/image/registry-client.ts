@@ -10,7 +10,7 @@ import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './manifest.j
 import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
 import { parseStoreRef } from './reference.js';
 import { credentialsFromFiles, RegistryError, type Credentials } from './registry-auth.js';
-import { isTransientError, readBody, RegistryHttp } from './registry-http.js';
+import { isTransientError, readBody, RegistryHttp, type RegistryHttpOptions } from './registry-http.js';
 import type { ImageSource, SourceImage } from './transfer.js';
 
 export interface DockerRef {
@@ -58,6 +58,33 @@ export function formatDockerRef(r: DockerRef): string {
   return `docker://${r.host}/${r.repo}${r.digest ? `@${r.digest}` : r.tag ? `:${r.tag}` : ''}`;
 }
 
+// Sources on the same registry with the same settings (sync of many images) share one client:
+// one scheme probe, one token per repository, one pool of kept-alive connections.
+const clients = new Map<string, { http: RegistryHttp; users: number }>();
+
+function acquireHttp(host: string, o: RegistryHttpOptions): RegistryHttp {
+  const c = o.credentials;
+  const key = JSON.stringify([host, o.tlsVerify, o.retries, o.maxSockets, c ? [c.origin, c.username, c.password] : null]);
+  let e = clients.get(key);
+  if (!e) {
+    e = { http: new RegistryHttp(host, o), users: 0 };
+    clients.set(key, e);
+  }
+  e.users++;
+  return e.http;
+}
+
+function releaseHttp(http: RegistryHttp): void {
+  for (const [key, e] of clients) {
+    if (e.http !== http) continue;
+    if (--e.users === 0) {
+      clients.delete(key);
+      http.close();
+    }
+    return;
+  }
+}
+
 /** The OCI 1.1 referrers API is absent on older registries (2.8): remember that per registry. */
 type ReferrersApi = 'unknown' | 'yes' | 'no';
 
@@ -81,7 +108,7 @@ export class DockerSource implements ImageSource {
     this.retries = opts.retries ?? 5;
     this.backoffMs = opts.backoffMs ?? 250;
     const apiHost = ref.host === 'docker.io' ? 'registry-1.docker.io' : ref.host;
-    this.http = new RegistryHttp(apiHost, {
+    this.http = acquireHttp(apiHost, {
       tlsVerify: opts.tlsVerify ?? true,
       credentials,
       retries: this.retries,
@@ -234,6 +261,6 @@ export class DockerSource implements ImageSource {
   }
 
   async close(): Promise<void> {
-    this.http.close();
+    releaseHttp(this.http);
   }
 }

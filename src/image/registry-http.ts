@@ -167,7 +167,11 @@ export class RegistryHttp {
 
   /** https, or http when verification is off and the host does not speak TLS. Learns the auth challenge. */
   private origin(): Promise<string> {
-    this.base ??= this.discover();
+    if (!this.base) {
+      this.base = this.discover();
+      // A failed probe is not remembered: the next request (another image of a sync) tries again.
+      this.base.catch(() => (this.base = undefined));
+    }
     return this.base;
   }
 

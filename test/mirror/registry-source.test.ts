@@ -157,6 +157,16 @@ describe('push docker:// from the real registry', () => {
       expect(bad.stderr).toContain(`rejected the credentials from --src-creds`);
     });
 
+    it('sync shares one client per registry: one probe, one token per repository', async () => {
+      gate.reset();
+      const list = join(tempDir(), 'images.txt');
+      writeFileSync(list, ['lib/single:v1', 'lib/multi:v1', 'lib/docker:v1', 'lib/single:v1'].map((n, i) => `docker://${gate.host}/${n} copy${i}/${n.split(':')[0]}`).join('\n'));
+      const r = await regbucketOk(['--store', tempDir(), '--json', 'sync', '--src-tls-verify=false', '--src-creds', 'robot:tok-secret-1', list]);
+      expect(r.json<{ summary: { copied: number } }>().summary.copied).toBe(4);
+      expect(gate.counts()['GET ping']).toBe(1);
+      expect(gate.tokenScopes.sort()).toEqual(['repository:lib/docker:pull', 'repository:lib/multi:pull', 'repository:lib/single:pull']);
+    });
+
     it('retries 500, 503 and 429 answers, and resumes a blob whose connection drops mid-way', async () => {
       gate.reset();
       gate.addFault({ match: 'GET manifests', status: 503, times: 2 });
