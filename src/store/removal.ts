@@ -5,7 +5,7 @@
 // One rule the registry lacks: a manifest that an index kept in the same repository references
 // is not deleted unless forced (the index would break: pulls of it fail).
 import type { StorageDriver } from '../drivers/driver.js';
-import { isNotFound, NotFoundError, RefusedError } from '../errors.js';
+import { NotFoundError, RefusedError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { eachLimit } from '../verify/each-limit.js';
 import { MalformedLinkError, readLink } from './links.js';
@@ -141,11 +141,8 @@ export async function planDelete(d: StorageDriver, targets: DeleteTarget[], opts
  */
 export async function executeDelete(d: StorageDriver, plan: DeletePlan): Promise<void> {
   for (const m of plan.manifests) {
-    try {
-      await d.delete(revisionLinkPath(m.repo, m.digest));
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    // The link file only (2.8 leaves the empty directory); one DeleteObjects on S3.
+    await d.deleteFiles([revisionLinkPath(m.repo, m.digest)]);
     for (const tag of m.untag) {
       if ((await currentOf(d, m.repo, tag)) === m.digest) await untagIfPresent(d, m.repo, tag);
     }
