@@ -2,6 +2,7 @@
 // or an S3 bucket, for interop tests and benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import * as https from 'node:https';
 import { join } from 'node:path';
 import { requireTool, run, type ExecResult } from './exec.js';
 import { tempDir } from './tools.js';
@@ -22,6 +23,8 @@ export interface RegistryOptions {
   storage: RegistryStorage;
   /** htpasswd file content (bcrypt): turns on basic auth. */
   htpasswd?: string;
+  /** PEM files: serve https instead of http. */
+  tls?: { certificate: string; key: string };
 }
 
 function storageYaml(s: RegistryStorage): string {
@@ -65,6 +68,7 @@ export function registryConfig(opts: RegistryOptions, port: number): string {
     '      enabled: false',
     'http:',
     `  addr: 127.0.0.1:${port}`,
+    ...(opts.tls ? ['  tls:', `    certificate: ${opts.tls.certificate}`, `    key: ${opts.tls.key}`] : []),
   ];
   if (opts.htpasswd) {
     const hp = join(dir, 'htpasswd');
@@ -89,6 +93,18 @@ function registryEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** Status of a GET over https without certificate checks (a test registry's self-signed certificate). */
+function httpsStatus(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    https
+      .get(url, { rejectUnauthorized: false }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      })
+      .on('error', reject);
+  });
+}
+
 export async function startRegistry(opts: RegistryOptions): Promise<RunningRegistry> {
   requireTool('docker-registry');
   const port = await freePort();
@@ -106,8 +122,8 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
   try {
     await waitFor(`docker-registry on ${host}`, async () => {
       if (exited) throw new Error(`docker-registry exited: ${stderr}`);
-      const r = await fetch(`http://${host}/v2/`);
-      return r.status === 200 || r.status === 401;
+      const status = opts.tls ? await httpsStatus(`https://${host}/v2/`) : (await fetch(`http://${host}/v2/`)).status;
+      return status === 200 || status === 401;
     });
   } catch (err) {
     child.kill('SIGKILL');

@@ -2,10 +2,11 @@
 // another real registry serves with the same digests; auth (htpasswd basic, bearer challenge,
 // auth files), redirects, retries and referrers.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
-import { digestOf } from '../lab/images.js';
+import { digestOf, makeLayout } from '../lab/images.js';
 import { startGate, type RunningGate } from '../lab/registry-gate.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
 import { skopeo, skopeoInspectRaw, tempDir } from '../lab/tools.js';
@@ -82,6 +83,25 @@ describe('push docker:// from the real registry', () => {
     const tls = await regbucket(['--store', store, 'push', `docker://${source.host}/lib/single:v1`, 'x:y']);
     expect(tls.code).toBe(1);
     expect(tls.stderr).toContain('--src-tls-verify=false');
+  });
+
+  it('https: an untrusted certificate is refused by default and accepted with --src-tls-verify=false', async () => {
+    // A self-signed certificate for 127.0.0.1 made for these tests (valid 100 years; its key is
+    // committed on purpose: it protects nothing), so no openssl is needed at test time.
+    const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+    const tls = await startRegistry({
+      storage: { filesystem: tempDir() },
+      tls: { certificate: join(fixtures, 'registry-test.crt'), key: join(fixtures, 'registry-test.key') },
+    });
+    stops.push(() => tls.stop());
+    const layout = join(tempDir(), 'layout');
+    await makeLayout(layout, [{ ref: 'x', layers: 1 }]);
+    await skopeo(['copy', '--dest-tls-verify=false', `oci:${layout}:x`, `docker://${tls.host}/tls/app:v1`]);
+    const refused = await regbucket(['--store', tempDir(), 'push', `docker://${tls.host}/tls/app:v1`, 'a:v1']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/the TLS certificate of 127\.0\.0\.1:\d+ is not trusted .*--src-tls-verify=false/);
+    const r = await regbucketOk(['--store', tempDir(), '--json', 'push', '--src-tls-verify=false', `docker://${tls.host}/tls/app:v1`, 'a:v1']);
+    expect(r.json<{ images: { digest: string }[] }>().images[0]!.digest).toBe(digestOf(await skopeoInspectRaw(`docker://${tls.host}/tls/app:v1`)));
   });
 
   it('brings a signature listed under the sha256-<hex> fallback tag (registry 2.8 has no referrers API)', async () => {
