@@ -22,8 +22,15 @@ const ociArchive = join(root, 'oci.tar');
 sh(`${skopeo} oci:${layout}:big docker-archive:${dockerArchive}:bench/img:1`);
 sh(`${skopeo} oci:${layout}:big oci-archive:${ociArchive}:big`);
 
+// A fresh registry for every skopeo run: registry 2.8 hangs on requests once its root directory
+// is removed under it, so the store is not wiped while it serves.
 const registryStore = join(root, 'registry-store');
-const registry = await startRegistry({ storage: { filesystem: registryStore } });
+let registry = await startRegistry({ storage: { filesystem: registryStore } });
+const freshRegistry = async (): Promise<void> => {
+  await registry.stop();
+  rmSync(registryStore, { recursive: true, force: true });
+  registry = await startRegistry({ storage: { filesystem: registryStore } });
+};
 const rbStore = join(root, 'regbucket-store');
 const runs = 3;
 const wipe = (d: string) => () => rmSync(d, { recursive: true, force: true });
@@ -33,7 +40,8 @@ try {
     ['push docker-archive (uncompressed layers) -> store', `docker-archive:${dockerArchive}`],
     ['push oci-archive (gzip layers) -> store', `oci-archive:${ociArchive}`],
   ] as const) {
-    const s = await median(runs, () => sh(`${skopeo} ${src} docker://${registry.host}/bench/img:1`), wipe(registryStore));
+    console.error(`running: ${what}`);
+    const s = await median(runs, () => sh(`${skopeo} ${src} docker://${registry.host}/bench/img:1`), freshRegistry);
     const r = await median(runs, () => sh(`node ${BIN} --store ${rbStore} push ${src} bench/img:1`), wipe(rbStore));
     rows.push([what, s, r]);
   }
