@@ -4,7 +4,10 @@
 // - the audit in this process (no node start), same store;
 // - streamed hashing as for a store without local files (S3): bytes read on the main thread and
 //   hashed there, or handed to the workers, at 8 blobs in flight.
-// Run: npx tsx bench/verify.ts [MB] (default 1536)
+// - S3 (`s3` argument): the same kind of store in a bucket on the Swift lab, `regbucket verify`
+//   (whole CLI) at --concurrency 1..32, straight to Swift and behind a proxy adding 20 ms a
+//   request (a remote bucket): throughput against concurrency, requests counted.
+// Run: npx tsx bench/verify.ts [MB] (default 1536) | npx tsx bench/verify.ts s3 [MB] (default 512)
 import { createHash, randomFillSync } from 'node:crypto';
 import { createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
@@ -16,7 +19,8 @@ import { join } from 'node:path';
 import { BIN } from '../test/lab/cli.js';
 import { fmt, machine, sh, timeIt } from './util.js';
 
-const totalMb = Number(process.argv[2] ?? 1536);
+const s3Mode = process.argv[2] === 's3';
+const totalMb = Number(process.argv[s3Mode ? 3 : 2] ?? (s3Mode ? 512 : 1536));
 const root = join(process.env.BENCH_DIR ?? '/tmp', `regbucket-bench-verify-${process.pid}`);
 rmSync(root, { recursive: true, force: true });
 const blobsDir = join(root, 'docker/registry/v2/blobs/sha256');
@@ -74,6 +78,7 @@ class StreamedStore implements StorageDriver {
 const audit = (d: StorageDriver, threads: number, streamHashing?: StreamHashing): Promise<number> =>
   timeIt(() => verifyStore(d, { hash: true, fix: false, concurrency: 8, threads, streamHashing }));
 
+async function fsBench(): Promise<void> {
 try {
   const { files, bytes } = writeBlobs(totalMb * 1024 * 1024);
   const listFile = join(root, 'files.txt');
@@ -110,3 +115,54 @@ try {
 } finally {
   if (!process.env.BENCH_KEEP) rmSync(root, { recursive: true, force: true });
 }
+}
+
+/** The blob store in a bucket on the Swift lab; verify at several concurrencies, direct and at 20 ms. */
+async function s3Bench(): Promise<void> {
+  const { startSwift } = await import('../test/lab/swift.js');
+  const { startProxy } = await import('../test/lab/proxy.js');
+  const { S3Driver } = await import('../src/drivers/s3.js');
+  const { eachLimit } = await import('../src/verify/each-limit.js');
+  const swift = await startSwift();
+  try {
+    const bucket = `verifybench${process.pid}`;
+    await swift.createBucket(bucket);
+    const d = new S3Driver({ bucket, endpoint: swift.endpoint, credentials: swift.credentials, region: swift.region });
+    const list = sizes(totalMb * 1024 * 1024);
+    let bytes = 0;
+    await eachLimit(list, 8, async (size) => {
+      const data = randomFillSync(Buffer.allocUnsafe(size));
+      const hex = createHash('sha256').update(data).digest('hex');
+      await d.putContent(`/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`, data);
+      bytes += size;
+    });
+    await d.close();
+    const mib = bytes / 1024 / 1024;
+    const proxy = await startProxy({ target: swift.endpoint, latencyMs: 20 });
+    const env = { ...process.env, ...swift.env };
+    const run = (endpoint: string, n: number): Promise<number> =>
+      timeIt(() => sh(`node ${BIN} --store s3://${bucket} --s3-endpoint ${endpoint} --quiet --concurrency ${n} verify`, env));
+    await run(swift.endpoint, 8); // Swift's caches warm for every row
+    const rows: string[] = [];
+    for (const n of [1, 2, 4, 8, 16, 32]) {
+      const direct = await run(swift.endpoint, n);
+      proxy.reset();
+      const remote = await run(proxy.url, n);
+      rows.push(`| ${n} | ${fmt(direct)} | ${fmt(mib / direct, 0)} | ${fmt(remote)} | ${fmt(mib / remote, 0)} | ${proxy.total()} |`);
+    }
+    await proxy.stop();
+    console.log(
+      [
+        `${list.length} blobs, ${fmt(mib, 0)} MiB in a bucket on Swift's S3 API (127.0.0.1); ${machine()}; one run each, whole CLI (node start included), 2 hashing threads`,
+        '| --concurrency | Swift direct: seconds | MiB/s | behind 20 ms/request proxy: seconds | MiB/s | requests |',
+        '| --- | --- | --- | --- | --- | --- |',
+        ...rows,
+      ].join('\n'),
+    );
+  } finally {
+    await swift.stop();
+  }
+}
+
+if (s3Mode) await s3Bench();
+else await fsBench();

@@ -2,6 +2,7 @@
 // store URL parsing, retries through faults, errors naming the operation and key, multipart
 // uploads in flight (gc), request counts, and no SDK warning reaching CLI users.
 import { S3Client, ListObjectsV2Command, CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDriver } from '../../src/drivers/open.js';
 import { S3Driver } from '../../src/drivers/s3.js';
@@ -106,6 +107,57 @@ describe('S3 driver on Swift', () => {
     } finally {
       await d.close();
       await proxy.stop();
+    }
+  });
+
+  it('a read whose answer breaks off mid-body resumes where it stopped (reader and getContent)', async () => {
+    // A proxy that cuts the first GET answer of each object after 300 KiB.
+    const { createServer, request } = await import('node:http');
+    const target = new URL(s3.endpoint);
+    const cut = new Set<string>();
+    let cuts = 0;
+    const server = createServer((req, res) => {
+      const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (upRes) => {
+        res.writeHead(upRes.statusCode ?? 502, upRes.rawHeaders);
+        const path = (req.url ?? '').split('?')[0]!;
+        if (req.method !== 'GET' || !path.includes('/cut/') || cut.has(path)) {
+          upRes.pipe(res);
+          return;
+        }
+        cut.add(path);
+        let sent = 0;
+        upRes.on('data', (c: Buffer) => {
+          if (sent >= 300 * 1024) return;
+          res.write(c);
+          sent += c.length;
+          if (sent >= 300 * 1024) {
+            cuts++;
+            upRes.destroy();
+            res.socket?.destroy();
+          }
+        });
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as { port: number }).port;
+    const writer = s3.driver();
+    const d = new S3Driver({ bucket: s3.bucket, prefix: s3.prefix, endpoint: `http://127.0.0.1:${port}`, credentials: s3.credentials });
+    try {
+      const data = randomBytes(2 * 1024 * 1024);
+      await writer.putContent('/cut/a', data);
+      await writer.putContent('/cut/b', data);
+      const chunks: Buffer[] = [];
+      for await (const c of await d.reader('/cut/a', 1000)) chunks.push(c as Buffer);
+      expect(Buffer.compare(Buffer.concat(chunks), data.subarray(1000))).toBe(0);
+      expect(Buffer.compare(await d.getContent('/cut/b'), data)).toBe(0);
+      expect(cuts).toBe(2);
+      expect(d.requestCounts().GetObject).toBe(4);
+    } finally {
+      await d.close();
+      await writer.close();
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
     }
   });
 
