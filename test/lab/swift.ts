@@ -29,7 +29,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { S3Driver, silenceSdkNodeVersionWarning, type S3DriverOptions } from '../../src/drivers/s3.js';
@@ -57,7 +57,7 @@ export interface RunningSwift {
 
 const TOOLS = ['memcached', 'swift-ring-builder', 'swift-account-server', 'swift-container-server', 'swift-object-server', 'swift-proxy-server'];
 
-function serverConf(dir: string, port: number, kind: 'account' | 'container' | 'object'): string {
+function serverConf(dir: string, port: number, kind: 'account' | 'container' | 'object', workers: number): string {
   return [
     '[DEFAULT]',
     `devices = ${dir}/srv/node`,
@@ -66,7 +66,7 @@ function serverConf(dir: string, port: number, kind: 'account' | 'container' | '
     `bind_port = ${port}`,
     `swift_dir = ${dir}/etc`,
     'user = root',
-    'workers = 1',
+    `workers = ${workers}`,
     'log_level = WARNING',
     `log_name = ${kind}`,
     '',
@@ -79,14 +79,14 @@ function serverConf(dir: string, port: number, kind: 'account' | 'container' | '
   ].join('\n');
 }
 
-function proxyConf(dir: string, port: number, memcachedPort: number): string {
+function proxyConf(dir: string, port: number, memcachedPort: number, workers: number): string {
   return [
     '[DEFAULT]',
     'bind_ip = 127.0.0.1',
     `bind_port = ${port}`,
     `swift_dir = ${dir}/etc`,
     'user = root',
-    'workers = 1',
+    `workers = ${workers}`,
     'log_level = WARNING',
     'log_name = proxy',
     '',
@@ -123,7 +123,7 @@ function killGroup(pid: number | undefined): void {
   }
 }
 
-export async function startSwift(opts: { wait?: boolean } = {}): Promise<RunningSwift> {
+export async function startSwift(opts: { wait?: boolean; workers?: number } = {}): Promise<RunningSwift> {
   for (const t of TOOLS) requireTool(t);
   const dir = mkdtempSync(join(tmpdir(), 'regbucket-swift-'));
   const etc = join(dir, 'etc');
@@ -156,10 +156,13 @@ export async function startSwift(opts: { wait?: boolean } = {}): Promise<Running
     object: join(etc, 'object-server.conf'),
     proxy: join(etc, 'proxy-server.conf'),
   };
-  writeFileSync(confs.account, serverConf(dir, accountPort!, 'account'));
-  writeFileSync(confs.container, serverConf(dir, containerPort!, 'container'));
-  writeFileSync(confs.object, serverConf(dir, objectPort!, 'object'));
-  writeFileSync(confs.proxy, proxyConf(dir, proxyPort!, memcachedPort!));
+  // A real S3 serves many requests at once; one Python worker per server would make the lab's
+  // CPU the limit of every parallel client. One worker per core (at most `workers`).
+  const workers = Math.max(1, Math.min(opts.workers ?? 2, availableParallelism()));
+  writeFileSync(confs.account, serverConf(dir, accountPort!, 'account', 1));
+  writeFileSync(confs.container, serverConf(dir, containerPort!, 'container', workers));
+  writeFileSync(confs.object, serverConf(dir, objectPort!, 'object', workers));
+  writeFileSync(confs.proxy, proxyConf(dir, proxyPort!, memcachedPort!, workers));
 
   const children: ChildProcess[] = [];
   let stderr = '';
