@@ -13,6 +13,11 @@ export interface GateOptions {
   bearer?: { username: string; password: string; anonymous?: boolean };
   /** Blob GETs answer 307 to a second origin that serves the bytes. */
   redirectBlobs?: boolean;
+  /**
+   * Answer the OCI 1.1 referrers API (which 2.8 lacks): subject digest -> descriptors listed;
+   * any other subject gets an empty index, as a registry with the API answers.
+   */
+  referrers?: Record<string, unknown[]>;
 }
 
 export interface Fault {
@@ -123,6 +128,12 @@ export async function startGate(opts: GateOptions): Promise<RunningGate> {
           .end('{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}');
         return;
       }
+    }
+    const referrersOf = /^\/v2\/.+\/referrers\/(sha256:[a-f0-9]{64})$/.exec(url.pathname)?.[1];
+    if (opts.referrers && referrersOf) {
+      const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: opts.referrers[referrersOf] ?? [] };
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.index.v1+json' }).end(JSON.stringify(index));
+      return;
     }
     const fault = faults.find((f) => f.times > 0 && kind === f.match);
     if (fault) fault.times--;

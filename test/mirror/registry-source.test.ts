@@ -6,10 +6,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
-import { digestOf, makeLayout } from '../lab/images.js';
+import { digestOf, LayoutWriter, makeLayout } from '../lab/images.js';
 import { startGate, type RunningGate } from '../lab/registry-gate.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
-import { skopeo, skopeoInspectRaw, tempDir } from '../lab/tools.js';
+import { skopeo, skopeoCopy, skopeoInspectRaw, tempDir } from '../lab/tools.js';
 import { HTPASSWD, HTPASSWD_PASSWORD, HTPASSWD_USER, seedRegistry, seedSignedImage } from './seed.js';
 
 const INSECURE = '--src-tls-verify=false';
@@ -118,6 +118,27 @@ describe('push docker:// from the real registry', () => {
     await regbucketOk(['--store', bare, 'push', INSECURE, '--no-referrers', `docker://${source.host}/lib/signed:v1`, 'signed:v1']);
     const r = await regbucketOk(['--store', bare, '--json', 'push', INSECURE, `docker://${source.host}/lib/signed:v1`, 'signed:v1']);
     expect(r.json<{ stats: { manifestsWritten: number } }>().stats.manifestsWritten).toBe(2);
+  });
+
+  it('brings a signature the OCI 1.1 referrers API lists (no fallback tag then)', async () => {
+    const layout = join(tempDir(), 'layout');
+    const w = new LayoutWriter(layout);
+    const image = await w.image({ ref: 'img', layers: 1 });
+    const sig = w.referrer(image);
+    w.entries[w.entries.length - 1]!.annotations = { 'org.opencontainers.image.ref.name': 'sig' };
+    w.write();
+    await skopeoCopy(`oci:${layout}:img`, `docker://${source.host}/lib/api-signed:v1`);
+    // The signature has to live in the registry somewhere: a tag of its own keeps it.
+    await skopeoCopy(`oci:${layout}:sig`, `docker://${source.host}/lib/api-signed:holder`);
+    const gate = await startGate({ target: `http://${source.host}`, referrers: { [image.digest]: [w.desc(sig, { artifactType: 'application/vnd.example.signature' })] } });
+    stops.push(() => gate.stop());
+    const store = tempDir();
+    await regbucketOk(['--store', store, 'push', INSECURE, `docker://${gate.host}/lib/api-signed:v1`, 'signed:v1']);
+    expect(gate.counts()['GET referrers']).toBeGreaterThanOrEqual(1);
+    const served = await serve(store);
+    expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/signed@${sig.digest}`))).toBe(sig.digest);
+    const tags = JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${served.host}/signed`])).Tags;
+    expect(tags).toEqual(['v1']);
   });
 
   describe('with htpasswd basic auth on the registry', () => {
