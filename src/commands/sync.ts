@@ -95,7 +95,8 @@ async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<numb
     throw new UsageError(`cannot read the sync list ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   const entries = parseSyncFile(text, file);
-  const srcOpts = sourceOptions(ctx, opts);
+  // Sources on one registry share a client: its connection pool serves every job at once.
+  const srcOpts = { ...sourceOptions(ctx, opts), concurrency: ctx.globals.concurrency * opts.jobs };
   const d = await ctx.store();
   const limit = pLimit(Math.max(1, opts.jobs));
   const prog = ctx.output.progress(`syncing ${entries.length} images...`);
