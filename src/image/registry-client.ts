@@ -124,13 +124,22 @@ export class DockerSource implements ImageSource {
 
   /** Manifest bytes by tag or digest; undefined when the registry answers 404. */
   private async fetchManifestBytes(reference: string, accept = MANIFEST_ACCEPT): Promise<{ bytes: Buffer; contentType?: string } | undefined> {
-    const res = await this.http.request({ method: 'GET', path: this.path('manifests', reference), scope: this.scope, headers: { accept } });
-    if (res.statusCode === 404) {
-      res.resume();
-      return undefined;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.http.request({ method: 'GET', path: this.path('manifests', reference), scope: this.scope, headers: { accept } });
+      if (res.statusCode === 404) {
+        res.resume();
+        return undefined;
+      }
+      try {
+        const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest ${reference} in ${this.description}`);
+        return { bytes, contentType: res.headers['content-type']?.split(';')[0]?.trim() };
+      } catch (err) {
+        // The answer started but the connection dropped: ask again.
+        if (!isTransientError(err)) throw err;
+        if (attempt >= this.retries) throw new RegistryError(`manifest ${reference} from ${this.description}: connection lost while reading it (after ${attempt + 1} attempts)`);
+        await sleep(Math.min(this.backoffMs * 2 ** attempt, 10_000));
+      }
     }
-    const bytes = await readBody(res, MAX_MANIFEST_BYTES, `manifest ${reference} in ${this.description}`);
-    return { bytes, contentType: res.headers['content-type']?.split(';')[0]?.trim() };
   }
 
   private describe(bytes: Buffer, contentType: string | undefined, where: string): Descriptor {
@@ -174,7 +183,7 @@ export class DockerSource implements ImageSource {
     }
     if (offset > 0 && res.statusCode !== 206) {
       res.resume();
-      throw Object.assign(new Error(`the server ignored a Range request`), { code: 'NO_RANGE' });
+      throw new RegistryError(`blob ${desc.digest} from ${this.description}: the connection dropped at byte ${offset} and the server does not resume (it ignored a Range request); try again`);
     }
     return res;
   }

@@ -208,9 +208,10 @@ describe('push docker:// from the real registry', () => {
       expect(gate.tokenScopes.sort()).toEqual(['repository:lib/docker:pull', 'repository:lib/multi:pull', 'repository:lib/single:pull']);
     });
 
-    it('retries 500, 503 and 429 answers, and resumes a blob whose connection drops mid-way', async () => {
+    it('retries 500, 503 and 429 answers and a manifest cut short, and resumes a blob whose connection drops mid-way', async () => {
       gate.reset();
       gate.addFault({ match: 'GET manifests', status: 503, times: 2 });
+      gate.addFault({ match: 'GET manifests', dropAfterBytes: 100, times: 1 });
       gate.addFault({ match: 'HEAD blobs', status: 429, times: 1 });
       gate.addFault({ match: 'GET blobs', status: 500, times: 1 });
       gate.addFault({ match: 'GET blobs', dropAfterBytes: 700, times: 1 });
