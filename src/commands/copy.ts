@@ -6,6 +6,7 @@ import { ImageCopier } from '../image/copy.js';
 import { formatStoreRef, parseStoreRef, type StoreRef } from '../image/reference.js';
 import { StoreSink, StoreSource } from '../store/image-io.js';
 import { listTags } from '../store/tags.js';
+import { copyFallbackTags } from './push.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
 interface CopyOptions {
@@ -46,7 +47,8 @@ async function copy(ctx: Context, ref: string, destArg: string | undefined, opts
     const prog = copyProgress(ctx.output, `copying to ${opts.to}`);
     const copied: CopiedImage[] = [];
     // One copier for every tag: a blob or manifest shared by several is planned and moved once.
-    const copier = new ImageCopier(new StoreSource(from, { repo: src.repo }), sink, {
+    const source = new StoreSource(from, { repo: src.repo });
+    const copier = new ImageCopier(source, sink, {
       concurrency: ctx.globals.concurrency,
       platforms: opts.platform,
       referrers: opts.referrers,
@@ -60,6 +62,7 @@ async function copy(ctx: Context, ref: string, destArg: string | undefined, opts
         await sink.tag(tag, desc);
         copied.push({ source: formatStoreRef(r), destination: `${dest.repo}:${tag}`, digest: desc.digest });
       }
+      if (opts.referrers) await copyFallbackTags(source, sink, copier);
     } finally {
       prog.done();
     }

@@ -8,7 +8,6 @@ import { isTag, parseStoreRef, type StoreRef } from '../image/reference.js';
 import { openSource } from '../image/transports.js';
 import type { ImageSource, SourceImage } from '../image/transfer.js';
 import { StoreSink } from '../store/image-io.js';
-import { DockerSource } from '../image/registry-client.js';
 import { addSourceOptions, sourceOptions, type SourceFlags } from './source-options.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
@@ -89,10 +88,9 @@ function planTags(images: SourceImage[], repo: string | undefined, tag: string |
  * A registry without the referrers API lists referrers in a `sha256-<hex>` tag; the store gets
  * that tag too, so a registry serving it (2.8 has no referrers API either) shows them to clients.
  */
-async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: ImageCopier): Promise<number> {
-  if (!(source instanceof DockerSource)) return 0;
+export async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: ImageCopier): Promise<number> {
   let writes = 0;
-  for (const [tag, desc] of source.fallbackTags) {
+  for (const [tag, desc] of source.fallbackTags ?? []) {
     const copier = new ImageCopier(source, sink, { concurrency: 1, referrers: false });
     await copier.copy(desc);
     main.stats.manifestsWritten += copier.stats.manifestsWritten;

@@ -25,6 +25,12 @@ export interface ImageSource {
   checkBlob?(desc: Descriptor): Promise<void>;
   /** Manifests whose OCI 1.1 `subject` is `subject` (signatures, SBOMs), where the source can tell. */
   referrers?(subject: Descriptor): Promise<Descriptor[]>;
+  /**
+   * Referrers fallback tags (`sha256-<hex>` -> their index) that referrers() read, where the
+   * source lists referrers that way: a copy writes them as tags too, for registries without the
+   * referrers API (2.8) serving the destination.
+   */
+  readonly fallbackTags?: ReadonlyMap<string, Descriptor>;
   close?(): Promise<void>;
 }
 

@@ -2,12 +2,14 @@
 import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
-import type { Digest } from '../image/digest.js';
+import { hexOf, type Digest } from '../image/digest.js';
 import { parseManifest, type Descriptor } from '../image/manifest.js';
 import { formatStoreRef, type StoreRef } from '../image/reference.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
 import { openBlob, uploadBlob } from './blobs.js';
+import { readLink } from './links.js';
 import { getManifest, hasRevision, putManifest } from './manifests.js';
+import { tagCurrentLinkPath } from './paths.js';
 import { resolveTag, tagManifest } from './tags.js';
 
 /** Digest a store reference names: its digest, else its tag (default `latest`). */
@@ -47,6 +49,24 @@ export class StoreSource implements ImageSource {
 
   openBlob(desc: Descriptor): Promise<Readable> {
     return openBlob(this.d, desc.digest);
+  }
+
+  readonly fallbackTags = new Map<string, Descriptor>();
+
+  /**
+   * Referrers listed under the subject's `sha256-<hex>` fallback tag, the way clients of a
+   * registry without the referrers API (2.8) record them. Manifests that name the subject but
+   * are in no such tag are not found (that would take reading every manifest of the repository).
+   */
+  async referrers(subject: Descriptor): Promise<Descriptor[]> {
+    const tag = `sha256-${hexOf(subject.digest)}`;
+    const digest = await readLink(this.d, tagCurrentLinkPath(this.ref.repo, tag));
+    if (!digest || !(await hasRevision(this.d, this.ref.repo, digest))) return [];
+    const { desc, bytes } = await storeDescriptor(this.d, this.ref.repo, digest);
+    const m = parseManifest(bytes, `referrers tag ${this.ref.repo}:${tag}`);
+    if (m.kind !== 'index') return [];
+    this.fallbackTags.set(tag, desc);
+    return m.manifests;
   }
 }
 

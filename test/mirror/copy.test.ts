@@ -5,6 +5,7 @@ import { regbucket, regbucketOk } from '../lab/cli.js';
 import { digestOf, makeLayerTar, makeLayout } from '../lab/images.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
 import { skopeoInspectRaw, tempDir } from '../lab/tools.js';
+import { seedSignedImage } from './seed.js';
 
 interface CopyJson {
   images: { source: string; destination: string; digest: string }[];
@@ -72,6 +73,27 @@ describe('regbucket copy between filesystem stores', () => {
     const missing = await regbucket(['--store', src, 'copy', 'team/nothing', '--to', dest]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('team/nothing has no tags');
+  });
+
+  it('a copied tag brings the signatures its sha256-<hex> fallback tag lists, and that tag', async () => {
+    const reg = await startRegistry({ storage: { filesystem: tempDir() } });
+    stops.push(() => reg.stop());
+    const signed = await seedSignedImage(reg.host, 'lib/signed', 'v1');
+    const store = tempDir();
+    await regbucketOk(['--store', store, 'push', '--src-tls-verify=false', `docker://${reg.host}/lib/signed:v1`, 'signed:v1']);
+    const fallback = `sha256-${signed.image.slice(7)}`;
+
+    const dest = tempDir();
+    const r = await regbucketOk(['--store', store, '--json', 'copy', 'signed:v1', '--to', dest, 'copied/signed:v1']);
+    expect(r.json<CopyJson>().stats.manifestsWritten).toBe(3); // image, signature, fallback index
+    const served = await startRegistry({ storage: { filesystem: dest } });
+    stops.push(() => served.stop());
+    expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/copied/signed@${signed.signature}`))).toBe(signed.signature);
+    const index = JSON.parse((await skopeoInspectRaw(`docker://${served.host}/copied/signed:${fallback}`)).toString());
+    expect(index.manifests.map((m: { digest: string }) => m.digest)).toEqual([signed.signature]);
+
+    const bare = await regbucketOk(['--store', store, '--json', 'copy', '--no-referrers', 'signed:v1', '--to', tempDir()]);
+    expect(bare.json<CopyJson>().stats.manifestsWritten).toBe(1);
   });
 
   it('--platform copies one child of an index as the image', async () => {
