@@ -1,28 +1,15 @@
 // Hostile archives (docker save and OCI archives): each gets a one-line error and exit 2, nothing
 // appears at a final path of the store, nothing outside the archive is read, and a failed pull
 // leaves nothing at its destination.
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
 import { dockerSave, type SavedImage } from '../lab/docker-save.js';
 import { LayoutWriter, makeLayout, type Blob } from '../lab/images.js';
 import { gzip, rawTar, type RawEntry } from '../lab/tarball.js';
+import { filesUnder } from '../lab/files.js';
 import { tempDir } from '../lab/tools.js';
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  const visit = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) visit(p);
-      else out.push(p);
-    }
-  };
-  visit(dir);
-  return out;
-}
 
 let work: string;
 let w: LayoutWriter;

@@ -1,25 +1,12 @@
 // Hostile OCI layouts and references: each gets a one-line error and exit 2, nothing appears at
 // a final path of the store, and nothing outside the layout is read.
-import { mkdirSync, readFileSync, readdirSync, renameSync, symlinkSync, unlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { regbucket } from '../lab/cli.js';
 import { digestOf, makeLayout, type Blob } from '../lab/images.js';
+import { filesUnder } from '../lab/files.js';
 import { tempDir } from '../lab/tools.js';
-
-function filesUnder(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const out: string[] = [];
-  const visit = (d: string): void => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) visit(p);
-      else out.push(p);
-    }
-  };
-  visit(dir);
-  return out;
-}
 
 async function expectRefused(args: string[], store: string, message: RegExp): Promise<void> {
   const r = await regbucket(['--store', store, ...args]);
