@@ -120,7 +120,8 @@ export class TarArchive {
     if (size === 0) throw bad(path, 'the file is empty');
     const a = new TarArchive(path, gzip, size);
     try {
-      await a.index(opts);
+      if (gzip) await a.index(opts);
+      else await a.indexHeaders();
     } catch (err) {
       throw describeTarError(err, path, gzip);
     }
@@ -140,26 +141,14 @@ export class TarArchive {
       };
       try {
         if (++count > MAX_ENTRIES) throw bad(this.path, `more than ${MAX_ENTRIES} entries`);
-        const type = header.type === 'contiguous-file' ? 'file' : header.type;
-        const name = normalizeEntryName(header.name, this.path);
-        if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link') {
-          throw bad(this.path, `entry ${JSON.stringify(name)} is a ${type}: only files, directories and links belong in an image archive`);
-        }
         const offset = (header as { byteOffset?: number }).byteOffset;
+        if (typeof offset !== 'number' || offset < 512 || offset % 512 !== 0) throw bad(this.path, `cannot locate the data of entry ${JSON.stringify(header.name)}`);
         const size = header.size ?? 0;
-        if (typeof offset !== 'number' || offset < 512 || offset % 512 !== 0) throw bad(this.path, `cannot locate the data of entry ${JSON.stringify(name)}`);
-        if (!this.gzip && offset + size > this.fileSize) {
-          throw bad(this.path, `entry ${JSON.stringify(name)} claims ${size} bytes but the file ends first (truncated, or the size lies)`);
-        }
-        const entry: TarEntry = { name, type, offset, size: type === 'file' ? size : 0, head: Buffer.alloc(0) };
-        if (type === 'symlink' || type === 'link') entry.target = linkTarget(name, type, header.linkname ?? '', this.path);
-        if (type !== 'directory' && this.entries.has(name) && this.entries.get(name)!.type !== 'directory') {
-          throw bad(this.path, `entry ${JSON.stringify(name)} appears twice: refusing an ambiguous archive`);
-        }
-        if (name !== '') this.entries.set(name, entry);
-        const keep = type === 'file' && size <= SMALL_ENTRY && smallBytes + size <= SMALL_BUDGET && this.gzip;
+        const entry = this.add(header.name, header.type ?? 'file', offset, size, header.linkname ?? '');
+        const { name, type } = entry;
+        const keep = type === 'file' && size <= SMALL_ENTRY && smallBytes + size <= SMALL_BUDGET;
         if (keep) smallBytes += size;
-        const hash = type === 'file' && this.gzip && opts.hashWhenGzip ? createHash('sha256') : undefined;
+        const hash = type === 'file' && opts.hashWhenGzip ? createHash('sha256') : undefined;
         const chunks: Buffer[] = [];
         let headBytes = 0;
         stream.on('data', (c: unknown) => {
@@ -180,10 +169,85 @@ export class TarArchive {
         fail(err as Error);
       }
     });
-    const input = createReadStream(this.path, { highWaterMark: 1 << 20 });
-    if (this.gzip) await pipeline(input, createGunzip(), extract);
-    else await pipeline(input, extract);
+    await pipeline(createReadStream(this.path, { highWaterMark: 1 << 20 }), createGunzip(), extract);
     if (count === 0) throw bad(this.path, 'it holds no entries');
+  }
+
+  /** Checks one member and records it; throws for anything that could reach outside the archive. */
+  private add(rawName: string, rawType: string, offset: number, size: number, linkname: string): TarEntry {
+    const type = rawType === 'contiguous-file' ? 'file' : rawType;
+    const name = normalizeEntryName(rawName, this.path);
+    if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link') {
+      throw bad(this.path, `entry ${JSON.stringify(name)} is a ${type}: only files, directories and links belong in an image archive`);
+    }
+    if (!this.gzip && offset + size > this.fileSize) {
+      throw bad(this.path, `entry ${JSON.stringify(name)} claims ${size} bytes but the file ends first (truncated, or the size lies)`);
+    }
+    const entry: TarEntry = { name, type, offset, size: type === 'file' ? size : 0, head: Buffer.alloc(0) };
+    if (type === 'symlink' || type === 'link') entry.target = linkTarget(name, type, linkname, this.path);
+    if (type !== 'directory' && this.entries.has(name) && this.entries.get(name)!.type !== 'directory') {
+      throw bad(this.path, `entry ${JSON.stringify(name)} appears twice: refusing an ambiguous archive`);
+    }
+    if (name !== '') this.entries.set(name, entry);
+    return entry;
+  }
+
+  /**
+   * An uncompressed tar is indexed by reading its headers only: each header gives the size of the
+   * data that follows, so the next header's offset is known and the data is never read. The
+   * formats: ustar (with prefix), PAX extended headers (path, linkpath, size) and GNU long names.
+   */
+  private async indexHeaders(): Promise<void> {
+    const fh = await fs.open(this.path, 'r');
+    try {
+      const win = new ReadWindow(fh, this.fileSize);
+      let off = 0;
+      let count = 0;
+      let pax: Record<string, string> = {};
+      let longName: string | undefined;
+      let longLink: string | undefined;
+      while (off < this.fileSize) {
+        const h = await win.read(off, 512);
+        if (h.length < 512) throw bad(this.path, 'the tar stream ends in the middle of a header (truncated)');
+        if (h.every((b) => b === 0)) break;
+        if (!checksumOk(h)) throw bad(this.path, 'invalid tar header (not a tar file, or corrupt)');
+        const flag = String.fromCharCode(h[156]!);
+        let size = parseSize(h.subarray(124, 136));
+        if (size === undefined) throw bad(this.path, `invalid size field in the tar header at offset ${off}`);
+        const dataOff = off + 512;
+        if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
+          if (size > 1 << 20) throw bad(this.path, `an extended header of ${size} bytes at offset ${off}: refusing more than 1 MiB`);
+          const data = await win.read(dataOff, size);
+          if (data.length < size) throw bad(this.path, 'the tar stream ends in the middle of an extended header (truncated)');
+          if (flag === 'x') pax = { ...pax, ...parsePax(data, this.path) }; // 'g' (global) carries nothing we use
+          if (flag === 'L') longName = cString(data);
+          if (flag === 'K') longLink = cString(data);
+          off = dataOff + Math.ceil(size / 512) * 512;
+          continue;
+        }
+        if (++count > MAX_ENTRIES) throw bad(this.path, `more than ${MAX_ENTRIES} entries`);
+        let name = longName ?? pax.path;
+        if (name === undefined) {
+          name = cString(h.subarray(0, 100));
+          const prefix = h.toString('latin1', 257, 262) === 'ustar' ? cString(h.subarray(345, 500)) : '';
+          if (prefix) name = `${prefix}/${name}`;
+        }
+        const linkname = longLink ?? pax.linkpath ?? cString(h.subarray(157, 257));
+        if (pax.size !== undefined) {
+          if (!/^\d{1,15}$/.test(pax.size)) throw bad(this.path, `invalid PAX size ${JSON.stringify(pax.size)}`);
+          size = Number(pax.size);
+        }
+        pax = {};
+        longName = longLink = undefined;
+        const entry = this.add(name, TYPES[flag] ?? `member of tar type ${JSON.stringify(flag)}`, dataOff, size, linkname);
+        if (entry.type === 'file' && size > 0) entry.head = Buffer.from(await win.read(dataOff, Math.min(8, size)));
+        // As tar-stream does: a directory's size field is ignored, any other member is followed by its data.
+        off = dataOff + (entry.type === 'directory' ? 0 : Math.ceil(size / 512) * 512);
+      }
+      if (count === 0) throw bad(this.path, 'it holds no entries');
+    } finally {
+      await fh.close();
+    }
   }
 
   /** The regular-file entry `name` names, following links inside the archive. */
@@ -234,6 +298,86 @@ export class TarArchive {
 
   close(): void {
     this.cursor?.close();
+  }
+}
+
+const TYPES: Record<string, string> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'character-device',
+  '4': 'block-device',
+  '5': 'directory',
+  '6': 'fifo',
+};
+
+function cString(b: Buffer): string {
+  const end = b.indexOf(0);
+  return b.toString('utf8', 0, end < 0 ? b.length : end);
+}
+
+/** The header checksum: the byte sum with the checksum field counted as spaces (unsigned or signed). */
+function checksumOk(h: Buffer): boolean {
+  const want = parseInt(h.toString('latin1', 148, 156).replace(/[\0 ]+$/, '').trim(), 8);
+  let unsigned = 8 * 32;
+  let signed = 8 * 32;
+  for (let i = 0; i < 512; i++) {
+    if (i >= 148 && i < 156) continue;
+    unsigned += h[i]!;
+    signed += (h[i]! << 24) >> 24;
+  }
+  return want === unsigned || want === signed;
+}
+
+/** Octal, or GNU base-256 (high bit set) for sizes of 8 GiB and more. */
+function parseSize(f: Buffer): number | undefined {
+  if (f[0]! & 0x80) {
+    if (f[0] === 0xff) return undefined;
+    let n = f[0]! & 0x7f;
+    for (let i = 1; i < f.length; i++) n = n * 256 + f[i]!;
+    return Number.isSafeInteger(n) ? n : undefined;
+  }
+  const t = f.toString('latin1').replace(/[\0 ]+$/, '').trim();
+  if (t === '') return 0;
+  return /^[0-7]+$/.test(t) ? parseInt(t, 8) : undefined;
+}
+
+function parsePax(data: Buffer, archive: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  let i = 0;
+  while (i < data.length && data[i] !== 0) {
+    const sp = data.indexOf(0x20, i);
+    const len = sp < 0 ? NaN : Number(data.toString('latin1', i, sp));
+    if (!Number.isSafeInteger(len) || len <= 0 || i + len > data.length) throw bad(archive, 'malformed PAX extended header');
+    const rec = data.subarray(sp + 1, i + len - 1);
+    const eq = rec.indexOf(0x3d);
+    if (eq < 0) throw bad(archive, 'malformed PAX extended header');
+    out[rec.toString('utf8', 0, eq)] = rec.toString('utf8', eq + 1);
+    i += len;
+  }
+  return out;
+}
+
+/** Positional reads through a 64 KiB window: the headers of small members cost one read together. */
+class ReadWindow {
+  private start = 0;
+  private buf = Buffer.alloc(0);
+
+  constructor(
+    private readonly fh: fs.FileHandle,
+    private readonly size: number,
+  ) {}
+
+  async read(off: number, len: number): Promise<Buffer> {
+    if (off >= this.start && off + len <= this.start + this.buf.length) return this.buf.subarray(off - this.start, off - this.start + len);
+    const n = Math.min(Math.max(len, 64 * 1024), Math.max(0, this.size - off));
+    const b = Buffer.alloc(n);
+    const { bytesRead } = await this.fh.read(b, 0, n, off);
+    this.start = off;
+    this.buf = b.subarray(0, bytesRead);
+    return this.buf.subarray(0, Math.min(len, bytesRead));
   }
 }
 
