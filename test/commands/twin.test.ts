@@ -13,13 +13,9 @@ import { startRegistry, type RegistryStorage, type RunningRegistry } from '../la
 import { freshS3Store } from '../lab/swift.js';
 import { tempDir } from '../lab/tools.js';
 import { fileTree } from './tree.js';
+import { MANIFEST_ACCEPT } from '../../src/image/mediatypes.js';
 
-const ACCEPT = [
-  'application/vnd.oci.image.index.v1+json',
-  'application/vnd.oci.image.manifest.v1+json',
-  'application/vnd.docker.distribution.manifest.list.v2+json',
-  'application/vnd.docker.distribution.manifest.v2+json',
-].join(', ');
+const ACCEPT = MANIFEST_ACCEPT;
 const V2 = 'docker/registry/v2';
 
 /** A store on one backend, as the CLI, the registry and a comparison see it. */
@@ -234,6 +230,14 @@ describe.each(BACKENDS)('twin stores on $name: regbucket and the registry make t
     expect(a.manifests[`app ${children[0]!.digest}`]!.status).toBe(404);
     expect(a.manifests[`app ${children[1]!.digest}`]!.status).toBe(200);
     expect(a.manifests['app latest']).toMatchObject({ status: 200, digest: multi.digest, type: multi.mediaType, body: multi.bytes.toString('base64') });
+    // ls (flat listings on S3) says what the registry says: the same tags, each at the digest the registry serves.
+    const listed = (await cliOk(ours, ['--json', 'ls', '--all'])).json<{ repositories: { name: string; tags: { tag: string; digest: string; mediaType: string }[] }[] }>();
+    expect(listed.repositories.map((r) => r.name)).toEqual(repos);
+    for (const r of listed.repositories) {
+      expect({ status: 200, tags: r.tags.map((t) => t.tag) }).toEqual(a.tags[r.name]);
+      for (const t of r.tags) expect([t.digest, t.mediaType]).toEqual([a.manifests[`${r.name} ${t.tag}`]!.digest, a.manifests[`${r.name} ${t.tag}`]!.type]);
+    }
+    expect((await cliOk(ours, ['--json', 'ls'])).json()).toEqual({ repositories: [{ name: 'app', tagCount: 3 }, { name: 'team/x/nested', tagCount: 2 }] });
   });
 
   it('untag removes the whole tag directory, not a sibling; the registry stops listing the tag and still serves the manifest', async () => {
