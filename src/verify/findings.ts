@@ -12,12 +12,14 @@ export const FINDING_KINDS = {
   'link-mismatch': { severity: 'problem', text: 'a link names a digest other than its directory' },
   'tag-without-current': { severity: 'problem', text: 'a tag directory has no current link' },
   'tag-revision-missing': { severity: 'problem', text: "a tag's current manifest is not a revision of the repository" },
-  'tag-index-missing': { severity: 'problem', text: "a tag's current manifest has no entry in the tag's index" },
   'unlinked-blob': { severity: 'problem', text: 'a config or layer has no _layers link in the repository (blob unknown)' },
   'missing-child': { severity: 'problem', text: "an index's child manifest is not a revision of the repository" },
   'size-mismatch': { severity: 'problem', text: "a descriptor's size differs from the blob's size" },
   // warnings
   'orphan-blob': { severity: 'warning', text: 'a blob nothing links or references (garbage collection removes it)' },
+  // A tag write cut short leaves this (a new tag's `current` is written first): the registry
+  // serves the tag and reads only `current` for gc; the entry is history. --fix writes it.
+  'tag-index-missing': { severity: 'warning', text: "a tag's current manifest has no entry in the tag's index (history only)" },
   'dangling-layer-link': { severity: 'warning', text: 'a _layers link whose blob is missing' },
   'stale-upload': { severity: 'warning', text: 'an upload older than 7 days' },
   'dangling-subject': { severity: 'warning', text: "a manifest's subject is not a revision of the repository (OCI allows it)" },

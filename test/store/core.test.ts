@@ -105,6 +105,34 @@ describe('manifests and tags', () => {
     expect(await listTags(d, 'a')).toEqual(['v1']);
   });
 
+  it('a tag write cut short after its first link leaves every listed tag resolving', async () => {
+    const d = new MemoryDriver();
+    const one = await pushImage(d, 'a', Buffer.from('one'));
+    const two = await pushImage(d, 'a', Buffer.from('two'));
+    // The process dies (here: the store fails) after the first of the tag's two links.
+    const cut = (): MemoryDriver => {
+      let writes = 0;
+      return new Proxy(d, {
+        get(target, prop) {
+          const v = Reflect.get(target, prop) as unknown;
+          if (prop === 'putContent') return async (...a: [string, Buffer | string]) => (++writes > 1 ? Promise.reject(new Error('killed')) : target.putContent(...a));
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    };
+    // A new tag: `current` first, so the listed tag resolves (its history entry is what is missing).
+    await expect(tagManifest(cut(), 'a', 'new', one.digest)).rejects.toThrow('killed');
+    expect(await listTags(d, 'a')).toEqual(['new']);
+    expect(await resolveTag(d, 'a', 'new')).toBe(one.digest);
+    // A tag moving to another manifest: history first, so the tag still names its old manifest.
+    await expect(tagManifest(cut(), 'a', 'new', two.digest)).rejects.toThrow('killed');
+    expect(await resolveTag(d, 'a', 'new')).toBe(one.digest);
+    // Tagging again completes both.
+    expect(await tagManifest(d, 'a', 'new', one.digest)).toBe(1);
+    expect(await tagManifest(d, 'a', 'new', two.digest)).toBe(1);
+    expect(await resolveTag(d, 'a', 'new')).toBe(two.digest);
+  });
+
   it('delete by digest removes the revision and the tags that point at it, nothing else', async () => {
     const d = new MemoryDriver();
     const one = await pushImage(d, 'a', Buffer.from('one'));

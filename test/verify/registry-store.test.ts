@@ -251,8 +251,8 @@ describe('verify on a store the registry wrote', () => {
     const { r, report } = await verify(store, '--no-hash');
     expect(r.code).toBe(3);
     expect(report.findings.map((f) => [f.kind, f.digest ?? f.path])).toEqual([
-      ['tag-index-missing', single.manifest.digest],
       ['unlinked-blob', config.digest],
+      ['tag-index-missing', single.manifest.digest],
       ['stale-upload', repoPath('team/app', '_uploads/0b7e1b3c-aaaa-bbbb-cccc-000000000001')],
     ]);
     const fixed = await verify(store, '--no-hash', '--fix');
