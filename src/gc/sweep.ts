@@ -74,6 +74,36 @@ function chunks<T>(items: T[], size: number): T[][] {
   return out;
 }
 
+/**
+ * Revisions to delete, in waves that never leave a kept revision naming a deleted one if the run
+ * is killed between two: an index before its children, a referrer before its subject.
+ */
+export function parentsFirst(revs: number[], graph: ManifestGraph): number[][] {
+  const going = new Set(revs);
+  const refs = (r: number): number[] => {
+    const info = graph.get(r);
+    if (info?.state !== 'ok') return [];
+    return [...info.children, ...(info.subject >= 0 ? [info.subject] : [])].filter((c) => c !== r && going.has(c));
+  };
+  const parents = new Map<number, number>();
+  for (const r of revs) for (const c of refs(r)) parents.set(c, (parents.get(c) ?? 0) + 1);
+  if (parents.size === 0) return revs.length > 0 ? [revs] : [];
+  const waves: number[][] = [];
+  let left = revs;
+  while (left.length > 0) {
+    const wave = left.filter((r) => !parents.get(r));
+    if (wave.length === 0) {
+      waves.push(left); // a cycle, which digests make impossible: no order helps
+      break;
+    }
+    waves.push(wave);
+    for (const r of wave) for (const c of refs(r)) parents.set(c, parents.get(c)! - 1);
+    const done = new Set(wave);
+    left = left.filter((r) => !done.has(r));
+  }
+  return waves;
+}
+
 class Sweeper {
   readonly result: SweepResult = { revisions: [], historyEntries: 0, tags: [], blobs: [], bytes: 0, layerLinks: [], uploads: [], multipart: [], repositories: [] };
   private readonly scanOpts: ScanOptions;
@@ -127,8 +157,10 @@ class Sweeper {
     }
     await this.remove(history);
     this.result.historyEntries += history.length;
-    await this.remove(revs.map((r) => ({ dir: revisionDir(name, table.set.digest(r)), file: revisionLinkPath(name, table.set.digest(r)) })));
-    for (const r of revs) this.result.revisions.push({ repo: name, digest: r });
+    for (const wave of parentsFirst(revs, this.graph)) {
+      await this.remove(wave.map((r) => ({ dir: revisionDir(name, table.set.digest(r)), file: revisionLinkPath(name, table.set.digest(r)) })));
+      for (const r of wave) this.result.revisions.push({ repo: name, digest: r });
+    }
   }
 
   /** Lists every repository again and keeps whatever any revision now references or a recent link names. */

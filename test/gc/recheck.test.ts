@@ -157,3 +157,25 @@ describe.each(STORES)('a gc killed halfway on %s', (_name, makeStore) => {
     }
   }, 120_000);
 });
+
+describe.each(STORES)('untagged revisions deleted by a gc killed halfway on %s', (_name, makeStore) => {
+  it('never leave an index whose child is gone: indexes go before their children', async () => {
+    for (let limit = 0; ; limit++) {
+      const { d } = makeStore();
+      const kids = [await image(d, 'm'), await image(d, 'm'), await image(d, 'm')];
+      const top = await index(d, 'm', kids); // untagged, like its children
+      await image(d, 'm', { tag: 'v1' });
+      const killed = await runGc(killedAfter(d, limit), options()).then(
+        () => false,
+        () => true,
+      );
+      // Every revision left is complete: an index left behind still has all its children.
+      if (await hasRevision(d, 'm', top.digest)) {
+        for (const k of kids) expect(await hasRevision(d, 'm', k.manifest.digest), `cut after ${limit} deletions`).toBe(true);
+      }
+      await runGc(d, options());
+      for (const k of [top.digest, ...kids.map((x) => x.manifest.digest)]) expect(await hasRevision(d, 'm', k)).toBe(false);
+      if (!killed) break;
+    }
+  }, 60_000);
+});
