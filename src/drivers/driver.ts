@@ -46,6 +46,11 @@ export interface StorageDriver {
   delete(path: string): Promise<void>;
   /** Delete many files (not directories) in as few requests as the backend allows; missing ones are ignored. */
   deleteFiles(paths: string[]): Promise<void>;
+  /**
+   * Where the backend can do it cheaply (a filesystem): set a file's modification time to now.
+   * Throws PathNotFoundError. Absent on backends where it would mean rewriting the object.
+   */
+  touch?(path: string): Promise<void>;
   /** Release connections, timers. */
   close(): Promise<void>;
 }

@@ -179,5 +179,14 @@ export class FilesystemDriver implements StorageDriver {
     for (const f of files) await fs.rm(f, { force: true });
   }
 
+  async touch(path: string): Promise<void> {
+    const now = new Date();
+    try {
+      await fs.utimes(this.full(path), now, now);
+    } catch (err) {
+      this.notFound(err, path);
+    }
+  }
+
   async close(): Promise<void> {}
 }

@@ -106,6 +106,13 @@ export class MemoryDriver implements StorageDriver {
     for (const path of paths) this.files.delete(path);
   }
 
+  async touch(path: string): Promise<void> {
+    this.check(path);
+    const e = this.files.get(path);
+    if (!e) throw new PathNotFoundError(this.name, path);
+    e.modTime = new Date();
+  }
+
   /** Test hook: set a file's modification time. */
   setModTime(path: string, modTime: Date): void {
     const e = this.files.get(path);

@@ -13,6 +13,7 @@
 //   less than --min-age ago; on a filesystem each blob's age is checked again as it goes;
 // - links: the blob must still be absent and the link old; uploads: still stale; repositories:
 //   still without revisions and without recent files.
+import { randomUUID } from 'node:crypto';
 import { dirname, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import { statBlob } from '../store/blobs.js';
@@ -187,6 +188,34 @@ class Sweeper {
     return st !== undefined && !isYoung(st.modTime.getTime(), this.opts);
   }
 
+  /**
+   * Filesystem: moves the blob's data aside (atomic), then decides on the time of what it moved.
+   * A push that refreshed the blob's time before the move is seen (the blob goes back); one that
+   * comes after finds no blob and writes it again. Without the move, a push refreshing the time
+   * between this gc's age check and its delete would lose the blob. True when deleted.
+   */
+  private async claimAndDelete(i: number): Promise<boolean> {
+    const { d, table } = this;
+    const digest = table.set.digest(i);
+    const data = blobDataPath(digest);
+    const aside = `${data}.${randomUUID()}.tmp`;
+    try {
+      await d.move(data, aside);
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+    if (isYoung((await d.stat(aside)).modTime.getTime(), this.opts)) {
+      // Reused meanwhile: back in place, unless a push has written it again already.
+      if (await statBlob(d, digest)) await deleteIfThere(d, aside);
+      else await d.move(aside, data);
+      table.flags.data[i]! |= MARKED;
+      return false;
+    }
+    await deleteIfThere(d, blobDir(digest));
+    return true;
+  }
+
   async blobs(plan: GcPlan): Promise<void> {
     if (plan.blobs.length === 0) return;
     const { table } = this;
@@ -199,10 +228,18 @@ class Sweeper {
         checked = Date.now();
       }
       const todo: number[] = [];
-      await eachLimit(plan.blobs.slice(at, at + round), this.opts.concurrency, async (i) => {
-        if (await this.stillGoing(i)) todo.push(i);
-      });
-      await this.remove(todo.map((i) => ({ dir: blobDir(table.set.digest(i)), file: blobDataPath(table.set.digest(i)) })));
+      if (this.d.prefersFlatListing) {
+        await eachLimit(plan.blobs.slice(at, at + round), this.opts.concurrency, async (i) => {
+          if (await this.stillGoing(i)) todo.push(i);
+        });
+        await this.remove(todo.map((i) => ({ dir: blobDir(table.set.digest(i)), file: blobDataPath(table.set.digest(i)) })));
+      } else {
+        // Each blob is claimed, its age checked and only then deleted: a push reusing an old blob
+        // refreshes its time first (claimExisting in store/blobs.ts).
+        await eachLimit(plan.blobs.slice(at, at + round), this.opts.concurrency, async (i) => {
+          if ((await this.stillGoing(i)) && (await this.claimAndDelete(i))) todo.push(i);
+        });
+      }
       for (const i of todo) {
         table.flags.data[i]! |= DELETED;
         this.result.blobs.push(i);

@@ -58,6 +58,30 @@ function rfc3339Now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** A blob older than this gets its time refreshed when a write reuses it (see claimExisting). */
+export const CLAIM_AFTER_MS = 60_000;
+
+/**
+ * True when the blob is in the store, about to gain a reference from the caller. A gc running
+ * meanwhile may have planned to delete it (old and unreferenced when it looked); on a filesystem
+ * it checks each blob's age right before deleting it, so an old blob's time is refreshed first:
+ * the gc keeps it, or deleted it already and this answers false (write it again). Blobs younger
+ * than a minute are left as they are (a repeated push writes nothing), which is why gc
+ * --min-age below a minute is not safe with pushes running.
+ */
+async function claimExisting(d: StorageDriver, digest: Digest): Promise<boolean> {
+  const st = await statBlob(d, digest);
+  if (!st) return false;
+  if (!d.touch || Date.now() - st.modTime.getTime() < CLAIM_AFTER_MS) return true;
+  try {
+    await d.touch(blobDataPath(digest));
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
 /**
  * The registry's blob upload: bytes go to the repo's private `_uploads/<uuid>/data` (with
  * `startedat`), are hashed and counted as they flow, and only a blob whose digest and size check
@@ -72,7 +96,7 @@ export async function uploadBlob(
   open: () => Promise<Readable>,
   where = 'source',
 ): Promise<BlobUploadResult> {
-  if (await blobExists(d, desc.digest)) {
+  if (await claimExisting(d, desc.digest)) {
     await linkBlob(d, repo, desc.digest);
     return { uploaded: false, bytes: 0 };
   }
@@ -87,7 +111,7 @@ export async function uploadBlob(
     const bytes = await d.putStream(uploadDataPath(repo, id), hasher);
     hasher.check(desc.digest, desc.size, where);
     // Content-addressed: if another writer got there first the bytes are identical.
-    if (!(await blobExists(d, desc.digest))) await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
+    if (!(await claimExisting(d, desc.digest))) await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
     await linkBlob(d, repo, desc.digest);
     return { uploaded: true, bytes };
   } finally {
@@ -99,7 +123,7 @@ export async function uploadBlob(
 
 /** Small content stored by digest directly (the registry's blobStore.Put, used for manifests). */
 export async function putBlobContent(d: StorageDriver, digest: Digest, bytes: Buffer): Promise<boolean> {
-  if (await blobExists(d, digest)) return false;
+  if (await claimExisting(d, digest)) return false;
   await d.putContent(blobDataPath(digest), bytes);
   return true;
 }

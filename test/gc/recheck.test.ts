@@ -70,6 +70,24 @@ describe.each(STORES)('re-checks on %s', (_name, makeStore) => {
     expect(await present(d, [old.config.digest, old.layers[0]!.digest, loose])).toEqual([old.config.digest, old.layers[0]!.digest, loose]);
   });
 
+  it('an old orphan a push reuses after the plan (its time refreshed, then linked) is kept', async () => {
+    const { d } = makeStore();
+    const loose = await orphan(d);
+    const { planned, swept } = await planThenSweep(d, async () => {
+      const { uploadBlob } = await import('../../src/store/blobs.js');
+      const { blobDataPath } = await import('../../src/store/paths.js');
+      const { Readable } = await import('node:stream');
+      const st = await d.stat(blobDataPath(loose));
+      if ('setModTime' in d) (d as unknown as { setModTime(p: string, t: Date): void }).setModTime(blobDataPath(loose), new Date(Date.now() - WEEK));
+      else (await import('node:fs')).utimesSync((d as unknown as { root: string }).root + blobDataPath(loose), new Date(Date.now() - WEEK), new Date(Date.now() - WEEK));
+      expect(st).toBeDefined();
+      await uploadBlob(d, 'app', { digest: loose, size: (await d.stat(blobDataPath(loose))).size }, async () => Readable.from([]), 'test');
+    });
+    expect(planned).toContain(loose);
+    expect(swept.blobs).toEqual([]);
+    expect(await blobExists(d, loose)).toBe(true);
+  });
+
   it('a repository planned for removal that gets a push meanwhile stays', async () => {
     const { d } = makeStore();
     await blob(d, 'quiet', Buffer.from('an abandoned upload'));

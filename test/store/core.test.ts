@@ -105,6 +105,22 @@ describe('manifests and tags', () => {
     expect(await listTags(d, 'a')).toEqual(['v1']);
   });
 
+  it('reusing an old blob refreshes its time (a gc checking ages keeps it); a young one is left alone', async () => {
+    const d = new MemoryDriver();
+    const layer = Buffer.from('shared layer');
+    await uploadBlob(d, 'a', desc(layer), async () => Readable.from([layer]));
+    const path = P.blobDataPath(desc(layer).digest);
+    const young = (await d.stat(path)).modTime;
+    await uploadBlob(d, 'b', desc(layer), async () => Readable.from([layer]));
+    expect((await d.stat(path)).modTime).toEqual(young);
+    d.setModTime(path, new Date(Date.now() - 2 * 3_600_000));
+    const r = await uploadBlob(d, 'c', desc(layer), async () => {
+      throw new Error('an existing blob is not read again');
+    });
+    expect(r.uploaded).toBe(false);
+    expect(Date.now() - (await d.stat(path)).modTime.getTime()).toBeLessThan(60_000);
+  });
+
   it('a tag write cut short after its first link leaves every listed tag resolving', async () => {
     const d = new MemoryDriver();
     const one = await pushImage(d, 'a', Buffer.from('one'));
