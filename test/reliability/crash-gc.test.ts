@@ -86,5 +86,5 @@ describe('gc killed with SIGKILL at random moments (filesystem)', () => {
         `tags broken 0 of ${tags.size}, objects lost or corrupt 0, registry served ${served.size} tags; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     expect(stats.killed).toBeGreaterThan(trials / 2);
-  }, 300_000);
+  }, 900_000); // generous: the figures come from a shared, loaded machine
 });

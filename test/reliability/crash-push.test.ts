@@ -99,5 +99,5 @@ describe('push killed with SIGKILL at random moments (filesystem)', () => {
         `problems 0, unrenamed .tmp files left ${debris.tmp}, objects lost or corrupt 0, registry served ${served.size} tags; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
     expect(stats.killed).toBeGreaterThan(trials / 2);
-  }, 300_000);
+  }, 900_000); // generous: the figures come from a shared, loaded machine
 });

@@ -99,7 +99,7 @@ describe('S3 behind a faulty network', () => {
       `[flaky-s3 retries] push x3, pull, delete, gc, verify all exit 0 through ${requests} requests with faults injected ${JSON.stringify(injected)} ` +
         `(${sum(injected)} in all; seed ${seed}), problems 0, objects lost or corrupt 0`,
     );
-  }, 300_000);
+  }, 900_000);
 
   it('with --retries 0 and 15% faults: one-line errors naming the operation and the key, exit 1, the bucket consistent', async () => {
     const runs = trialCount(6);
@@ -137,5 +137,5 @@ describe('S3 behind a faulty network', () => {
       `[flaky-s3 no-retries] runs ${stats.runs} (push, verify, gc), failed with a one-line error naming op and key ${stats.failed} ${JSON.stringify(stats.ops)}, ` +
         `completed ${stats.succeeded}, faults injected ${JSON.stringify(stats.injected)}, problems after 0, objects lost or corrupt 0`,
     );
-  }, 300_000);
+  }, 900_000);
 });

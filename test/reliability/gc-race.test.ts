@@ -89,5 +89,5 @@ describe('gc racing pushes (filesystem)', () => {
         `blobs gc deleted meanwhile ${stats.gcDeleted}, problems 0, pushed tags broken 0, objects lost or corrupt 0, registry served ${served.size} tags; ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-  }, 300_000);
+  }, 900_000); // generous: the figures come from a shared, loaded machine
 });
