@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidInputError, SizeMismatchError } from '../errors.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
-import { MAX_MANIFEST_BYTES, type Descriptor, type ParsedManifest } from './manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor, type ParsedManifest } from './manifest.js';
 import { MAX_INDEX_BYTES, OciLayoutSource, parseLayoutIndex, REF_NAME, type OciIndex } from './oci-layout.js';
 import { TarArchive, type TarEntry } from './tar-archive.js';
 import type { BlobPutResult, ImageSink } from './transfer.js';
@@ -163,6 +163,8 @@ export class TarLayoutSink implements ImageSink {
   }
 
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
+    // A referrer (signature, SBOM) is listed in index.json, where readers of a layout find it.
+    if (parseManifest(bytes).subject) this.addUnnamed(desc);
     if (this.written.has(desc.digest)) return 0;
     return this.serial(async () => {
       if (this.written.has(desc.digest)) return 0;

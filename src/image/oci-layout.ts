@@ -206,6 +206,8 @@ export class OciLayoutSink implements ImageSink {
   }
 
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
+    // A referrer (signature, SBOM) is listed in index.json, where readers of a layout find it.
+    if (parseManifest(bytes).subject) this.addUnnamed(desc);
     if (await this.has(desc.digest)) return 0;
     await fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const final = this.blobPath(desc.digest);
@@ -222,7 +224,7 @@ export class OciLayoutSink implements ImageSink {
 
   /** An image without a name (pulled by digest) is still listed in index.json. */
   addUnnamed(desc: Descriptor): void {
-    this.unnamed.push(desc);
+    if (!this.unnamed.some((u) => u.digest === desc.digest)) this.unnamed.push(desc);
   }
 
   async commit(): Promise<void> {

@@ -246,6 +246,28 @@ describe('archives pushed into a store the real registry serves', () => {
     expect(r.json<{ images: { repo: string; tag: string }[] }>().images.map((i) => `${i.repo}:${i.tag}`)).toEqual(['mirror:1', 'mirror:2', 'mirror:3']);
   });
 
+  it('referrers (a signature under its sha256-<hex> fallback tag) travel through a bundle and back', async () => {
+    const src = join(work, 'ref-src');
+    const w = new LayoutWriter(src);
+    const root = await w.image({ ref: 'v1', layers: 1 });
+    const sig = w.referrer(root);
+    const fallback = w.add('application/vnd.oci.image.index.v1+json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [w.desc(sig)] })));
+    const fallbackTag = `sha256-${root.digest.slice(7)}`;
+    w.entries.push({ ...w.desc(fallback), annotations: { 'org.opencontainers.image.ref.name': fallbackTag } });
+    w.write();
+    const s = tempDir();
+    await regbucketOk(['--store', s, 'push', `oci:${src}`, 'ref/img']);
+    const revision = (store: string, repo: string, d: string): string => join(store, 'docker/registry/v2/repositories', repo, '_manifests/revisions/sha256', d.slice(7), 'link');
+    expect(readFileSync(revision(s, 'ref/img', sig.digest), 'utf8')).toBe(sig.digest);
+    for (const dest of [`oci-archive:${join(work, 'ref.tar')}`, `oci:${join(work, 'ref-layout')}`]) {
+      await regbucketOk(['--store', s, 'pull', 'ref/img:v1', dest]);
+      const back = tempDir();
+      const r = await regbucketOk(['--store', back, '--json', 'push', dest, 'ref/back:v1']);
+      expect(r.json<{ images: { digest: string }[] }>().images.map((i) => i.digest)).toEqual([root.digest]);
+      expect(readFileSync(revision(back, 'ref/back', sig.digest), 'utf8')).toBe(sig.digest);
+    }
+  });
+
   it('several images into one docker-archive: skopeo reads each by name', async () => {
     const src = join(work, 'multi-da');
     await makeLayout(src, [{ ref: 'x', layers: 1 }, { ref: 'y', layers: 2 }]);
