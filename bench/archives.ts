@@ -22,8 +22,9 @@ const ociArchive = join(root, 'oci.tar');
 sh(`${skopeo} oci:${layout}:big docker-archive:${dockerArchive}:bench/img:1`);
 sh(`${skopeo} oci:${layout}:big oci-archive:${ociArchive}:big`);
 
-// A fresh registry for every skopeo run: registry 2.8 hangs on requests once its root directory
-// is removed under it, so the store is not wiped while it serves.
+// A fresh registry for every skopeo run, not a store wiped under a running one: that registry logs
+// an error per request into its stderr pipe, which nobody drains while execFileSync blocks this
+// process, and it stalls on the full pipe (skopeo then waits forever).
 const registryStore = join(root, 'registry-store');
 let registry = await startRegistry({ storage: { filesystem: registryStore } });
 const freshRegistry = async (): Promise<void> => {
