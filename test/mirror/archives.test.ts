@@ -295,8 +295,8 @@ describe('archives pushed into a store the real registry serves', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/one platform.*linux\/amd64, linux\/arm64.*--platform/);
     expect(readdirSync(dir)).toEqual([]);
-    await regbucketOk(['--store', s, 'pull', '--platform', 'linux/arm64', 'ma/img:1', `docker-archive:${f}`]);
-    const cfg = JSON.parse(await skopeo(['inspect', '--config', '--raw', `docker-archive:${f}`])) as { architecture: string };
+    await regbucketOk(['--store', s, 'pull', '--platform', 'linux/arm64', 'ma/img:1', `docker-archive:${f}:renamed/img:9`]);
+    const cfg = JSON.parse(await skopeo(['inspect', '--config', '--raw', `docker-archive:${f}:renamed/img:9`])) as { architecture: string };
     expect(cfg.architecture).toBe('arm64');
     expect(readdirSync(dir)).toEqual(['ma.tar']);
   });
