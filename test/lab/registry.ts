@@ -1,9 +1,9 @@
 // The real distribution registry (Debian's docker-registry 2.8.2) on 127.0.0.1, on a directory
 // or an S3 bucket, for interop tests and benchmarks.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import * as https from 'node:https';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { requireTool, run, type ExecResult } from './exec.js';
 import { tempDir } from './tools.js';
 import { freePort, waitFor } from './ports.js';
@@ -109,11 +109,19 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
   requireTool('docker-registry');
   const port = await freePort();
   const configPath = registryConfig(opts, port);
-  const child: ChildProcess = spawn('docker-registry', ['serve', configPath], { env: registryEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr = (stderr + c.toString()).slice(-4000);
-  });
+  // stderr goes to a file, not a pipe: a caller blocked in execFileSync (benchmarks) would stop
+  // draining a pipe, and a registry that logs a lot would then stall on its next write.
+  const logPath = join(dirname(configPath), 'registry.log');
+  const logFd = openSync(logPath, 'a');
+  const child: ChildProcess = spawn('docker-registry', ['serve', configPath], { env: registryEnv(), stdio: ['ignore', 'ignore', logFd] });
+  closeSync(logFd);
+  const tail = (): string => {
+    try {
+      return readFileSync(logPath, 'utf8').slice(-4000);
+    } catch {
+      return '';
+    }
+  };
   let exited = false;
   child.on('exit', () => {
     exited = true;
@@ -121,13 +129,13 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
   const host = `127.0.0.1:${port}`;
   try {
     await waitFor(`docker-registry on ${host}`, async () => {
-      if (exited) throw new Error(`docker-registry exited: ${stderr}`);
+      if (exited) throw new Error(`docker-registry exited: ${tail()}`);
       const status = opts.tls ? await httpsStatus(`https://${host}/v2/`) : (await fetch(`http://${host}/v2/`)).status;
       return status === 200 || status === 401;
     });
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${stderr}`);
+    throw new Error(`${(err as Error).message}\n${tail()}`);
   }
   return {
     host,
