@@ -140,8 +140,12 @@ async function s3Bench(): Promise<void> {
     const mib = bytes / 1024 / 1024;
     const proxy = await startProxy({ target: swift.endpoint, latencyMs: 20 });
     const env = { ...process.env, ...swift.env };
+    // Asynchronous: the proxy answers from this process's event loop.
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const exec = promisify(execFile);
     const run = (endpoint: string, n: number): Promise<number> =>
-      timeIt(() => sh(`node ${BIN} --store s3://${bucket} --s3-endpoint ${endpoint} --quiet --concurrency ${n} verify`, env));
+      timeIt(() => exec(process.execPath, [BIN, '--store', `s3://${bucket}`, '--s3-endpoint', endpoint, '--quiet', '--concurrency', String(n), 'verify'], { env }));
     await run(swift.endpoint, 8); // Swift's caches warm for every row
     const rows: string[] = [];
     for (const n of [1, 2, 4, 8, 16, 32]) {

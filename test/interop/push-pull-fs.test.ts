@@ -4,20 +4,10 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
-import { digestOf, makeLayout } from '../lab/images.js';
+import { digestOf, makeLayout, refDigest } from '../lab/images.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
 import { skopeo, skopeoCopy, skopeoInspectRaw, tempDir, umociImage } from '../lab/tools.js';
 import { runOk } from '../lab/exec.js';
-
-function layoutIndex(dir: string): { manifests: { digest: string; annotations?: Record<string, string> }[] } {
-  return JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
-}
-
-function refDigest(dir: string, ref: string): string {
-  const m = layoutIndex(dir).manifests.find((e) => e.annotations?.['org.opencontainers.image.ref.name'] === ref);
-  if (!m) throw new Error(`no ${ref} in ${dir}`);
-  return m.digest;
-}
 
 /** Every file below dir with its inode and mtime: a write of any kind changes this. */
 function snapshot(dir: string): Map<string, string> {

@@ -4,24 +4,16 @@
 // garbage-collects (orphan blobs and multipart uploads in flight) without breaking a tag.
 import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
-import { digestOf, makeLayout } from '../lab/images.js';
+import { digestOf, makeLayout, refDigest } from '../lab/images.js';
 import { startProxy } from '../lab/proxy.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
 import { freshS3Store, type S3TestStore } from '../lab/swift.js';
 import { skopeo, skopeoCopy, skopeoInspectRaw, tempDir, umociImage } from '../lab/tools.js';
 
 const SLOW = 300_000;
-
-function refDigest(dir: string, ref: string): string {
-  const idx = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
-  const m = idx.manifests.find((e) => e.annotations?.['org.opencontainers.image.ref.name'] === ref);
-  if (!m) throw new Error(`no ${ref} in ${dir}`);
-  return m.digest;
-}
 
 function registryOn(s3: S3TestStore): Promise<RunningRegistry> {
   return startRegistry({ storage: { s3: { endpoint: s3.endpoint, bucket: s3.bucket, rootdirectory: `/${s3.prefix}`, ...s3.credentials } } });

@@ -43,6 +43,14 @@ export function digestOf(b: Buffer): string {
   return `sha256:${createHash('sha256').update(b).digest('hex')}`;
 }
 
+/** The digest an OCI layout's index.json gives for `org.opencontainers.image.ref.name` = ref. */
+export function refDigest(dir: string, ref: string): string {
+  const idx = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8')) as { manifests: { digest: string; annotations?: Record<string, string> }[] };
+  const m = idx.manifests.find((e) => e.annotations?.['org.opencontainers.image.ref.name'] === ref);
+  if (!m) throw new Error(`no ${ref} in ${dir}`);
+  return m.digest;
+}
+
 /** A tar with one file of `size` random bytes (incompressible: gzip keeps the size). */
 export async function makeLayerTar(size: number, name = `file-${randomBytes(4).toString('hex')}.bin`): Promise<Buffer> {
   const pack = tar.pack();

@@ -3,8 +3,11 @@
 // ../shared/docs/test-lab.md for why Swift and not s3rver).
 //
 // API
-//   startSwift(): Promise<RunningSwift>      starts memcached, the account/container/object
-//                                           servers and the proxy (s3api + tempauth + slo); ~2 s.
+//   startSwift({ wait?, workers? }): Promise<RunningSwift>
+//                 starts memcached, the account/container/object servers and the proxy (s3api +
+//                 tempauth + slo) on free ports; 2-15 s depending on load. `wait: false` returns
+//                 once the processes are spawned (`.ready` resolves when it serves); `workers`
+//                 per busy server (default 2, at most one per core).
 //     .endpoint     http://127.0.0.1:PORT (path-style S3; sign with the credentials below)
 //     .accessKey    'test:tester'   .secretKey 'testing'   .region 'us-east-1'
 //     .credentials  { accessKeyId, secretAccessKey, region } (the shape registry.ts S3StorageConfig wants)
@@ -57,19 +60,14 @@ export interface RunningSwift {
 
 const TOOLS = ['memcached', 'swift-ring-builder', 'swift-account-server', 'swift-container-server', 'swift-object-server', 'swift-proxy-server'];
 
+/** The [DEFAULT] section every server shares. */
+function defaults(dir: string, port: number, name: string, workers: number, extra: string[] = []): string[] {
+  return ['[DEFAULT]', ...extra, 'bind_ip = 127.0.0.1', `bind_port = ${port}`, `swift_dir = ${dir}/etc`, 'user = root', `workers = ${workers}`, 'log_level = WARNING', `log_name = ${name}`, ''];
+}
+
 function serverConf(dir: string, port: number, kind: 'account' | 'container' | 'object', workers: number): string {
   return [
-    '[DEFAULT]',
-    `devices = ${dir}/srv/node`,
-    'mount_check = false',
-    'bind_ip = 127.0.0.1',
-    `bind_port = ${port}`,
-    `swift_dir = ${dir}/etc`,
-    'user = root',
-    `workers = ${workers}`,
-    'log_level = WARNING',
-    `log_name = ${kind}`,
-    '',
+    ...defaults(dir, port, kind, workers, [`devices = ${dir}/srv/node`, 'mount_check = false']),
     '[pipeline:main]',
     `pipeline = ${kind}-server`,
     '',
@@ -81,15 +79,7 @@ function serverConf(dir: string, port: number, kind: 'account' | 'container' | '
 
 function proxyConf(dir: string, port: number, memcachedPort: number, workers: number): string {
   return [
-    '[DEFAULT]',
-    'bind_ip = 127.0.0.1',
-    `bind_port = ${port}`,
-    `swift_dir = ${dir}/etc`,
-    'user = root',
-    `workers = ${workers}`,
-    'log_level = WARNING',
-    'log_name = proxy',
-    '',
+    ...defaults(dir, port, 'proxy', workers),
     '[pipeline:main]',
     'pipeline = catch_errors gatekeeper proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server',
     '',
