@@ -78,7 +78,7 @@ export function s3Operation(method: string, url: string, headers: IncomingMessag
 }
 
 /** mulberry32: a tiny seeded PRNG. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

@@ -9,7 +9,7 @@ import type { Digest } from '../../src/image/digest.js';
 import { regbucketOk } from '../lab/cli.js';
 import { tempDir } from '../lab/tools.js';
 import { garbageStore } from './garbage-store.js';
-import { age, blobSet, copyTree, fileSet, prng, runAndKill, runSeed, servedByRegistry, tagsComplete, trialCount, verifyStore } from './harness.js';
+import { age, blobSet, copyTree, fileSet, KillTrials, runSeed, servedByRegistry, tagsComplete, trialCount, verifyStore } from './harness.js';
 
 const HOUR = 3_600_000;
 const GC = ['gc', '--delete-untagged']; // default --min-age (1h): the template is aged 2h
@@ -43,11 +43,9 @@ describe('gc killed with SIGKILL at random moments (filesystem)', () => {
 
   it('leaves every tag complete after each kill, and a second gc ends where an uncut one does', async () => {
     const seed = runSeed('crash-gc fs');
-    const random = prng(seed);
     const trials = trialCount(30);
-    const stats = { trials: 0, killed: 0, finished: 0, partial: 0, warnings: {} as Record<string, number> };
-    // Kills spread over a whole run; the machine's speed drifts, so the span follows the uncut runs.
-    let span = fullMs * 1.1;
+    const stats = { partial: 0, warnings: {} as Record<string, number> };
+    const kills = new KillTrials(seed, fullMs);
     const started = Date.now();
     const debris = { tmp: 0 };
     const store = join(work, 'trial');
@@ -55,16 +53,7 @@ describe('gc killed with SIGKILL at random moments (filesystem)', () => {
       copyTree(template, store);
       age(store, 2 * HOUR);
       const before = blobSet(store).size;
-      const delay = Math.floor(random() * span);
-      const where = `trial ${t} (seed ${seed}, kill at ${delay} ms of ~${Math.round(span)} ms)`;
-      const run = await runAndKill(['--store', store, ...GC], delay);
-      stats.trials++;
-      if (run.killed) stats.killed++;
-      else {
-        stats.finished++;
-        span = run.ms * 1.1;
-        expect(run.code, `${where}: ${run.stderr}`).toBe(0);
-      }
+      const { where } = await kills.run(t, ['--store', store, ...GC]);
       const left = blobSet(store).size;
       if (left < before && left > endBlobs.size) stats.partial++;
       const d = new FilesystemDriver(store);
@@ -81,10 +70,10 @@ describe('gc killed with SIGKILL at random moments (filesystem)', () => {
     const served = await servedByRegistry(store, tags.keys());
     expect(Object.fromEntries(served)).toEqual(Object.fromEntries(tags));
     console.log(
-      `[crash-gc fs] trials ${stats.trials}, killed mid-run ${stats.killed} (${stats.partial} with part of the garbage deleted), ` +
-        `finished before the kill ${stats.finished}, warnings after kills ${JSON.stringify(stats.warnings)}, problems 0, unrenamed .tmp files left ${debris.tmp}, ` +
+      `[crash-gc fs] trials ${kills.trials}, killed mid-run ${kills.killed} (${stats.partial} with part of the garbage deleted), ` +
+        `finished before the kill ${kills.finished}, warnings after kills ${JSON.stringify(stats.warnings)}, problems 0, unrenamed .tmp files left ${debris.tmp}, ` +
         `tags broken 0 of ${tags.size}, objects lost or corrupt 0, registry served ${served.size} tags; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    expect(stats.killed).toBeGreaterThan(trials / 2);
+    expect(kills.killed).toBeGreaterThan(trials / 2);
   }, 900_000); // generous: the figures come from a shared, loaded machine
 });

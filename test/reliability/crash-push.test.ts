@@ -9,7 +9,7 @@ import { FilesystemDriver } from '../../src/drivers/filesystem.js';
 import { regbucketOk } from '../lab/cli.js';
 import { makeLayerTar, makeLayout } from '../lab/images.js';
 import { tempDir } from '../lab/tools.js';
-import { fileSet, prng, runAndKill, runSeed, servedByRegistry, tagsComplete, trialCount, verifyStore } from './harness.js';
+import { fileSet, KillTrials, runSeed, servedByRegistry, tagsComplete, trialCount, verifyStore } from './harness.js';
 
 const MB = 1 << 20;
 
@@ -47,25 +47,14 @@ describe('push killed with SIGKILL at random moments (filesystem)', () => {
 
   it('leaves a consistent store after every kill, and a second push completes it', async () => {
     const seed = runSeed('crash-push fs');
-    const random = prng(seed);
     const trials = trialCount(30);
-    const stats = { trials: 0, killed: 0, finished: 0, tagsAfterKill: 0, warnings: {} as Record<string, number>, problems: 0 };
-    // Kills spread over a whole run; the machine's speed drifts, so the span follows the uncut runs.
-    let span = fullMs * 1.1;
+    const stats = { tagsAfterKill: 0, warnings: {} as Record<string, number>, problems: 0 };
+    const kills = new KillTrials(seed, fullMs);
     const started = Date.now();
     const debris = { tmp: 0 };
     for (let t = 0; t < trials; t++) {
       const store = join(work, `s${t}`);
-      const delay = Math.floor(random() * span);
-      const where = `trial ${t} (seed ${seed}, kill at ${delay} ms of ~${Math.round(span)} ms)`;
-      const run = await runAndKill(['--store', store, 'push', `oci:${layout}`, 'app'], delay);
-      stats.trials++;
-      if (run.killed) stats.killed++;
-      else {
-        stats.finished++;
-        span = run.ms * 1.1;
-        expect(run.code, `${where}: ${run.stderr}`).toBe(0);
-      }
+      const { where } = await kills.run(t, ['--store', store, 'push', `oci:${layout}`, 'app']);
       const d = new FilesystemDriver(store);
       // A push killed before it created anything leaves no store at all: nothing to audit.
       let exists = true;
@@ -94,10 +83,10 @@ describe('push killed with SIGKILL at random moments (filesystem)', () => {
     const served = await servedByRegistry(join(work, `s${trials - 1}`), expected.keys());
     expect(Object.fromEntries(served)).toEqual(Object.fromEntries(expected));
     console.log(
-      `[crash-push fs] trials ${stats.trials}, killed mid-run ${stats.killed}, finished before the kill ${stats.finished}, ` +
+      `[crash-push fs] trials ${kills.trials}, killed mid-run ${kills.killed}, finished before the kill ${kills.finished}, ` +
         `tags complete after a kill ${stats.tagsAfterKill}, warnings after kills ${JSON.stringify(stats.warnings)}, ` +
         `problems 0, unrenamed .tmp files left ${debris.tmp}, objects lost or corrupt 0, registry served ${served.size} tags; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    expect(stats.killed).toBeGreaterThan(trials / 2);
+    expect(kills.killed).toBeGreaterThan(trials / 2);
   }, 900_000); // generous: the figures come from a shared, loaded machine
 });

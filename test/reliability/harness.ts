@@ -12,21 +12,12 @@ import { hasRevision } from '../../src/store/manifests.js';
 import { listTags, resolveTag } from '../../src/store/tags.js';
 import { listRepositories } from '../../src/store/walk.js';
 import { BIN, regbucket } from '../lab/cli.js';
+import { prng } from '../lab/proxy.js';
 import { skopeoCopy, skopeoInspectRaw, tempDir } from '../lab/tools.js';
 import { startRegistry } from '../lab/registry.js';
 import { digestOf } from '../lab/images.js';
 
-/** mulberry32: small, seeded, the same sequence on every machine. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { prng } from '../lab/proxy.js';
 
 /** The run's seed: REGBUCKET_SEED when given (to replay a failure), else a fresh one. Printed. */
 export function runSeed(what: string): number {
@@ -80,6 +71,41 @@ export function start(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ co
     child.on('error', reject);
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/**
+ * Kill trials: each runs the command and kills it at a seeded moment within the span of an uncut
+ * run. The machine's speed drifts, so a run that finishes before its kill re-times the span (and
+ * must have exited 0).
+ */
+export class KillTrials {
+  trials = 0;
+  killed = 0;
+  finished = 0;
+  private readonly random: () => number;
+  private span: number;
+
+  constructor(
+    private readonly seed: number,
+    fullMs: number,
+  ) {
+    this.random = prng(seed);
+    this.span = fullMs * 1.1;
+  }
+
+  async run(t: number, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ run: KilledRun; where: string }> {
+    const delay = Math.floor(this.random() * this.span);
+    const where = `trial ${t} (seed ${this.seed}, kill at ${delay} ms of ~${Math.round(this.span)} ms)`;
+    const run = await runAndKill(args, delay, env);
+    this.trials++;
+    if (run.killed) this.killed++;
+    else {
+      this.finished++;
+      this.span = run.ms * 1.1;
+      if (run.code !== 0) throw new Error(`${where}: exited ${run.code}: ${run.stderr}`);
+    }
+    return { run, where };
+  }
 }
 
 export interface Verdict {

@@ -9,7 +9,7 @@ import { startRegistry } from '../lab/registry.js';
 import { freshS3Store, type S3TestStore } from '../lab/swift.js';
 import { skopeoCopy, skopeoInspectRaw, tempDir } from '../lab/tools.js';
 import { digestOf } from '../lab/images.js';
-import { prng, runAndKill, runSeed, start, tagsComplete, trialCount, verifyStore } from './harness.js';
+import { KillTrials, runSeed, start, tagsComplete, trialCount, verifyStore } from './harness.js';
 
 const MB = 1 << 20;
 
@@ -65,7 +65,6 @@ describe('S3 store: pushes killed and pushes side by side', () => {
 
   it('a push killed at any moment leaves the bucket consistent, and pushing again completes it', async () => {
     const seed = runSeed('crash-push s3');
-    const random = prng(seed);
     const trials = trialCount(6);
     const expected = { 'app:multi': digests.get('multi') };
     const push = (s3: S3TestStore, ref: string) => [...s3.args, 'push', `oci:${layout}:${ref}`, `app:${ref}`];
@@ -74,23 +73,13 @@ describe('S3 store: pushes killed and pushes side by side', () => {
     const t0 = Date.now();
     await regbucketOk(push(cal, 'multi'), cal.env);
     const fullMs = Date.now() - t0;
-    const stats = { trials: 0, killed: 0, finished: 0, empty: 0, warnings: {} as Record<string, number> };
-    // Kills spread over a whole run; the machine's speed drifts, so the span follows the uncut runs.
-    let span = fullMs * 1.1;
+    const stats = { empty: 0, warnings: {} as Record<string, number> };
+    const kills = new KillTrials(seed, fullMs);
     const started = Date.now();
     let last: S3TestStore | undefined;
     for (let t = 0; t < trials; t++) {
       const s3 = await freshS3Store({ tag: 'crash', prefix: `t${t}` });
-      const delay = Math.floor(random() * span);
-      const where = `trial ${t} (seed ${seed}, kill at ${delay} ms of ~${Math.round(span)} ms)`;
-      const run = await runAndKill(push(s3, 'multi'), delay, s3.env);
-      stats.trials++;
-      if (run.killed) stats.killed++;
-      else {
-        stats.finished++;
-        span = run.ms * 1.1;
-        expect(run.code, `${where}: ${run.stderr}`).toBe(0);
-      }
+      const { where } = await kills.run(t, push(s3, 'multi'), s3.env);
       // A push killed before it wrote anything leaves no store at all: nothing to audit.
       if (await hasStore(s3)) {
         const v = await verifyStore(s3.args, s3.env);
@@ -107,11 +96,11 @@ describe('S3 store: pushes killed and pushes side by side', () => {
     const served = await servedFromS3(last!, Object.keys(expected));
     expect(Object.fromEntries(served)).toEqual(expected);
     console.log(
-      `[crash-push s3] trials ${stats.trials}, killed mid-run ${stats.killed} (${stats.empty} before writing anything), finished before the kill ${stats.finished}, ` +
+      `[crash-push s3] trials ${kills.trials}, killed mid-run ${kills.killed} (${stats.empty} before writing anything), finished before the kill ${kills.finished}, ` +
         `warnings after kills ${JSON.stringify(stats.warnings)}, problems 0, objects lost or corrupt 0, registry (s3 driver) served ${served.size} tags; ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    expect(stats.killed).toBeGreaterThan(trials / 2);
+    expect(kills.killed).toBeGreaterThan(trials / 2);
   }, 900_000);
 
   it('four pushers at once, images sharing layers: all exit 0, verify clean, every tag resolves', async () => {
