@@ -65,7 +65,7 @@ describe('S3 store: pushes killed and pushes side by side', () => {
 
   it('a push killed at any moment leaves the bucket consistent, and pushing again completes it', async () => {
     const seed = runSeed('crash-push s3');
-    const trials = trialCount(6);
+    const trials = trialCount(10);
     const expected = { 'app:multi': digests.get('multi') };
     const push = (s3: S3TestStore, ref: string) => [...s3.args, 'push', `oci:${layout}:${ref}`, `app:${ref}`];
     // An uncut push (both images) times the job.
