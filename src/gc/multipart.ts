@@ -3,10 +3,12 @@
 // their parts forever unless a lifecycle rule aborts them. Backends without multipart uploads
 // (filesystem, memory) do not have these methods.
 import type { StorageDriver } from '../drivers/driver.js';
+import { ROOT } from '../store/paths.js';
 import type { MultipartUpload } from './state.js';
 
 export interface MultipartStore {
-  listMultipartUploads(): AsyncIterable<{ key: string; uploadId: string; initiated: Date }>;
+  /** Uploads in flight whose key is below the driver path `under`. */
+  listMultipartUploads(under?: string): AsyncIterable<{ key: string; uploadId: string; initiated: Date }>;
   abortMultipartUpload(key: string, uploadId: string): Promise<void>;
 }
 
@@ -19,7 +21,8 @@ function hasMultipart(d: StorageDriver): d is StorageDriver & MultipartStore {
 export async function multipartUploads(d: StorageDriver): Promise<MultipartUpload[] | undefined> {
   if (!hasMultipart(d)) return undefined;
   const out: MultipartUpload[] = [];
-  for await (const u of d.listMultipartUploads()) out.push({ key: u.key, uploadId: u.uploadId, initiated: u.initiated.getTime() });
+  // Only the registry's own: a bucket without a prefix may hold other applications' uploads.
+  for await (const u of d.listMultipartUploads(ROOT)) out.push({ key: u.key, uploadId: u.uploadId, initiated: u.initiated.getTime() });
   return out;
 }
 

@@ -180,9 +180,15 @@ describe('S3 driver on Swift', () => {
     try {
       const mine = await c.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: 'store/v/docker/registry/v2/repositories/a/_uploads/u1/data' }));
       await c.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: 'other/docker/registry/v2/x' }));
+      const beside = await c.send(new CreateMultipartUploadCommand({ Bucket: s3.bucket, Key: 'store/v/not-the-registry/x' }));
       const d = s3.driver();
+      const all = [];
+      for await (const u of d.listMultipartUploads()) all.push(u.key);
+      expect(all.sort()).toEqual(['/docker/registry/v2/repositories/a/_uploads/u1/data', '/not-the-registry/x']);
+      await d.abortMultipartUpload('/not-the-registry/x', beside.UploadId!);
+      // gc asks for the registry's own only (below /docker/registry/v2)
       const seen = [];
-      for await (const u of d.listMultipartUploads()) seen.push(u);
+      for await (const u of d.listMultipartUploads('/docker/registry/v2')) seen.push(u);
       expect(seen).toHaveLength(1);
       expect(seen[0]).toMatchObject({ key: '/docker/registry/v2/repositories/a/_uploads/u1/data', uploadId: mine.UploadId });
       expect(Math.abs(seen[0]!.initiated.getTime() - Date.now())).toBeLessThan(120_000);
@@ -191,7 +197,7 @@ describe('S3 driver on Swift', () => {
       const after = [];
       for await (const u of d.listMultipartUploads()) after.push(u);
       expect(after).toEqual([]);
-      expect(d.requestCounts()).toMatchObject({ ListMultipartUploads: 2, AbortMultipartUpload: 2 });
+      expect(d.requestCounts()).toMatchObject({ ListMultipartUploads: 3, AbortMultipartUpload: 3 });
       await d.close();
     } finally {
       c.destroy();
