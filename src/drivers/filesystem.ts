@@ -7,6 +7,19 @@ import { pipeline } from 'node:stream/promises';
 import { PathNotFoundError, RegbucketError, StorageError } from '../errors.js';
 import { checkPath, joinPath, type FileInfo, type StorageDriver } from './driver.js';
 
+/** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
+const STAGING_PREFIX = '.regbucket-staging-';
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch (err) {
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return false;
+    throw err;
+  }
+}
+
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
 }
@@ -25,6 +38,11 @@ export class FilesystemDriver implements StorageDriver {
   private full(path: string): string {
     checkPath(this.name, path);
     return path === '/' ? this.root : nodePath.join(this.root, ...path.slice(1).split('/'));
+  }
+
+  private inside(p: string): boolean {
+    const rel = nodePath.relative(this.root, p);
+    return rel !== '' && !rel.startsWith('..') && !nodePath.isAbsolute(rel);
   }
 
   private notFound(err: unknown, path: string): never {
@@ -56,6 +74,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async putContent(path: string, data: Buffer | string): Promise<void> {
     const target = this.full(path);
+    if (await this.putInNewDirectories(path, target, data)) return;
     await fs.mkdir(nodePath.dirname(target), { recursive: true });
     const tmp = `${target}.${randomUUID()}.tmp`;
     try {
@@ -70,6 +89,48 @@ export class FilesystemDriver implements StorageDriver {
     } catch (err) {
       await fs.rm(tmp, { force: true });
       throw new StorageError(this.name, `writing ${path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * A file whose directories do not exist yet: the new directories and the file are built in a
+   * private staging directory and the topmost one is renamed into place, so they appear whole.
+   * A directory is what the registry lists (a tag, a revision, a repository): made first and
+   * filled later, a write cut short by a crash would leave, say, a tag that is listed but has no
+   * `current` link. False when the parent exists, or another writer made the directory meanwhile.
+   */
+  private async putInNewDirectories(path: string, target: string, data: Buffer | string): Promise<boolean> {
+    let top = nodePath.dirname(target);
+    if (await exists(top)) return false;
+    for (;;) {
+      if (!this.inside(top)) return false; // a new store: nothing anyone lists yet
+      const up = nodePath.dirname(top);
+      if (await exists(up)) break;
+      top = up;
+    }
+    const staging = nodePath.join(this.root, STAGING_PREFIX + randomUUID());
+    const stagedTop = nodePath.join(staging, nodePath.basename(top));
+    const staged = nodePath.join(stagedTop, nodePath.relative(top, target));
+    try {
+      await fs.mkdir(nodePath.dirname(staged), { recursive: true });
+      const fh = await fs.open(staged, 'w');
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      try {
+        await this.commitTemp(stagedTop, top);
+      } catch (err) {
+        if (['EEXIST', 'ENOTEMPTY', 'EXDEV'].includes(code(err) ?? '')) return false;
+        throw err;
+      }
+      return true;
+    } catch (err) {
+      throw new StorageError(this.name, `writing ${path}: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await fs.rm(staging, { recursive: true, force: true });
     }
   }
 

@@ -217,7 +217,7 @@ export function fileSet(storeDir: string, debris?: { tmp: number }): Map<string,
     for (const e of readdirSync(join(storeDir, rel), { withFileTypes: true })) {
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
-        if (e.name !== '_uploads') visit(p);
+        if (e.name !== '_uploads' && !e.name.startsWith('.regbucket-staging-')) visit(p);
       } else if (TMP_RE.test(e.name)) {
         if (debris) debris.tmp++;
       } else out.set(p, statSync(join(storeDir, p)).size);
