@@ -5,6 +5,7 @@ import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PathNotFoundError, RegbucketError, StorageError } from '../errors.js';
+import { whenClosed } from '../util/write-stream.js';
 import { checkPath, joinPath, type FileInfo, type StorageDriver } from './driver.js';
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
@@ -17,6 +18,17 @@ async function exists(p: string): Promise<boolean> {
   } catch (err) {
     if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return false;
     throw err;
+  }
+}
+
+/** Writes a new file and fsyncs it, so a rename after it never exposes unwritten bytes. */
+async function writeSynced(file: string, data: Buffer | string): Promise<void> {
+  const fh = await fs.open(file, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 
@@ -78,13 +90,7 @@ export class FilesystemDriver implements StorageDriver {
     await fs.mkdir(nodePath.dirname(target), { recursive: true });
     const tmp = `${target}.${randomUUID()}.tmp`;
     try {
-      const fh = await fs.open(tmp, 'w');
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeSynced(tmp, data);
       await this.commitTemp(tmp, target);
     } catch (err) {
       await fs.rm(tmp, { force: true });
@@ -113,13 +119,7 @@ export class FilesystemDriver implements StorageDriver {
     const staged = nodePath.join(stagedTop, nodePath.relative(top, target));
     try {
       await fs.mkdir(nodePath.dirname(staged), { recursive: true });
-      const fh = await fs.open(staged, 'w');
-      try {
-        await fh.writeFile(data);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      await writeSynced(staged, data);
       try {
         await this.commitTemp(stagedTop, top);
       } catch (err) {
@@ -162,6 +162,8 @@ export class FilesystemDriver implements StorageDriver {
       await this.commitTemp(tmp, target);
       return out.bytesWritten;
     } catch (err) {
+      if (!out.destroyed) out.destroy();
+      await whenClosed(out);
       await fs.rm(tmp, { force: true });
       throw err;
     }

@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidInputError, SizeMismatchError } from '../errors.js';
+import { whenClosed } from '../util/write-stream.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor, type ParsedManifest } from './manifest.js';
 import { MAX_INDEX_BYTES, OciLayoutSource, parseLayoutIndex, REF_NAME, type OciIndex } from './oci-layout.js';
@@ -225,6 +226,7 @@ export class TarLayoutSink implements ImageSink {
     this.pack?.destroy();
     this.out?.destroy();
     await this.finished?.catch(() => undefined);
+    if (this.out) await whenClosed(this.out);
     await fs.rm(this.tmp, { force: true });
   }
 }

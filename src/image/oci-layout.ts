@@ -6,6 +6,7 @@ import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, SizeMismatchError } from '../errors.js';
+import { whenClosed } from '../util/write-stream.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { parseManifest, type Descriptor } from './manifest.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
@@ -190,12 +191,15 @@ export class OciLayoutSink implements ImageSink {
     const final = this.blobPath(desc.digest);
     const tmp = `${final}.${randomUUID()}.tmp`;
     const hasher = new DigestingStream({ digest: desc.digest, size: desc.size, where: `blob ${desc.digest}` });
+    const out = createWriteStream(tmp, { highWaterMark: 1 << 20 });
     try {
-      await pipeline(await open(), hasher, createWriteStream(tmp, { highWaterMark: 1 << 20 }));
+      await pipeline(await open(), hasher, out);
       hasher.check(desc.digest, desc.size, `blob ${desc.digest}`);
       await fs.rename(tmp, final);
       return { uploaded: true, bytes: hasher.bytes };
     } catch (err) {
+      if (!out.destroyed) out.destroy();
+      await whenClosed(out);
       await fs.rm(tmp, { force: true });
       throw err;
     }
