@@ -10,6 +10,8 @@ import { checkPath, joinPath, type FileInfo, type StorageDriver } from './driver
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
 const STAGING_PREFIX = '.regbucket-staging-';
+/** Writes into a directory that another process deletes meanwhile are tried this many times. */
+const VANISHED_DIR_ATTEMPTS = 4;
 
 async function exists(p: string): Promise<boolean> {
   try {
@@ -86,15 +88,21 @@ export class FilesystemDriver implements StorageDriver {
 
   async putContent(path: string, data: Buffer | string): Promise<void> {
     const target = this.full(path);
-    if (await this.putInNewDirectories(path, target, data)) return;
-    await fs.mkdir(nodePath.dirname(target), { recursive: true });
-    const tmp = `${target}.${randomUUID()}.tmp`;
-    try {
-      await writeSynced(tmp, data);
-      await this.commitTemp(tmp, target);
-    } catch (err) {
-      await fs.rm(tmp, { force: true });
-      throw new StorageError(this.name, `writing ${path}: ${(err as Error).message}`, { cause: err });
+    // A gc deleting a directory (an old blob's) while this writes into it takes the temp file
+    // with it: the directory is made again and the write repeated.
+    for (let attempt = 1; ; attempt++) {
+      if (await this.putInNewDirectories(path, target, data)) return;
+      await fs.mkdir(nodePath.dirname(target), { recursive: true });
+      const tmp = `${target}.${randomUUID()}.tmp`;
+      try {
+        await writeSynced(tmp, data);
+        await this.commitTemp(tmp, target);
+        return;
+      } catch (err) {
+        await fs.rm(tmp, { force: true });
+        if (code(err) === 'ENOENT' && attempt < VANISHED_DIR_ATTEMPTS) continue;
+        throw new StorageError(this.name, `writing ${path}: ${(err as Error).message}`, { cause: err });
+      }
     }
   }
 
@@ -219,11 +227,16 @@ export class FilesystemDriver implements StorageDriver {
   async move(source: string, dest: string): Promise<void> {
     const s = this.full(source);
     const d = this.full(dest);
-    await fs.mkdir(nodePath.dirname(d), { recursive: true });
-    try {
-      await fs.rename(s, d);
-    } catch (err) {
-      this.notFound(err, source);
+    for (let attempt = 1; ; attempt++) {
+      await fs.mkdir(nodePath.dirname(d), { recursive: true });
+      try {
+        await fs.rename(s, d);
+        return;
+      } catch (err) {
+        // The destination's directory deleted meanwhile (see putContent), not a missing source.
+        if (code(err) === 'ENOENT' && attempt < VANISHED_DIR_ATTEMPTS && (await exists(s))) continue;
+        this.notFound(err, source);
+      }
     }
   }
 
