@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
 import { digestOf, makeLayout, refDigest } from '../lab/images.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
-import { skopeo, skopeoCopy, skopeoInspectRaw, tempDir, umociImage } from '../lab/tools.js';
+import { skopeoCopy, skopeoInspectRaw, tempDir, umociImage } from '../lab/tools.js';
 import { runOk } from '../lab/exec.js';
+import { expectServed } from '../lab/served.js';
 
 /** Every file below dir with its inode and mtime: a write of any kind changes this. */
 function snapshot(dir: string): Map<string, string> {
@@ -44,25 +45,14 @@ describe('filesystem store written by regbucket, served by the real registry', (
     const expected = refDigest(src, 'v1');
     const push = await regbucketOk(['--store', store, '--json', 'push', `oci:${src}:v1`, 'team/app:v1']);
     expect(push.json<{ images: { digest: string }[] }>().images[0]!.digest).toBe(expected);
-
-    const served = await skopeoInspectRaw(`docker://${registry.host}/team/app:v1`);
-    expect(digestOf(served)).toBe(expected);
-    const out = join(tempDir(), 'out');
-    await skopeoCopy(`docker://${registry.host}/team/app:v1`, `oci:${out}:v1`);
-    expect(refDigest(out, 'v1')).toBe(expected);
+    await expectServed(registry.host, 'team/app:v1', expected);
   });
 
   it('serves a two-platform index, every child, to skopeo copy --all', async () => {
     const src = join(tempDir(), 'layout');
     const { roots } = await makeLayout(src, [{ ref: 'multi', platforms: ['linux/amd64', 'linux/arm64'], layers: 2 }]);
     await regbucketOk(['--store', store, 'push', `oci:${src}:multi`, 'team/multi:2']);
-    const out = join(tempDir(), 'out');
-    await skopeoCopy(`docker://${registry.host}/team/multi:2`, `oci:${out}:2`, ['--all']);
-    expect(refDigest(out, '2')).toBe(roots[0]!.digest);
-    for (const platform of [['amd64', 'linux'], ['arm64', 'linux']]) {
-      const raw = await skopeo(['inspect', '--tls-verify=false', '--override-arch', platform[0]!, '--override-os', platform[1]!, `docker://${registry.host}/team/multi:2`]);
-      expect(JSON.parse(raw).Architecture).toBe(platform[0]);
-    }
+    await expectServed(registry.host, 'team/multi:2', roots[0]!.digest, ['linux/amd64', 'linux/arm64']);
   });
 
   it('pushing the same image again writes nothing', async () => {
