@@ -6,13 +6,12 @@
 //   single-PUT object) against the repository's revisions, without a read when it matches.
 // - Filesystem: names from parent directories (a shard, `_layers/sha256/`, `revisions/sha256/`),
 //   never a descent into every leaf; times are fetched later for the few candidates that need one.
-import { createHash } from 'node:crypto';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
-import { isRepoName, isTag } from '../image/reference.js';
-import { MalformedLinkError, readLink } from '../store/links.js';
-import { BLOBS, REPOSITORIES, blobShardDir, layersDir, manifestsDir, repoDir, revisionLinkPath, revisionsDir, tagCurrentLinkPath, tagsDir, uploadsDir } from '../store/paths.js';
+import { isTag } from '../image/reference.js';
+import { linkEtag, MalformedLinkError, readLink } from '../store/links.js';
+import { BLOBS, REPOSITORIES, blobShardDir, splitRepoPath, layersDir, manifestsDir, repoDir, revisionLinkPath, revisionsDir, tagCurrentLinkPath, tagsDir, uploadsDir } from '../store/paths.js';
 import { listOrEmpty, listRepositoryDirs, listUploads } from '../store/walk.js';
 import { eachLimit } from '../verify/each-limit.js';
 import { entryNames } from './local-reads.js';
@@ -143,15 +142,6 @@ function addRepoFile(b: RepoBuilder, table: BlobTable, section: string[], f: Fil
   }
 }
 
-/** Splits a path below `repositories/` into the repository name and the section below it. */
-function splitRepoPath(path: string): { name: string; section: string[] } | undefined {
-  const parts = path.slice(REPOSITORIES.length + 1).split('/');
-  const at = parts.findIndex((p) => p.startsWith('_'));
-  if (at <= 0) return undefined;
-  const name = parts.slice(0, at).join('/');
-  return isRepoName(name) ? { name, section: parts.slice(at) } : undefined;
-}
-
 /** Digests with their times, each digest once (a split walk lists some keys twice). */
 function unique(digests: number[], times: number[]): [number[], number[]] {
   const seen = new Set<number>();
@@ -203,7 +193,7 @@ async function resolveCurrents(d: StorageDriver, table: BlobTable, r: RepoScan, 
   if (withLink.length === 0) return;
   const byMd5 = new Map<string, number>();
   const know = (i: number): void => {
-    byMd5.set(createHash('md5').update(table.set.digest(i)).digest('hex'), i);
+    byMd5.set(linkEtag(table.set.digest(i)), i);
   };
   for (const i of r.revisions) know(i);
   for (const t of withLink) for (const i of t.history ?? []) know(i);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { isNotFound, RegbucketError } from '../errors.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { isDigest, type Digest } from '../image/digest.js';
@@ -39,4 +40,12 @@ export async function writeLink(d: StorageDriver, path: string, digest: Digest):
   }
   await d.putContent(path, linkContent(digest));
   return true;
+}
+
+/**
+ * The ETag S3 lists for a link holding exactly `content` (a single-PUT object's ETag is the MD5
+ * of its bytes): a listed link whose ETag matches needs no read.
+ */
+export function linkEtag(content: string): string {
+  return createHash('md5').update(content).digest('hex');
 }

@@ -4,15 +4,14 @@
 //   is resolved from its listed ETag (the MD5 of a single-PUT object) against the tag's history
 //   entries, without a read when it matches.
 // - Filesystem: names from parent directories, one read per `current` link.
-import { createHash } from 'node:crypto';
 import pLimit from 'p-limit';
 import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { isRepoName, isTag } from '../image/reference.js';
+import { isTag } from '../image/reference.js';
 import { eachLimit } from '../verify/each-limit.js';
-import { MalformedLinkError, readLink } from './links.js';
-import { REPOSITORIES, repoDir, tagCurrentLinkPath, tagsDir } from './paths.js';
+import { linkEtag, MalformedLinkError, readLink } from './links.js';
+import { REPOSITORIES, repoDir, splitRepoPath, tagCurrentLinkPath, tagsDir } from './paths.js';
 import { listOrEmpty, listRepositories } from './walk.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
@@ -34,15 +33,6 @@ export interface TagLink {
 export interface RepoTags {
   name: string;
   tags: TagLink[];
-}
-
-/** Splits a path below `repositories/` into the repository name and the section below it. */
-export function splitRepoPath(path: string): { name: string; section: string[] } | undefined {
-  const parts = path.slice(REPOSITORIES.length + 1).split('/');
-  const at = parts.findIndex((p) => p.startsWith('_'));
-  if (at <= 0) return undefined;
-  const name = parts.slice(0, at).join('/');
-  return isRepoName(name) ? { name, section: parts.slice(at) } : undefined;
 }
 
 interface FlatTag {
@@ -92,10 +82,6 @@ async function walkAllFlat(d: StorageDriver): Promise<FlatRepo[]> {
   return [...repos.values()].filter((r) => r.isRepo).sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
 }
 
-function md5(s: string): string {
-  return createHash('md5').update(s).digest('hex');
-}
-
 async function readCurrent(d: StorageDriver, repo: string, tag: string): Promise<TagLink> {
   try {
     const digest = await readLink(d, tagCurrentLinkPath(repo, tag));
@@ -117,7 +103,7 @@ async function resolveFlat(d: StorageDriver, r: FlatRepo, limit: ReturnType<type
       if (etag) {
         for (const hex of t.history) {
           const digest: Digest = `sha256:${hex}`;
-          if (md5(digest) === etag) return { tag, digest };
+          if (linkEtag(digest) === etag) return { tag, digest };
         }
       }
       return limit(() => readCurrent(d, r.name, tag));

@@ -3,7 +3,7 @@
 // become a path. Layout: ../shared/docs/registry-layout.md (distribution's paths.go).
 import { InvalidReferenceError } from '../errors.js';
 import { hexOf, parseDigest, type Digest } from '../image/digest.js';
-import { parseRepoName, parseTag } from '../image/reference.js';
+import { isRepoName, parseRepoName, parseTag } from '../image/reference.js';
 
 export const ROOT = '/docker/registry/v2';
 export const BLOBS = `${ROOT}/blobs/sha256`;
@@ -110,4 +110,13 @@ export function uploadStartedAtPath(repo: string, id: string): string {
 /** Content of a link file: exactly `sha256:<hex>`, no newline. */
 export function linkContent(d: Digest): string {
   return parseDigest(d);
+}
+
+/** Splits a path below `repositories/` into the repository name and the section below it. */
+export function splitRepoPath(path: string): { name: string; section: string[] } | undefined {
+  const parts = path.slice(REPOSITORIES.length + 1).split('/');
+  const at = parts.findIndex((p) => p.startsWith('_'));
+  if (at <= 0) return undefined;
+  const name = parts.slice(0, at).join('/');
+  return isRepoName(name) ? { name, section: parts.slice(at) } : undefined;
 }

@@ -5,9 +5,9 @@
 import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { isRepoName, isTag } from '../image/reference.js';
+import { isTag } from '../image/reference.js';
 import { statBlob } from '../store/blobs.js';
-import { BLOBS, REPOSITORIES, layersDir, repoDir, revisionsDir, tagsDir } from '../store/paths.js';
+import { BLOBS, REPOSITORIES, layersDir, repoDir, revisionsDir, splitRepoPath, tagsDir } from '../store/paths.js';
 import { listOrEmpty, listRepositoryDirs, listUploads, walkBlobs, type UploadEntry } from '../store/walk.js';
 import { eachLimit } from './each-limit.js';
 
@@ -121,18 +121,17 @@ async function scanReposFlat(d: StorageDriver, only: string[] | undefined, stray
   const prefixes: [string, string | undefined][] = only ? only.map((n) => [repoDir(n), n]) : [[REPOSITORIES, undefined]];
   for (const [prefix, wanted] of prefixes) {
     for await (const f of d.walk(prefix)) {
-      const parts = f.path.slice(REPOSITORIES.length + 1).split('/');
-      const split = parts.findIndex((p) => p.startsWith('_'));
-      const name = parts.slice(0, Math.max(split, 0)).join('/');
-      if (split <= 0 || !isRepoName(name)) {
+      const split = splitRepoPath(f.path);
+      if (!split) {
         strays.push(f.path);
         continue;
       }
+      const name = split.name;
       // A walk of `a/` also returns nested repository `a/b`: it gets its own walk when named.
       if (wanted !== undefined && name !== wanted) continue;
       let repo = repos.get(name);
       if (!repo) repos.set(name, (repo = newRepo(name)));
-      if (!addRepoFile(repo, parts.slice(split), f.path, f.etag)) strays.push(f.path);
+      if (!addRepoFile(repo, split.section, f.path, f.etag)) strays.push(f.path);
     }
   }
   return [...repos.values()];

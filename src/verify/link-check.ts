@@ -1,13 +1,9 @@
-import { createHash } from 'node:crypto';
 import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { eachLimit } from './each-limit.js';
+import { linkEtag } from '../store/links.js';
 import type { LinkFile } from './inventory.js';
-
-function md5Hex(s: string): string {
-  return createHash('md5').update(s).digest('hex');
-}
 
 /**
  * Reads the content of every link. A link whose directory names its digest and whose listed
@@ -17,7 +13,7 @@ function md5Hex(s: string): string {
  */
 export async function readLinks(d: StorageDriver, links: LinkFile[], concurrency: number, onRead?: () => void): Promise<void> {
   await eachLimit(links, concurrency, async (l) => {
-    if (l.named && l.etag && l.etag.toLowerCase() === md5Hex(l.named)) {
+    if (l.named && l.etag && l.etag.toLowerCase() === linkEtag(l.named)) {
       l.content = l.named;
     } else {
       try {
