@@ -105,3 +105,18 @@ export function formatBytes(n: number): string {
   }
   return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }
+
+/** How long ago `time` was, in the largest whole unit (`3d ago`); `?` when unknown. */
+export function formatAge(time: number, now: number): string {
+  if (Number.isNaN(time)) return '?';
+  const s = Math.max(0, Math.round((now - time) / 1000));
+  const units: [number, string][] = [
+    [86_400 * 365, 'y'],
+    [86_400 * 7, 'w'],
+    [86_400, 'd'],
+    [3_600, 'h'],
+    [60, 'm'],
+  ];
+  for (const [n, u] of units) if (s >= n) return `${Math.floor(s / n)}${u} ago`;
+  return `${s}s ago`;
+}

@@ -127,7 +127,11 @@ function addRepoFile(b: RepoBuilder, table: BlobTable, section: string[], f: Fil
         r.revisionTimes.push(t);
       }
     } else if (a === 'tags' && c !== undefined && isTag(c)) {
-      if (n === 5 && e === 'current' && g === 'link') tagOf(b, c).currentEtag = f.etag ?? '';
+      if (n === 5 && e === 'current' && g === 'link') {
+        const tag = tagOf(b, c);
+        tag.currentEtag = f.etag ?? '';
+        tag.currentTime = t;
+      }
       else if (n === 7 && e === 'index' && g === 'sha256' && HEX_RE.test(h!) && i === 'link') tagOf(b, c).history!.push(table.add(h!));
       else tagOf(b, c); // a tag directory is a tag to the registry whatever it holds
     }

@@ -56,6 +56,8 @@ export interface TagScan {
   unreadable?: string;
   /** The listing's ETag of the current link (flat listings), to resolve it without a read. */
   currentEtag?: string;
+  /** The current link's modification time (the push time), when the listing gave it. */
+  currentTime?: number;
   /** Digest indexes with an entry in the tag's `index/` (history); undefined until listed. */
   history?: number[];
 }

@@ -1,0 +1,181 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { action } from '../cli/action.js';
+import type { Context } from '../cli/context.js';
+import { formatAge, type Output } from '../cli/output.js';
+import { UsageError } from '../errors.js';
+import { collectGc } from '../gc/run.js';
+import { buildReport } from '../gc/report.js';
+import { localReads } from '../gc/local-reads.js';
+import { compilePolicy, globToRegExp, parsePolicyFile, parseRule, type Policy } from '../retention/policy.js';
+import type { PruneOutcome } from '../retention/execute.js';
+import { carryOut, planPrune, type PrunePlan } from '../retention/run.js';
+import { parseDuration } from '../util/duration.js';
+
+interface PruneFlags {
+  keepLast?: string;
+  keepWithin?: string;
+  match?: string;
+  protect: string[];
+  untaggedOlderThan?: string;
+  policy?: string;
+  dryRun?: boolean;
+  gc?: boolean;
+}
+
+const GLOB_RE = /^[a-z0-9._/*?-]{1,255}$/;
+const MAX_POLICY_BYTES = 1 << 20;
+
+async function policyFile(path: string): Promise<string> {
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new UsageError(`--policy ${path} is not a regular file`);
+    size = st.size;
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`--policy ${path} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (size > MAX_POLICY_BYTES) throw new UsageError(`--policy ${path} is ${size} bytes: a policy file is at most ${MAX_POLICY_BYTES}`);
+  return readFile(path, 'utf8');
+}
+
+/** The policy the flags describe: a file, or one rule from --keep-last/--keep-within/--match. */
+async function policyFromFlags(globs: string[], f: PruneFlags): Promise<Policy> {
+  const ruleFlags = [f.keepLast && '--keep-last', f.keepWithin && '--keep-within', f.match && '--match', f.untaggedOlderThan && '--untagged-older-than'].filter(Boolean);
+  if (f.policy) {
+    if (ruleFlags.length > 0) throw new UsageError(`--policy and ${ruleFlags.join(', ')} exclude each other: put the rule in the policy file`);
+    const p = parsePolicyFile(await policyFile(f.policy));
+    for (const rp of p.policies) rp.protect.push(...f.protect);
+    return p;
+  }
+  if (ruleFlags.length === 0) throw new UsageError('nothing to prune by: give --keep-last, --keep-within (with --match to select tags), --untagged-older-than, or --policy <file>');
+  const hasRule = f.keepLast !== undefined || f.keepWithin !== undefined || f.match !== undefined;
+  if (hasRule && f.keepLast === undefined && f.keepWithin === undefined) throw new UsageError('--match needs --keep-last or --keep-within (--keep-last 0 removes every tag it selects)');
+  const keepLast = f.keepLast === undefined ? undefined : Number(f.keepLast);
+  if (keepLast !== undefined && (!Number.isInteger(keepLast) || keepLast < 0 || !/^\d+$/.test(f.keepLast!))) throw new UsageError(`--keep-last takes a whole number, got ${JSON.stringify(f.keepLast)}`);
+  const rule = hasRule
+    ? parseRule({ ...(f.match !== undefined ? { match: f.match } : {}), ...(keepLast !== undefined ? { keepLast } : {}), ...(f.keepWithin !== undefined ? { keepWithin: f.keepWithin } : {}) }, 'flags')
+    : undefined;
+  return {
+    policies: [
+      {
+        repositories: globs.length > 0 ? globs : ['**'],
+        protect: f.protect,
+        rules: rule ? [rule] : [],
+        ...(f.untaggedOlderThan !== undefined ? { untaggedOlderThanMs: parseDuration(f.untaggedOlderThan, '--untagged-older-than') } : {}),
+      },
+    ],
+  };
+}
+
+function iso(t: number): string | null {
+  return Number.isNaN(t) ? null : new Date(t).toISOString();
+}
+
+export function planJson(plan: PrunePlan, dryRun: boolean, outcome?: PruneOutcome): object {
+  const count = (xs: { action: string }[], a: string): number => xs.filter((x) => x.action === a).length;
+  const tags = plan.repositories.flatMap((r) => r.tags);
+  const manifests = plan.repositories.flatMap((r) => r.manifests);
+  return {
+    schemaVersion: 1,
+    dryRun,
+    now: new Date(plan.now).toISOString(),
+    repositories: plan.repositories.map((r) => ({
+      name: r.name,
+      policy: r.policy,
+      ...(r.pinned ? { pinned: r.pinned } : {}),
+      tags: r.tags.map((t) => ({ tag: t.tag, digest: t.digest, pushed: iso(t.pushed), action: t.action, rule: t.rule, reason: t.reason })),
+      manifests: r.manifests.map((m) => ({ digest: m.digest, pushed: iso(m.pushed), action: m.action, rule: m.rule, reason: m.reason })),
+    })),
+    totals: {
+      repositories: plan.repositories.length,
+      tags: { kept: count(tags, 'keep'), untag: count(tags, 'untag') },
+      manifests: { kept: count(manifests, 'keep'), delete: count(manifests, 'delete') },
+    },
+    ...(outcome ? { done: { untagged: outcome.untagged.length, deleted: outcome.deleted.length, skipped: outcome.skipped } } : {}),
+  };
+}
+
+function render(out: Output, plan: PrunePlan, dryRun: boolean, outcome?: PruneOutcome): string {
+  const lines: string[] = [];
+  let kept = 0;
+  let untag = 0;
+  let del = 0;
+  for (const r of plan.repositories) {
+    for (const t of r.tags) {
+      if (t.action === 'keep') kept++;
+      else {
+        untag++;
+        lines.push(`${dryRun ? 'would untag' : 'untag'} ${r.name}:${t.tag} (pushed ${formatAge(t.pushed, plan.now)}; ${t.rule}: ${t.reason})`);
+      }
+    }
+    for (const m of r.manifests) {
+      if (m.action !== 'delete') continue;
+      del++;
+      lines.push(`${dryRun ? 'would delete' : 'delete'} manifest ${r.name}@${m.digest} (pushed ${formatAge(m.pushed, plan.now)}; ${m.reason})`);
+    }
+    if (r.pinned) out.warn(`${r.name}: ${r.pinned}: no manifest of it is deleted`);
+  }
+  for (const s of outcome?.skipped ?? []) lines.push(`kept ${s.repo}${s.tag ? `:${s.tag}` : `@${s.digest}`}: ${s.why}`);
+  const verb = dryRun ? 'would untag' : 'untagged';
+  const done = outcome ? outcome.untagged.length : untag;
+  const gone = outcome ? outcome.deleted.length : del;
+  lines.push(`${plan.repositories.length} repositories: ${verb} ${done} tags, ${dryRun ? 'would delete' : 'deleted'} ${gone} manifests, kept ${kept} tags${outcome && outcome.skipped.length ? ` (${outcome.skipped.length} planned steps kept: written to since the plan)` : ''}`);
+  if (dryRun) lines.push('dry run: nothing was changed (regbucket prune --json lists every tag and manifest with the rule that decided)');
+  return lines.join('\n');
+}
+
+async function prune(ctx: Context, globs: string[], flags: PruneFlags): Promise<number> {
+  for (const g of globs) if (!GLOB_RE.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob (lowercase letters, digits, . _ - /, and * ** ?)`);
+  const dryRun = Boolean(flags.dryRun);
+  if (dryRun && flags.gc) throw new UsageError('--gc with --dry-run: gc cannot see what prune would untag; run regbucket gc --dry-run after a real prune');
+  const policies = compilePolicy(await policyFromFlags(globs, flags));
+  const only = flags.policy ? globs.map(globToRegExp) : undefined;
+  const d = await ctx.registryStore();
+  const opts = { dryRun, concurrency: Math.max(1, ctx.globals.concurrency), only };
+  const prog = ctx.output.progress('prune: reading the store');
+  let plan: PrunePlan;
+  let outcome: PruneOutcome | undefined;
+  try {
+    const fast = localReads(d);
+    try {
+      plan = await planPrune(fast.d, policies, opts);
+    } finally {
+      await fast.release();
+    }
+    if (!dryRun) {
+      prog.update('prune: untagging');
+      outcome = await carryOut(d, policies, plan, opts);
+    }
+  } finally {
+    prog.done();
+  }
+  let gc: object | undefined;
+  if (flags.gc) {
+    const report = buildReport(await collectGc(d, { dryRun: false, deleteUntagged: false, minAgeMs: 3_600_000, uploadsOlderThanMs: 7 * 86_400_000, concurrency: opts.concurrency }));
+    gc = report;
+    ctx.output.info(`gc: deleted ${report.deleted?.blobs ?? 0} blobs, ${report.deleted?.manifests ?? 0} manifests`);
+  }
+  ctx.output.result({ ...planJson(plan, dryRun, outcome), ...(gc ? { gc } : {}) }, () => render(ctx.output, plan, dryRun, outcome));
+  if (!dryRun && (outcome?.deleted.length ?? 0) > 0) ctx.output.info('restart a registry serving this store: it caches descriptors and may still serve a deleted manifest');
+  return 0;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function register(program: Command): void {
+  program
+    .command('prune')
+    .description('untag by retention policy (keep the last N, those pushed within a window, protected names); --gc frees the space after')
+    .argument('[repos...]', 'repository names or globs (* within a component, ** across); none: every repository')
+    .option('--keep-last <n>', 'keep the n most recently pushed tags (of those --match selects)')
+    .option('--keep-within <duration>', 'keep tags pushed less than this long ago (7d, 12h, 2w)')
+    .option('--match <regex>', 'the tags the rule applies to (default: all); others are kept')
+    .option('--protect <regex>', 'never remove tags matching this (repeatable)', collect, [])
+    .option('--untagged-older-than <duration>', 'also delete manifests no kept tag reaches, pushed longer ago than this')
+    .option('--policy <file>', 'rules per repository pattern from a YAML file (docs/retention-policy.md)')
+    .option('--dry-run', 'print the plan, change nothing')
+    .option('--gc', 'run gc after pruning (frees the blobs of deleted manifests)')
+    .action(action(prune));
+}
