@@ -121,7 +121,8 @@ function render(out: Output, plan: PrunePlan, dryRun: boolean, outcome?: PruneOu
   const verb = dryRun ? 'would untag' : 'untagged';
   const done = outcome ? outcome.untagged.length : untag;
   const gone = outcome ? outcome.deleted.length : del;
-  lines.push(`${plan.repositories.length} repositories: ${verb} ${done} tags, ${dryRun ? 'would delete' : 'deleted'} ${gone} manifests, kept ${kept} tags${outcome && outcome.skipped.length ? ` (${outcome.skipped.length} planned steps kept: written to since the plan)` : ''}`);
+  const n = (k: number, one: string): string => `${k} ${one}${k === 1 ? '' : 's'}`;
+  lines.push(`${plan.repositories.length} ${plan.repositories.length === 1 ? 'repository' : 'repositories'}: ${verb} ${n(done, 'tag')}, ${dryRun ? 'would delete' : 'deleted'} ${n(gone, 'manifest')}, kept ${n(kept, 'tag')}${outcome && outcome.skipped.length ? ` (${outcome.skipped.length} planned steps kept: written to since the plan)` : ''}`);
   if (dryRun) lines.push('dry run: nothing was changed (regbucket prune --json lists every tag and manifest with the rule that decided)');
   return lines.join('\n');
 }
