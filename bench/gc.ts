@@ -244,7 +244,7 @@ async function s3Endpoint(): Promise<{ url: string; stop: () => Promise<void> }>
 async function s3Bench(): Promise<string[]> {
   const { S3Client, CreateBucketCommand } = await import('@aws-sdk/client-s3');
   const { openDriver } = await import('../src/drivers/open.js');
-  const { eachLimit } = await import('../src/verify/each-limit.js');
+  const { eachLimit } = await import('../src/util/each-limit.js');
   const endpoint = await s3Endpoint();
   const bucket = `gcbench${process.pid}`;
   const prefix = 'store';

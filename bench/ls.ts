@@ -17,7 +17,7 @@ import { run } from '../test/lab/exec.js';
 import { startRegistry, type RunningRegistry } from '../test/lab/registry.js';
 import type { StorageDriver } from '../src/drivers/driver.js';
 import { FilesystemDriver } from '../src/drivers/filesystem.js';
-import { localReads } from '../src/gc/local-reads.js';
+import { localReads } from '../src/drivers/local-reads/decorator.js';
 import { listAllTags, listRepoTags, listRepositorySummaries, type RepoTags } from '../src/store/listing.js';
 import { ManifestReader } from '../src/store/summary.js';
 import { directoryPut, writeStore, type StoreShape } from './gc.js';
@@ -204,7 +204,7 @@ async function fsBench(): Promise<string[]> {
  */
 async function writeSharedStore(put: (path: string, data: Buffer | string) => Promise<void>): Promise<number> {
   const { sha256 } = await import('../src/image/digest.js');
-  const { eachLimit } = await import('../src/verify/each-limit.js');
+  const { eachLimit } = await import('../src/util/each-limit.js');
   const P = await import('../src/store/paths.js');
   let files = 0;
   const blob = async (data: Buffer, mediaType: string) => {

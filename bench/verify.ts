@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import type { FileInfo, StorageDriver } from '../src/drivers/driver.js';
 import { FilesystemDriver } from '../src/drivers/filesystem.js';
 import { verifyStore } from '../src/verify/audit.js';
-import type { StreamHashing } from '../src/verify/blob-hasher.js';
+import type { StreamHashing } from '../src/verify/hashing/blob-hasher.js';
 import { join } from 'node:path';
 import { BIN } from '../test/lab/cli.js';
 import { fmt, machine, sh, timeIt } from './util.js';
@@ -122,7 +122,7 @@ async function s3Bench(): Promise<void> {
   const { startSwift } = await import('../test/lab/swift.js');
   const { startProxy } = await import('../test/lab/proxy.js');
   const { S3Driver } = await import('../src/drivers/s3.js');
-  const { eachLimit } = await import('../src/verify/each-limit.js');
+  const { eachLimit } = await import('../src/util/each-limit.js');
   const swift = await startSwift();
   try {
     const bucket = `verifybench${process.pid}`;

@@ -3,6 +3,7 @@ import { Output } from './output.js';
 import { exitCodeFor } from './exit.js';
 import { takeExitCode } from './action.js';
 import { COMMANDS } from '../commands/index.js';
+import { silenceSdkNodeVersionWarning } from './sdk-warnings.js';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -37,6 +38,7 @@ export async function main(argv: string[]): Promise<number> {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
     throw err;
   });
+  silenceSdkNodeVersionWarning();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);

@@ -2,11 +2,11 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { NotFoundError, UsageError } from '../errors.js';
-import { ImageCopier } from '../image/copy.js';
+import { ImageCopier } from '../image/image-copier.js';
 import { formatStoreRef, parseStoreRef, type StoreRef } from '../image/reference.js';
-import { StoreSink, StoreSource } from '../store/image-io.js';
+import { StoreSink, StoreSource } from '../store/source-sink.js';
 import { listTags } from '../store/tags.js';
-import { copyFallbackTags } from './push.js';
+import { copyFallbackTags } from '../store/import.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
 interface CopyOptions {

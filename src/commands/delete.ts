@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
-import { localReads } from '../gc/local-reads.js';
+import { localReads } from '../drivers/local-reads/decorator.js';
 import { parseStoreRef } from '../image/reference.js';
 import { executeDelete, planDelete, type DeletePlan, type DeleteTarget } from '../store/removal.js';
 

@@ -8,7 +8,7 @@ import { platformString, type Descriptor } from '../image/manifest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { formatStoreRef, parseStoreRef } from '../image/reference.js';
 import { readBlob } from '../store/blobs.js';
-import { resolveStoreRef } from '../store/image-io.js';
+import { resolveStoreRef } from '../store/source-sink.js';
 import { getManifest } from '../store/manifests.js';
 import { ManifestReader } from '../store/summary.js';
 

@@ -4,7 +4,7 @@ import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { UsageError } from '../errors.js';
-import { localReads } from '../gc/local-reads.js';
+import { localReads } from '../drivers/local-reads/decorator.js';
 import type { Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { parseRepoName } from '../image/reference.js';

@@ -2,14 +2,14 @@ import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
-import { ImageCopier, sumStats } from '../image/copy.js';
+import { ImageCopier, sumStats } from '../image/image-copier.js';
 import type { Descriptor } from '../image/manifest.js';
 import { parseStoreRef, formatStoreRef, type StoreRef } from '../image/reference.js';
 import { openSink } from '../image/transports.js';
 import { OciLayoutSink } from '../image/oci-layout.js';
 import { TarLayoutSink } from '../image/oci-archive.js';
 import { DockerArchiveSink } from '../image/docker-archive.js';
-import { StoreSource } from '../store/image-io.js';
+import { StoreSource } from '../store/source-sink.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
 interface PullOptions {

@@ -1,142 +1,16 @@
 import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
-import { InvalidReferenceError, UsageError } from '../errors.js';
-import type { StorageDriver } from '../drivers/driver.js';
-import { ImageCopier, sumStats, type CopyProgress, type CopyStats } from '../image/copy.js';
-import { isTag, parseStoreRef, type StoreRef } from '../image/reference.js';
+import { UsageError } from '../errors.js';
+import { parseStoreRef } from '../image/reference.js';
 import { openSource } from '../image/transports.js';
-import type { ImageSource, SourceImage } from '../image/transfer.js';
-import { StoreSink } from '../store/image-io.js';
+import { pushInto, type PushIntoResult } from '../store/import.js';
 import { addSourceOptions, sourceOptions, type SourceFlags } from './source-options.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
 interface PushOptions extends SourceFlags {
   platform?: string[];
   referrers: boolean;
-}
-
-export interface PushedImage {
-  repo: string;
-  tag: string;
-  digest: string;
-  mediaType: string;
-}
-
-/** The tag part of an image's name: the name itself, or the tag of a `repo:tag` name (docker-archive RepoTags). */
-function tagOfName(name: string): string | undefined {
-  if (isTag(name)) return name;
-  try {
-    return parseStoreRef(name.replace(/^docker\.io\//, '')).tag;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Where each source image goes: the destination's tag; else each image's own name (a tag, or
- * the tag of a `repo:tag` name); with no destination at all, the repository and tag of each
- * image's `repo:tag` name (an air-gap bundle pulled from several repositories).
- */
-function planTags(images: SourceImage[], repo: string | undefined, tag: string | undefined, source: string): { image: SourceImage; repo: string; tag: string }[] {
-  if (repo === undefined) {
-    return images.map((image) => {
-      const name = image.name?.replace(/^docker\.io\//, '');
-      let ref;
-      try {
-        ref = name ? parseStoreRef(name) : undefined;
-      } catch {
-        ref = undefined;
-      }
-      if (!ref?.tag || ref.digest) {
-        throw new UsageError(
-          `image ${image.descriptor.digest} in ${source} is named ${JSON.stringify(image.name ?? '')}, not <repo>:<tag>: give a destination, as in regbucket push ${source} <repo>[:<tag>]`,
-        );
-      }
-      return { image, repo: ref.repo, tag: ref.tag };
-    });
-  }
-  if (tag !== undefined) {
-    if (new Set(images.map((i) => i.descriptor.digest)).size > 1) {
-      const names = images.map((i) => i.name ?? i.descriptor.digest).join(', ');
-      throw new UsageError(`${source} holds ${images.length} images (${names}): name one (${source}:<ref>) or push to ${repo} without a tag to push them all under their own names`);
-    }
-    return [{ image: images[0]!, repo, tag }];
-  }
-  const out = images.map((image) => {
-    const name = images.length === 1 && !image.name ? 'latest' : image.name;
-    const t = name ? tagOfName(name) : undefined;
-    if (!t) {
-      throw new InvalidReferenceError(
-        `image ${image.descriptor.digest} in ${source} is named ${JSON.stringify(name ?? '')}, which is not a valid tag: give one, as in regbucket push ${source} ${repo}:<tag>`,
-      );
-    }
-    return { image, repo, tag: t };
-  });
-  const seen = new Map<string, string>();
-  for (const o of out) {
-    const prior = seen.get(o.tag);
-    if (prior !== undefined && prior !== o.image.descriptor.digest) {
-      throw new UsageError(`two images in ${source} would both become ${repo}:${o.tag}: push them one by one (${source}:<ref>) to tags of your choice, or without a destination to their own repositories`);
-    }
-    seen.set(o.tag, o.image.descriptor.digest);
-  }
-  return out;
-}
-
-/**
- * A registry without the referrers API lists referrers in a `sha256-<hex>` tag; the store gets
- * that tag too, so a registry serving it (2.8 has no referrers API either) shows them to clients.
- */
-export async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: ImageCopier): Promise<number> {
-  let writes = 0;
-  for (const [tag, desc] of source.fallbackTags ?? []) {
-    const copier = new ImageCopier(source, sink, { concurrency: 1, referrers: false });
-    await copier.copy(desc);
-    main.stats.manifestsWritten += copier.stats.manifestsWritten;
-    writes += await sink.tag(tag, desc);
-  }
-  return writes;
-}
-
-export interface PushInto {
-  platforms?: string[];
-  referrers: boolean;
-  concurrency: number;
-  progress?: CopyProgress;
-}
-
-export interface PushIntoResult {
-  pushed: PushedImage[];
-  stats: CopyStats;
-  /** Tag files written: 0 when every tag already pointed where it does now. */
-  tagWrites: number;
-}
-
-/** Copies what `source` offers into the store at `dest` (or each image's own name): push's core, sync's too. */
-export async function pushInto(d: StorageDriver, source: ImageSource, sourceRef: string, dest: StoreRef | undefined, opts: PushInto): Promise<PushIntoResult> {
-  const plan = planTags(await source.images(), dest?.repo, dest?.tag, sourceRef);
-  const sinks = new Map<string, StoreSink>();
-  const sinkFor = (repo: string): StoreSink => {
-    if (!sinks.has(repo)) sinks.set(repo, new StoreSink(d, repo));
-    return sinks.get(repo)!;
-  };
-  const copiers = new Map<string, ImageCopier>();
-  const copierFor = (repo: string): ImageCopier => {
-    if (!copiers.has(repo)) {
-      copiers.set(repo, new ImageCopier(source, sinkFor(repo), { concurrency: opts.concurrency, platforms: opts.platforms, referrers: opts.referrers, progress: opts.progress }));
-    }
-    return copiers.get(repo)!;
-  };
-  const pushed: PushedImage[] = [];
-  let tagWrites = 0;
-  for (const { image, repo, tag } of plan) {
-    const desc = await copierFor(repo).copy(image.descriptor);
-    tagWrites += await sinkFor(repo).tag(tag, desc);
-    pushed.push({ repo, tag, digest: desc.digest, mediaType: desc.mediaType });
-  }
-  if (opts.referrers && plan.length) tagWrites += await copyFallbackTags(source, sinkFor(plan[0]!.repo), copierFor(plan[0]!.repo));
-  return { pushed, stats: sumStats([...copiers.values()].map((c) => c.stats)), tagWrites };
 }
 
 async function push(ctx: Context, sourceRef: string, destRef: string | undefined, opts: PushOptions): Promise<number> {

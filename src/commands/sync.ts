@@ -9,7 +9,7 @@ import { InvalidInputError, UsageError } from '../errors.js';
 import { parseStoreRef, type StoreRef } from '../image/reference.js';
 import { redact } from '../image/registry-auth.js';
 import { openSource } from '../image/transports.js';
-import { pushInto } from './push.js';
+import { pushInto } from '../store/import.js';
 import { addSourceOptions, sourceOptions, type SourceFlags } from './source-options.js';
 
 /** One line of the list: where from, where to, which platforms. */

@@ -8,7 +8,7 @@ import { readLink } from '../store/links.js';
 import { parseManifest } from '../image/manifest.js';
 import { checkReferences, getManifest } from '../store/manifests.js';
 import { tagCurrentLinkPath } from '../store/paths.js';
-import { resolveStoreRef } from '../store/image-io.js';
+import { resolveStoreRef } from '../store/source-sink.js';
 import { tagManifest } from '../store/tags.js';
 
 export interface TagResult {

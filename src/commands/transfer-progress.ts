@@ -1,5 +1,5 @@
 import { formatBytes, type Output } from '../cli/output.js';
-import type { CopyProgress, CopyStats } from '../image/copy.js';
+import type { CopyProgress, CopyStats } from '../image/image-copier.js';
 
 /** A spinner line that follows a copy: blobs done, bytes moved. */
 export function copyProgress(out: Output, verb: string): { progress: CopyProgress; done(): void } {

@@ -55,6 +55,43 @@ export interface StorageDriver {
   close(): Promise<void>;
 }
 
+// Optional capabilities. A backend that has one implements its interface; callers test with
+// the guard, never with `instanceof` of a driver class (decorators and test doubles have them too).
+
+/** The store is a local directory: `localRoot` + a checked path (with the OS separator) is the file. */
+export interface LocalPaths {
+  readonly localRoot: string;
+}
+
+export function hasLocalPaths(d: StorageDriver): d is StorageDriver & LocalPaths {
+  return typeof (d as Partial<LocalPaths>).localRoot === 'string';
+}
+
+/** Reads of a local store faster than the interface's calls allow (drivers/local-reads/). */
+export interface FastReads {
+  /** A file of at most `max` (<= 4 MiB) bytes, without a stat first; 'too-big' otherwise. Throws PathNotFoundError. */
+  getSmall(path: string, max: number): Promise<Buffer | 'too-big'>;
+  /** Bare names of a directory's entries, unsorted; none when the directory does not exist. */
+  listNames(path: string): Promise<string[]>;
+}
+
+export function hasFastReads(d: StorageDriver): d is StorageDriver & FastReads {
+  const f = d as Partial<FastReads>;
+  return typeof f.getSmall === 'function' && typeof f.listNames === 'function';
+}
+
+/** Multipart uploads in flight (S3): the registry never aborts those a client abandons. */
+export interface MultipartUploads {
+  /** Uploads in flight whose key is below the driver path `under`. */
+  listMultipartUploads(under?: string): AsyncIterable<{ key: string; uploadId: string; initiated: Date }>;
+  abortMultipartUpload(key: string, uploadId: string): Promise<void>;
+}
+
+export function hasMultipartUploads(d: StorageDriver): d is StorageDriver & MultipartUploads {
+  const m = d as Partial<MultipartUploads>;
+  return typeof m.listMultipartUploads === 'function' && typeof m.abortMultipartUpload === 'function';
+}
+
 const componentRe = /^[A-Za-z0-9._-]+$/;
 
 /** Throws InvalidPathError unless `path` is "/" or "/" + components joined by "/" (no `.` or `..`). */

@@ -49,6 +49,11 @@ export class FilesystemDriver implements StorageDriver {
 
   constructor(readonly root: string) {}
 
+  /** LocalPaths capability (driver.ts). */
+  get localRoot(): string {
+    return this.root;
+  }
+
   private full(path: string): string {
     checkPath(this.name, path);
     return path === '/' ? this.root : nodePath.join(this.root, ...path.slice(1).split('/'));

@@ -62,22 +62,8 @@ export interface MultipartUploadInfo {
 
 const COMPONENT_RE = /^[A-Za-z0-9._-]+$/;
 
-/** The SDK's Node-version notice (process.emitWarning) is for developers, not for CLI users. */
-let warningFilterInstalled = false;
-export function silenceSdkNodeVersionWarning(): void {
-  if (warningFilterInstalled) return;
-  warningFilterInstalled = true;
-  const emit = process.emitWarning;
-  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]): void {
-    const msg = typeof warning === 'string' ? warning : warning?.message;
-    if (typeof msg === 'string' && msg.startsWith('NodeVersionSupportWarning')) return;
-    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
-  } as typeof process.emitWarning;
-}
-
 let sdkPromise: Promise<Sdk> | undefined;
 function loadSdk(): Promise<Sdk> {
-  silenceSdkNodeVersionWarning();
   sdkPromise ??= import('@aws-sdk/client-s3');
   return sdkPromise;
 }

@@ -5,10 +5,10 @@
 import type { StorageDriver } from '../drivers/driver.js';
 import { statBlob } from '../store/blobs.js';
 import { layerLinkPath, layersDir, manifestsDir, uploadsDir } from '../store/paths.js';
-import { eachLimit } from '../verify/each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import type { RepoMark } from './mark.js';
 import { fileTime, listTagHistory } from './scan.js';
-import { LISTED, MARKED, type BlobTable, type RepoScan } from './state.js';
+import { LISTED, MARKED, type BlobTable, type RepoScan } from './store-scan.js';
 
 /** A blob the sweep may delete: its data exists and nothing kept references it. */
 export function isCandidate(table: BlobTable, i: number): boolean {

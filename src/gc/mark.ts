@@ -4,8 +4,8 @@
 // From a kept manifest: its config and layers, its index children (never deleted while the index
 // is kept, unlike registry 2.8.2), manifests whose OCI 1.1 subject it is, and the referrer
 // fallback tag (`sha256-<hex>`) of its digest.
-import type { ManifestGraph } from './manifests.js';
-import { MARKED, type BlobTable, type RepoScan, type TagScan } from './state.js';
+import type { ManifestGraph } from './manifest-graph.js';
+import { MARKED, type BlobTable, type RepoScan, type TagScan } from './store-scan.js';
 
 export interface MarkOptions {
   deleteUntagged: boolean;

@@ -1,21 +1,10 @@
 // S3 multipart uploads in flight under the store's prefix. The registry starts one for every
 // blob upload (`_uploads/<id>/data`) and never aborts those a client abandons: buckets collect
 // their parts forever unless a lifecycle rule aborts them. Backends without multipart uploads
-// (filesystem, memory) do not have these methods.
-import type { StorageDriver } from '../drivers/driver.js';
+// (filesystem, memory) do not have the capability (drivers/driver.ts).
+import { hasMultipartUploads as hasMultipart, type StorageDriver } from '../drivers/driver.js';
 import { ROOT } from '../store/paths.js';
-import type { MultipartUpload } from './state.js';
-
-export interface MultipartStore {
-  /** Uploads in flight whose key is below the driver path `under`. */
-  listMultipartUploads(under?: string): AsyncIterable<{ key: string; uploadId: string; initiated: Date }>;
-  abortMultipartUpload(key: string, uploadId: string): Promise<void>;
-}
-
-function hasMultipart(d: StorageDriver): d is StorageDriver & MultipartStore {
-  const m = d as Partial<MultipartStore>;
-  return typeof m.listMultipartUploads === 'function' && typeof m.abortMultipartUpload === 'function';
-}
+import type { MultipartUpload } from './store-scan.js';
 
 /** Every multipart upload in flight, or undefined when the backend has none. */
 export async function multipartUploads(d: StorageDriver): Promise<MultipartUpload[] | undefined> {

@@ -1,9 +1,9 @@
 // The plan, pure: from what the scan found and the mark kept, exactly what a run deletes. A dry
 // run prints this; a real run carries it out (sweep.ts), re-checking each step first.
-import type { ManifestGraph } from './manifests.js';
+import type { ManifestGraph } from './manifest-graph.js';
 import { isYoung, type MarkOptions, type RepoMark } from './mark.js';
 import { isCandidate } from './facts.js';
-import { DELETE, LISTED, type BlobTable, type MultipartUpload, type RepoScan, type TagScan, type UploadScan } from './state.js';
+import { DELETE, LISTED, type BlobTable, type MultipartUpload, type RepoScan, type TagScan, type UploadScan } from './store-scan.js';
 
 export interface PlanOptions extends MarkOptions {
   uploadsOlderThanMs: number;

@@ -3,7 +3,7 @@
 import { formatDuration } from '../util/duration.js';
 import type { GcPlan, GcWarning } from './plan.js';
 import type { SweepResult } from './sweep.js';
-import { LISTED, type BlobTable, type RepoScan } from './state.js';
+import { LISTED, type BlobTable, type RepoScan } from './store-scan.js';
 
 export interface GcTotals {
   manifests: number;

@@ -1,15 +1,16 @@
 // The gc from start to end: scan, read manifests, mark, fetch the facts candidates need, plan;
 // then either report the plan (dry run) or carry it out and report what was deleted.
 import type { StorageDriver } from '../drivers/driver.js';
-import { readManifests, type ManifestGraph } from './manifests.js';
+import { readManifests, type ManifestGraph } from './manifest-graph.js';
 import { markStore } from './mark.js';
 import { fetchFacts } from './facts.js';
 import { planGc, type GcPlan } from './plan.js';
 import { buildReport, type GcReport, type ReportInput } from './report.js';
 import { scanBlobs, scanRepositories } from './scan.js';
-import { BlobTable, type RepoScan } from './state.js';
+import { BlobTable, type RepoScan } from './store-scan.js';
 import { sweep, type SweepPhase } from './sweep.js';
-import { hasFastReads, localReads, type LocalReadMode } from './local-reads.js';
+import { hasFastReads } from '../drivers/driver.js';
+import { localReads, type LocalReadMode } from '../drivers/local-reads/decorator.js';
 import { multipartAborter, multipartUploads } from './multipart.js';
 
 const LOCAL_CONCURRENCY = 256;

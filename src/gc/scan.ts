@@ -12,10 +12,9 @@ import { isNotFound } from '../errors.js';
 import { isTag } from '../image/reference.js';
 import { linkEtag, MalformedLinkError, readLink } from '../store/links.js';
 import { BLOBS, REPOSITORIES, blobShardDir, splitRepoPath, layersDir, manifestsDir, repoDir, revisionLinkPath, revisionsDir, tagCurrentLinkPath, tagsDir, uploadsDir } from '../store/paths.js';
-import { listOrEmpty, listRepositoryDirs, listUploads } from '../store/walk.js';
-import { eachLimit } from '../verify/each-limit.js';
-import { entryNames } from './local-reads.js';
-import { BlobTable, byName, newRepo, type RepoScan, type TagScan, type UploadScan } from './state.js';
+import { entryNames, listOrEmpty, listRepositoryDirs, listUploads } from '../store/walk.js';
+import { eachLimit } from '../util/each-limit.js';
+import { BlobTable, byName, newRepo, type RepoScan, type TagScan, type UploadScan } from './store-scan.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
 /**

@@ -19,13 +19,13 @@ import { isNotFound } from '../errors.js';
 import { statBlob } from '../store/blobs.js';
 import { blobDataPath, blobDir, layerLinkPath, layersDir, manifestsDir, revisionDir, revisionLinkPath, tagDir, tagIndexEntryDir, tagIndexLinkPath, uploadsDir } from '../store/paths.js';
 import { listOrEmpty, listUploads } from '../store/walk.js';
-import { eachLimit } from '../verify/each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import { fetchLinkTimes, newestFile } from './facts.js';
-import { readManifests, type ManifestGraph } from './manifests.js';
+import { readManifests, type ManifestGraph } from './manifest-graph.js';
 import { isYoung, markRepo } from './mark.js';
 import type { GcPlan, PlanOptions, RepoPlan } from './plan.js';
 import { fileTime, listTagHistory, scanBlobs, scanRepositories, scanRepository, type ScanOptions } from './scan.js';
-import { BlobTable, DELETE, DELETED, LISTED, MARKED, type MultipartUpload, type RepoScan, type UploadScan } from './state.js';
+import { BlobTable, DELETE, DELETED, LISTED, MARKED, type MultipartUpload, type RepoScan, type UploadScan } from './store-scan.js';
 
 /** DeleteObjects takes 1,000 keys a request. */
 const BATCH = 1000;

@@ -9,7 +9,7 @@ import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.j
 import { NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isTag } from '../image/reference.js';
-import { eachLimit } from '../verify/each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import { linkEtag, MalformedLinkError, readLink } from './links.js';
 import { REPOSITORIES, repoDir, splitRepoPath, tagCurrentLinkPath, tagsDir } from './paths.js';
 import { listOrEmpty, listRepositories } from './walk.js';

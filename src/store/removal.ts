@@ -7,7 +7,7 @@
 import type { StorageDriver } from '../drivers/driver.js';
 import { NotFoundError, RefusedError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { eachLimit } from '../verify/each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import { MalformedLinkError, readLink } from './links.js';
 import { revisionLinkPath, tagCurrentLinkPath } from './paths.js';
 import { ManifestReader } from './summary.js';

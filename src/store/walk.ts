@@ -2,7 +2,7 @@
 // directories name every blob, revision and layer link without opening them. On S3 (flat
 // listings) one request returns 1,000 keys; on a filesystem, reading names from the parent
 // directories avoids descending into every leaf.
-import { basename, joinPath, type FileInfo, type StorageDriver } from '../drivers/driver.js';
+import { basename, hasFastReads, joinPath, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName } from '../image/reference.js';
@@ -10,6 +10,11 @@ import { BLOBS, REPOSITORIES, layersDir, revisionsDir, uploadsDir } from './path
 
 const HEX_RE = /^[a-f0-9]{64}$/;
 const REPO_MARKERS = new Set(['_manifests', '_layers', '_uploads']);
+
+/** Names of a directory's entries (unsorted), none when it does not exist. */
+export async function entryNames(d: StorageDriver, path: string): Promise<string[]> {
+  return hasFastReads(d) ? d.listNames(path) : (await listOrEmpty(d, path)).map(basename);
+}
 
 /** Direct children of a directory, none if it does not exist. */
 export async function listOrEmpty(d: StorageDriver, path: string): Promise<string[]> {

@@ -4,7 +4,7 @@ import type { Digest } from '../image/digest.js';
 import { requiredBlobs, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { blobDataPath, blobDir, layerLinkPath, revisionLinkPath, tagDir, tagIndexLinkPath } from '../store/paths.js';
 import { finding, type Finding, type FindingInit } from './findings.js';
-import type { HashResult } from './hash-pool.js';
+import type { HashResult } from './hashing/thread-pool.js';
 import type { Inventory, LinkFile, RepoInventory } from './inventory.js';
 import { judgeLink, linkTarget } from './link-check.js';
 import { UsageIndex } from './usage.js';

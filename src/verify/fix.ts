@@ -9,7 +9,7 @@ import type { Digest } from '../image/digest.js';
 import { writeLink } from '../store/links.js';
 import { REPOSITORIES } from '../store/paths.js';
 import type { AuditData } from './checks.js';
-import { eachLimit } from './each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import type { Finding, FindingKind } from './findings.js';
 
 export interface Repair {

@@ -9,7 +9,7 @@ import { isTag } from '../image/reference.js';
 import { statBlob } from '../store/blobs.js';
 import { BLOBS, REPOSITORIES, layersDir, repoDir, revisionsDir, splitRepoPath, tagsDir } from '../store/paths.js';
 import { listOrEmpty, listRepositoryDirs, listUploads, walkBlobs, type UploadEntry } from '../store/walk.js';
-import { eachLimit } from './each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
 

@@ -1,7 +1,7 @@
 import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import { isDigest, type Digest } from '../image/digest.js';
-import { eachLimit } from './each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import { linkEtag } from '../store/links.js';
 import type { LinkFile } from './inventory.js';
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { sha256 } from '../../src/image/digest.js';
 import { runGc } from '../../src/gc/run.js';
 import { scanBlobs, scanRepositories } from '../../src/gc/scan.js';
-import { BlobTable, LISTED } from '../../src/gc/state.js';
+import { BlobTable, LISTED } from '../../src/gc/store-scan.js';
 import { putBlobContent } from '../../src/store/blobs.js';
 import * as P from '../../src/store/paths.js';
 import { image } from './store-builder.js';

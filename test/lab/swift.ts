@@ -35,7 +35,8 @@ import { mkdtempSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { S3Driver, silenceSdkNodeVersionWarning, type S3DriverOptions } from '../../src/drivers/s3.js';
+import { silenceSdkNodeVersionWarning } from '../../src/cli/sdk-warnings.js';
+import { S3Driver, type S3DriverOptions } from '../../src/drivers/s3.js';
 import { requireTool, runOk } from './exec.js';
 import { freePort } from './ports.js';
 

@@ -7,9 +7,9 @@ import { FilesystemDriver } from '../../src/drivers/filesystem.js';
 import { MemoryDriver } from '../../src/drivers/memory.js';
 import { sha256 } from '../../src/image/digest.js';
 import { putBlobContent } from '../../src/store/blobs.js';
-import { BlobHasher } from '../../src/verify/blob-hasher.js';
-import { eachLimit } from '../../src/verify/each-limit.js';
-import { HashPool } from '../../src/verify/hash-pool.js';
+import { BlobHasher } from '../../src/verify/hashing/blob-hasher.js';
+import { eachLimit } from '../../src/util/each-limit.js';
+import { HashPool } from '../../src/verify/hashing/thread-pool.js';
 import { tempDir } from '../lab/tools.js';
 
 const pool = new HashPool(2);

@@ -1,11 +1,10 @@
 import * as nodePath from 'node:path';
 import { createHash } from 'node:crypto';
-import type { StorageDriver } from '../drivers/driver.js';
-import { FilesystemDriver } from '../drivers/filesystem.js';
-import { isNotFound } from '../errors.js';
-import type { Digest } from '../image/digest.js';
-import { blobDataPath } from '../store/paths.js';
-import { HashPool, type HashResult } from './hash-pool.js';
+import { hasLocalPaths, type StorageDriver } from '../../drivers/driver.js';
+import { isNotFound } from '../../errors.js';
+import type { Digest } from '../../image/digest.js';
+import { blobDataPath } from '../../store/paths.js';
+import { HashPool, type HashResult } from './thread-pool.js';
 
 /** Where the bytes of a remote store's blob are hashed: on the main thread, or passed to the workers. */
 export type StreamHashing = 'main' | 'workers';
@@ -28,7 +27,7 @@ export class BlobHasher {
     private readonly d: StorageDriver,
     private readonly opts: BlobHasherOptions,
   ) {
-    if (d instanceof FilesystemDriver) this.local = d.root;
+    if (hasLocalPaths(d)) this.local = d.localRoot;
     if (this.local !== undefined || opts.streamHashing === 'workers') this.pool = new HashPool(opts.threads);
   }
 

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FilesystemDriver } from '../../src/drivers/filesystem.js';
 import { PathNotFoundError, StorageError } from '../../src/errors.js';
-import { LocalPool } from '../../src/gc/local-pool.js';
-import { localReads, type LocalReadMode } from '../../src/gc/local-reads.js';
+import { LocalPool } from '../../src/drivers/local-reads/thread-pool.js';
+import { localReads, type LocalReadMode } from '../../src/drivers/local-reads/decorator.js';
 import { runGc } from '../../src/gc/run.js';
 import { tempDir } from '../lab/tools.js';
-import { filesystemStore, image, index, orphan } from './store-builder.js';
+import { filesystemStore, image, index, orphan } from '../gc/store-builder.js';
 
 const dir = tempDir('regbucket-local-');
 mkdirSync(join(dir, 'sub', 'inner'), { recursive: true });

@@ -6,9 +6,9 @@ import { isNotFound } from '../errors.js';
 import { sha256 } from '../image/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type ManifestKind } from '../image/manifest.js';
 import { blobDataPath } from '../store/paths.js';
-import { eachLimit } from '../verify/each-limit.js';
-import { hasFastReads } from './local-reads.js';
-import { LISTED, type BlobTable } from './state.js';
+import { eachLimit } from '../util/each-limit.js';
+import { hasFastReads } from '../drivers/driver.js';
+import { LISTED, type BlobTable } from './store-scan.js';
 
 export type ManifestInfo =
   | {

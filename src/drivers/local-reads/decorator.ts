@@ -3,21 +3,20 @@
 // trips; synchronous ones cost a few while the page cache holds the store, but then wait for the
 // disk one at a time when it does not. So reads start synchronous on the main thread and, when
 // they turn out slow (a cold cache: the disk's latency shows), move to a pool of worker threads
-// that keeps several in flight (local-pool.ts). Writes and deletes stay with the driver.
+// that keeps several in flight (thread-pool.ts). Writes and deletes stay with the driver.
 import { availableParallelism } from 'node:os';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
-import { basename, checkPath, joinPath, type FileInfo, type StorageDriver } from '../drivers/driver.js';
-import { FilesystemDriver } from '../drivers/filesystem.js';
-import { PathNotFoundError } from '../errors.js';
-import { MAX_MANIFEST_BYTES } from '../image/manifest.js';
-import { listOrEmpty } from '../store/walk.js';
+import { checkPath, hasLocalPaths, joinPath, type FastReads, type FileInfo, type LocalPaths, type StorageDriver } from '../driver.js';
+import { PathNotFoundError } from '../../errors.js';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
-import { StorageError } from '../errors.js';
-import { localOps, type LocalOps } from './local-ops.js';
-import { LocalPool, settle, type CallResult, type Op, type ReadResult, type StatResult } from './local-pool.js';
+import { StorageError } from '../../errors.js';
+import { localOps, type LocalOps } from './thread-body.js';
+import { LocalPool, settle, type CallResult, type Op, type ReadResult, type StatResult } from './thread-pool.js';
 
+/** The largest small read (a manifest's limit, image/manifest.ts MAX_MANIFEST_BYTES); larger reads go to the driver. */
+const MAX_SMALL_READ = 4 * 1024 * 1024;
 /** Synchronous stats and reads timed before deciding (and between yields to the event loop). */
 const SAMPLE = 256;
 /** Absolute, components of [A-Za-z0-9._-] (driver.ts checkPath), none of them `.` or `..`. */
@@ -29,7 +28,7 @@ const WARM_UP = 32;
 /** Mean time of a synchronous call above which the disk, not the CPU, is the limit. */
 const SLOW_MS = 0.05;
 
-class LocalReads implements StorageDriver {
+class LocalReads implements StorageDriver, FastReads {
   readonly name: string;
   readonly prefersFlatListing = false;
   private readonly root: string;
@@ -39,13 +38,13 @@ class LocalReads implements StorageDriver {
   private sampledMs = 0;
 
   constructor(
-    private readonly fs: FilesystemDriver,
+    private readonly fs: StorageDriver & LocalPaths,
     private threads: number,
     mode: LocalReadMode,
   ) {
     this.name = fs.name;
-    this.root = fs.root.endsWith(nodePath.sep) ? fs.root.slice(0, -1) : fs.root;
-    if (mode === 'threads') this.pool = new LocalPool(threads, MAX_MANIFEST_BYTES);
+    this.root = fs.localRoot.endsWith(nodePath.sep) ? fs.localRoot.slice(0, -1) : fs.localRoot;
+    if (mode === 'threads') this.pool = new LocalPool(threads, MAX_SMALL_READ);
     if (mode === 'main') this.threads = 0;
   }
 
@@ -58,12 +57,12 @@ class LocalReads implements StorageDriver {
     if (this.pool) return this.pool.call(op, path);
     const t = performance.now();
     const paths = [path];
-    const reply = op === 'read' ? this.ops.read(paths, MAX_MANIFEST_BYTES) : op === 'stat' ? this.ops.stat(paths) : this.ops.names(paths);
+    const reply = op === 'read' ? this.ops.read(paths, MAX_SMALL_READ) : op === 'stat' ? this.ops.stat(paths) : this.ops.names(paths);
     // Stats and small reads take microseconds from the page cache and the disk's latency
     // without it; directory listings take long either way and say nothing.
     if (op !== 'names' && ++this.sampled > WARM_UP) this.sampledMs += performance.now() - t;
     if (this.sampled === WARM_UP + SAMPLE) {
-      if (this.sampledMs / SAMPLE > SLOW_MS && this.threads > 0) this.pool = new LocalPool(this.threads, MAX_MANIFEST_BYTES);
+      if (this.sampledMs / SAMPLE > SLOW_MS && this.threads > 0) this.pool = new LocalPool(this.threads, MAX_SMALL_READ);
       this.sampled = WARM_UP;
       this.sampledMs = 0;
       await new Promise((r) => setImmediate(r)); // timers (the progress spinner) get their turn
@@ -75,7 +74,7 @@ class LocalReads implements StorageDriver {
 
   /** checkPath's rule in two regular expressions (it is called for every one of ~100k calls). */
   private full(path: string): string {
-    if (path === '/') return this.fs.root;
+    if (path === '/') return this.fs.localRoot;
     if (!SAFE_PATH_RE.test(path) || DOT_COMPONENT_RE.test(path)) checkPath(this.name, path); // throws InvalidPathError
     return this.root + path;
   }
@@ -88,7 +87,7 @@ class LocalReads implements StorageDriver {
   }
 
   async getContent(path: string): Promise<Buffer> {
-    const r = await this.getSmall(path, MAX_MANIFEST_BYTES);
+    const r = await this.getSmall(path, MAX_SMALL_READ);
     return r === 'too-big' ? this.fs.getContent(path) : r;
   }
 
@@ -139,27 +138,12 @@ class LocalReads implements StorageDriver {
 /** Where local reads run: decided by how fast they turn out (auto), or always on one side. */
 export type LocalReadMode = 'auto' | 'main' | 'threads';
 
-/** What a local store reads faster than the driver interface allows. */
-export interface LocalFastReads {
-  getSmall(path: string, max: number): Promise<Buffer | 'too-big'>;
-  listNames(path: string): Promise<string[]>;
-}
-
-export function hasFastReads(d: StorageDriver): d is StorageDriver & LocalFastReads {
-  return d instanceof LocalReads;
-}
-
-/** Names of a directory's entries (unsorted), none when it does not exist. */
-export async function entryNames(d: StorageDriver, path: string): Promise<string[]> {
-  return hasFastReads(d) ? d.listNames(path) : (await listOrEmpty(d, path)).map(basename);
-}
-
 /**
  * The driver with fast reads when it is a local directory, any other driver as it is; `release`
  * stops the read threads if any were started.
  */
 export function localReads(d: StorageDriver, mode: LocalReadMode = 'auto', threads = Math.min(8, 2 * availableParallelism())): { d: StorageDriver; release: () => Promise<void> } {
-  if (!(d instanceof FilesystemDriver)) return { d, release: async () => {} };
+  if (!hasLocalPaths(d)) return { d, release: async () => {} };
   const local = new LocalReads(d, threads, mode);
   return { d: local, release: () => local.close() };
 }

@@ -1,10 +1,10 @@
-// A few worker threads doing small synchronous filesystem calls (local-ops.ts) in batches. On
+// A few worker threads doing small synchronous filesystem calls (thread-body.ts) in batches. On
 // one thread synchronous calls wait for the disk one at a time: with a cold page cache a gc of a
 // big store is bound by I/O latency. Workers keep several calls in flight and use the other
 // cores. Calls made in the same turn of the event loop travel together.
 import { Worker } from 'node:worker_threads';
-import { StorageError } from '../errors.js';
-import { FAILED, localOps, localWorkerMain, MISSING, TOO_BIG, type LocalReply, type LocalRequest } from './local-ops.js';
+import { StorageError } from '../../errors.js';
+import { FAILED, localOps, localWorkerMain, MISSING, TOO_BIG, type LocalReply, type LocalRequest } from './thread-body.js';
 
 const BATCH = 64;
 

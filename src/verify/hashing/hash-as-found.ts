@@ -1,7 +1,7 @@
-import type { Digest } from '../image/digest.js';
+import type { Digest } from '../../image/digest.js';
 import type { BlobHasher } from './blob-hasher.js';
-import type { HashResult } from './hash-pool.js';
-import type { BlobInfo } from './inventory.js';
+import type { HashResult } from './thread-pool.js';
+import type { BlobInfo } from '../inventory.js';
 
 export interface HashFeedProgress {
   done: number;

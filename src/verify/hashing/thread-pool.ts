@@ -8,9 +8,9 @@
 //   (transferred, not copied again), a few in flight per stream.
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { StorageError } from '../errors.js';
-import type { Digest } from '../image/digest.js';
-import { CLAIM_SLOTS, hashWorkerMain, type HashReply, type HashRequest } from './hash-worker.js';
+import { StorageError } from '../../errors.js';
+import type { Digest } from '../../image/digest.js';
+import { CLAIM_SLOTS, hashWorkerMain, type HashReply, type HashRequest } from './thread-body.js';
 
 export interface HashResult {
   digest: Digest;

@@ -1,0 +1,14 @@
+// A process-wide concern, so it lives with the CLI (the process's owner), not in the S3 driver.
+
+/** The SDK's Node-version notice (process.emitWarning) is for developers, not for CLI users. */
+let warningFilterInstalled = false;
+export function silenceSdkNodeVersionWarning(): void {
+  if (warningFilterInstalled) return;
+  warningFilterInstalled = true;
+  const emit = process.emitWarning;
+  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]): void {
+    const msg = typeof warning === 'string' ? warning : warning?.message;
+    if (typeof msg === 'string' && msg.startsWith('NodeVersionSupportWarning')) return;
+    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
+  } as typeof process.emitWarning;
+}
