@@ -6,7 +6,7 @@ import { formatAge, type Output } from '../cli/output.js';
 import { UsageError } from '../errors.js';
 import { collectGc } from '../gc/run.js';
 import { buildReport } from '../gc/report.js';
-import { localReads } from '../gc/local-reads.js';
+import { localReads } from '../drivers/local-reads/decorator.js';
 import { compilePolicy, globToRegExp, parsePolicyFile, parseRule, type Policy } from '../retention/policy.js';
 import type { PruneOutcome } from '../retention/execute.js';
 import { carryOut, planPrune, type PrunePlan } from '../retention/run.js';

@@ -12,7 +12,7 @@ import { linkEtag, MalformedLinkError, readLink } from '../store/links.js';
 import { tagCurrentLinkPath, tagsDir } from '../store/paths.js';
 import { executeDelete } from '../store/removal.js';
 import { untag } from '../store/tags.js';
-import { eachLimit } from '../verify/each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import { readRepository, type ReadOptions } from './inventory.js';
 import { deletionOrder, planRepository, type RepoFacts, type RepoRetention, type TagDecision } from './plan.js';
 import type { CompiledPolicy } from './policy.js';

@@ -6,11 +6,11 @@
 // the scan: switching to another enumerator changes this file alone.
 import type { StorageDriver } from '../drivers/driver.js';
 import type { Digest } from '../image/digest.js';
-import { readManifests, type ManifestGraph } from '../gc/manifests.js';
+import { readManifests, type ManifestGraph } from '../gc/manifest-graph.js';
 import { fileTime, scanRepositories, scanRepository } from '../gc/scan.js';
-import { BlobTable, type RepoScan } from '../gc/state.js';
+import { BlobTable, type RepoScan } from '../gc/store-scan.js';
 import { tagCurrentLinkPath } from '../store/paths.js';
-import { eachLimit } from '../verify/each-limit.js';
+import { eachLimit } from '../util/each-limit.js';
 import type { ManifestFact, RepoFacts } from './plan.js';
 
 export interface ReadOptions {
