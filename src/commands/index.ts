@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { register as copy } from './copy.js';
 import { register as del } from './delete.js';
+import { register as du } from './du.js';
 import { register as gc } from './gc.js';
 import { register as inspect } from './inspect.js';
 import { register as ls } from './ls.js';
@@ -12,4 +13,4 @@ import { register as tag } from './tag.js';
 import { register as verify } from './verify.js';
 
 /** Every command registers itself on the program; order is the order of --help. */
-export const COMMANDS: ((program: Command) => void)[] = [push, pull, copy, sync, tag, del, ls, inspect, verify, gc, prune];
+export const COMMANDS: ((program: Command) => void)[] = [push, pull, copy, sync, tag, del, ls, inspect, verify, gc, prune, du];

@@ -1,4 +1,4 @@
-// What retention reads from a store: repositories with their tags (current link and its
+// What retention and du read from a store: repositories with their tags (current link and its
 // modification time, the push time), revisions with their link times, and, where the plan needs
 // them, the manifests (children, subjects). Everything comes from the gc's scan (one walk: flat on
 // S3, with times and ETags from the listing; directory listings on a filesystem, plus a stat per
@@ -7,8 +7,10 @@
 import type { StorageDriver } from '../drivers/driver.js';
 import type { Digest } from '../image/digest.js';
 import { readManifests, type ManifestGraph } from '../gc/manifest-graph.js';
-import { fileTime, scanRepositories, scanRepository } from '../gc/scan.js';
-import { BlobTable, type RepoScan } from '../gc/store-scan.js';
+import { markStore } from '../gc/mark.js';
+import { fileTime, scanBlobs, scanRepositories, scanRepository } from '../gc/scan.js';
+import { BlobTable, LISTED, type RepoScan } from '../gc/store-scan.js';
+import { statBlob } from '../store/blobs.js';
 import { tagCurrentLinkPath } from '../store/paths.js';
 import { eachLimit } from '../util/each-limit.js';
 import type { ManifestFact, RepoFacts } from './plan.js';
@@ -75,3 +77,43 @@ export async function readRepository(d: StorageDriver, name: string, opts: ReadO
   return (await toFacts(d, table, [scan], opts))[0]!;
 }
 
+
+// ---- du: the same scan, with blob sizes and the gc's marking ----
+
+export interface StoreReading {
+  table: BlobTable;
+  repos: RepoScan[];
+  /** Per repository: uploads in flight and the bytes they hold so far. */
+  uploads: Map<string, { count: number; bytes: number }>;
+}
+
+/**
+ * Every repository, every blob with its size, and MARKED set on what anything in the store
+ * references (gc's mark without --delete-untagged): one walk, the manifests read once.
+ */
+export async function readStoreUsage(d: StorageDriver, opts: { concurrency: number }): Promise<StoreReading> {
+  const table = new BlobTable();
+  const [scans] = await Promise.all([scanRepositories(d, table, opts), scanBlobs(d, table, opts)]);
+  const repos = scans.filter((r) => r.hasManifests || r.hasLayers || r.uploads.length > 0);
+  const unsized: number[] = [];
+  for (let i = 0; i < table.set.size; i++) if (table.has(i, LISTED) && Number.isNaN(table.size.data[i])) unsized.push(i);
+  await eachLimit(unsized, opts.concurrency, async (i) => {
+    const st = await statBlob(d, table.set.digest(i) as Digest);
+    if (st && !st.isDir) table.size.data[i] = st.size;
+    else table.flags.data[i]! &= ~LISTED; // a blob directory without data
+  });
+  const graph: ManifestGraph = new Map();
+  await readManifests(d, table, graph, repos.flatMap((r) => r.revisions), opts);
+  markStore(table, graph, repos, { deleteUntagged: false, minAgeMs: 0, now: Date.now() });
+  const uploads = new Map<string, { count: number; bytes: number }>();
+  await eachLimit(
+    repos.filter((r) => r.uploads.length > 0),
+    opts.concurrency,
+    async (r) => {
+      const u = { count: r.uploads.length, bytes: 0 };
+      for (const up of r.uploads) for await (const f of d.walk(up.path)) if (f.path.endsWith('/data')) u.bytes += f.size;
+      uploads.set(r.name, u);
+    },
+  );
+  return { table, repos, uploads };
+}

@@ -1,0 +1,68 @@
+import type { Command } from 'commander';
+import { action } from '../cli/action.js';
+import type { Context } from '../cli/context.js';
+import { formatBytes } from '../cli/output.js';
+import { UsageError } from '../errors.js';
+import { localReads } from '../drivers/local-reads/decorator.js';
+import { globToRegExp } from '../retention/policy.js';
+import { readStoreUsage } from '../retention/inventory.js';
+import { computeUsage, type StoreUsage } from '../usage/du.js';
+
+type SortKey = 'bytes' | 'exclusive' | 'shared' | 'reclaimable' | 'name';
+
+interface DuFlags {
+  sort: string;
+}
+
+const SORTS: Record<SortKey, (a: StoreUsage['repositories'][number], b: StoreUsage['repositories'][number]) => number> = {
+  bytes: (a, b) => b.bytes - a.bytes,
+  exclusive: (a, b) => b.exclusiveBytes - a.exclusiveBytes,
+  shared: (a, b) => b.sharedBytes - a.sharedBytes,
+  reclaimable: (a, b) => b.reclaimableBytes - a.reclaimableBytes,
+  name: () => 0,
+};
+
+function render(ctx: Context, u: StoreUsage): string {
+  const t = u.total;
+  const table = ctx.output.table(
+    ['REPOSITORY', 'BYTES', 'EXCLUSIVE', 'SHARED', 'RECLAIMABLE', 'BLOBS', 'UPLOADS'],
+    u.repositories.map((r) => [r.name, formatBytes(r.bytes), formatBytes(r.exclusiveBytes), formatBytes(r.sharedBytes), formatBytes(r.reclaimableBytes), r.blobs, r.uploads ? `${r.uploads} (${formatBytes(r.uploadBytes)})` : '']),
+  );
+  const lines = [
+    table,
+    `store: ${formatBytes(t.bytes)} in ${t.blobs} blobs; ${formatBytes(t.logicalBytes)} before deduplication (ratio ${t.dedupRatio.toFixed(2)})`,
+    `reclaimable by gc now: ${formatBytes(t.reclaimableBytes)}${t.unlinkedBytes ? ` (${formatBytes(t.unlinkedBytes)} linked by no repository)` : ''}`,
+  ];
+  if (t.uploads) lines.push(`uploads in flight: ${t.uploads} (${formatBytes(t.uploadBytes)})`);
+  return lines.join('\n');
+}
+
+async function du(ctx: Context, globs: string[], flags: DuFlags): Promise<number> {
+  if (!(flags.sort in SORTS)) throw new UsageError(`--sort ${JSON.stringify(flags.sort)}: use one of ${Object.keys(SORTS).join(', ')}`);
+  for (const g of globs) if (!/^[a-z0-9._/*?-]{1,255}$/.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob`);
+  const only = globs.map(globToRegExp);
+  const fast = localReads(await ctx.registryStore());
+  const prog = ctx.output.progress('du: reading the store');
+  let usage: StoreUsage;
+  try {
+    const reading = await readStoreUsage(fast.d, { concurrency: Math.max(1, ctx.globals.concurrency) });
+    usage = computeUsage(reading.table, reading.repos, reading.uploads);
+  } finally {
+    prog.done();
+    await fast.release();
+  }
+  // Exclusive and shared are computed over the whole store; the patterns only choose the rows.
+  if (only.length > 0) usage.repositories = usage.repositories.filter((r) => only.some((g) => g.test(r.name)));
+  usage.repositories.sort((a, b) => SORTS[flags.sort as SortKey](a, b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  ctx.output.result(usage, () => render(ctx, usage));
+  return 0;
+}
+
+export function register(program: Command): void {
+  program
+    .command('du')
+    .description('space per repository: total, exclusive (freed by deleting it, then gc), shared, reclaimable by gc now; store totals and dedup ratio')
+    .argument('[repos...]', 'repository names or globs to show (totals are always the whole store)')
+    .option('--sort <key>', 'bytes, exclusive, shared, reclaimable or name', 'bytes')
+    .action(action(du));
+}
