@@ -11,6 +11,8 @@ export interface GlobalOptions {
   quiet?: boolean;
   concurrency: number;
   retries: number;
+  /** --timeout, ms. */
+  timeout: number;
   s3Endpoint?: string;
   s3Region?: string;
 }
@@ -57,7 +59,7 @@ export class Context {
   /** Another store (copy --to). */
   open(url: string): Promise<StorageDriver> {
     return Promise.resolve(
-      openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries }),
+      openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries, timeoutMs: this.globals.timeout }),
     );
   }
 

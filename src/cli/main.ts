@@ -4,6 +4,7 @@ import { exitCodeFor } from './exit.js';
 import { takeExitCode } from './action.js';
 import { COMMANDS } from '../commands/index.js';
 import { silenceSdkNodeVersionWarning } from './sdk-warnings.js';
+import { parseDuration } from '../util/duration.js';
 
 function positiveInt(name: string) {
   return (v: string): number => {
@@ -11,6 +12,17 @@ function positiveInt(name: string) {
     if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} takes a whole number, got ${JSON.stringify(v)}`);
     return n;
   };
+}
+
+function timeoutArg(v: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(v, '--timeout');
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
+  if (ms < 1000) throw new InvalidArgumentError(`--timeout takes a duration of at least 1s, got ${JSON.stringify(v)}`);
+  return ms;
 }
 
 export function buildProgram(): Command {
@@ -22,6 +34,11 @@ export function buildProgram(): Command {
     .option('-q, --quiet', 'print nothing but errors')
     .addOption(new Option('--concurrency <n>', 'parallel transfers and requests').default(8).argParser(positiveInt('--concurrency')))
     .addOption(new Option('--retries <n>', 'retries with backoff for storage requests').default(5).argParser(positiveInt('--retries')))
+    .addOption(
+      new Option('--timeout <duration>', 'a storage or registry connection with no byte for this long (connecting, waiting for an answer, mid-body) fails the attempt, retried like other failures')
+        .default(60_000, '60s')
+        .argParser((v) => timeoutArg(v)),
+    )
     .option('--s3-endpoint <url>', 'S3 endpoint URL (env AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL); enables path-style')
     .option('--s3-region <region>', 'S3 region (env AWS_REGION)')
     .showHelpAfterError('(run regbucket --help for usage)')

@@ -1,6 +1,6 @@
 // A process-wide concern, so it lives with the CLI (the process's owner), not in the S3 driver.
 
-/** The SDK's Node-version notice (process.emitWarning) is for developers, not for CLI users. */
+/** The SDK's notices (process.emitWarning: Node versions, deprecations; multi-line) are for developers, not for CLI users. */
 let warningFilterInstalled = false;
 export function silenceSdkNodeVersionWarning(): void {
   if (warningFilterInstalled) return;
@@ -8,7 +8,7 @@ export function silenceSdkNodeVersionWarning(): void {
   const emit = process.emitWarning;
   process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]): void {
     const msg = typeof warning === 'string' ? warning : warning?.message;
-    if (typeof msg === 'string' && msg.startsWith('NodeVersionSupportWarning')) return;
+    if (typeof msg === 'string' && (msg.startsWith('NodeVersionSupportWarning') || /@smithy\/|@aws-sdk\/|AWS SDK/.test(msg))) return;
     return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
   } as typeof process.emitWarning;
 }

@@ -5,12 +5,14 @@ import { formatBytes, type Output } from '../cli/output.js';
 import { buildReport, reportJson, type GcReport, type GcTotals, type ReportInput } from '../gc/report.js';
 import { collectGc, type GcProgress } from '../gc/run.js';
 import { parseDuration } from '../util/duration.js';
+import { parseMaxSkew } from '../gc/clock.js';
 
 interface GcFlags {
   dryRun?: boolean;
   deleteUntagged?: boolean;
   minAge: string;
   uploadsOlderThan: string;
+  maxClockSkew: string;
 }
 
 /** Items shown per kind on a terminal; --json lists them all. */
@@ -83,6 +85,8 @@ function render(out: Output, r: GcReport): string {
   lines.push(...capped(l.tags, shown.tags, (t) => `${verb} referrers tag ${t.repository}:${t.tag} (its subject is gone)`, 'tags'));
   lines.push(...capped(l.repositories, shown.repositories, (name) => `${verb} repository ${name} (no manifest left)`, 'repositories'));
   for (const w of r.warnings) lines.push(`warning: ${w.kind} ${w.repo}${w.tag ? `:${w.tag}` : ''}${w.digest ? `@${w.digest}` : ''}: ${w.detail}`);
+  if (r.clockOffsetMs === null) lines.push("warning: the store does not tell its time: ages were measured by this machine's clock (a real run refuses; see --max-clock-skew)");
+  else if (Math.abs(r.clockOffsetMs) >= 60_000) lines.push(`note: ages measured by the store's clock, ${Math.round(r.clockOffsetMs / 1000)} s from this machine's`);
   if (r.dryRun) lines.push('dry run: nothing was deleted');
   else if (shown.blobs > 0) lines.push('restart any registry serving this store: it caches blob descriptors and may answer for deleted blobs');
   return lines.join('\n');
@@ -91,6 +95,7 @@ function render(out: Output, r: GcReport): string {
 async function gc(ctx: Context, flags: GcFlags): Promise<number> {
   const minAgeMs = parseDuration(flags.minAge, '--min-age');
   const uploadsOlderThanMs = parseDuration(flags.uploadsOlderThan, '--uploads-older-than');
+  const maxClockSkewMs = parseMaxSkew(flags.maxClockSkew, parseDuration);
   const d = await ctx.registryStore();
   const prog = ctx.output.progress('gc: listing the store');
   let last = 0;
@@ -102,6 +107,8 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
       minAgeMs,
       uploadsOlderThanMs,
       concurrency: Math.max(1, ctx.globals.concurrency),
+      maxClockSkewMs,
+      storeName: ctx.storeUrl,
       listLimit: ctx.output.mode === 'json' ? undefined : SHOWN,
       onProgress: (p) => {
         if (!ctx.output.interactive) return;
@@ -130,5 +137,6 @@ export function register(program: Command): void {
     .option('--delete-untagged', 'also delete manifests no tag names (children of kept indexes and referrers of kept manifests stay)')
     .option('--min-age <duration>', 'never delete anything written less than this long ago (90s, 30m, 1h, 7d, 0)', '1h')
     .option('--uploads-older-than <duration>', 'remove unfinished uploads started longer ago than this', '7d')
+    .option('--max-clock-skew <duration>', "ages are measured by the storage's clock; delete nothing when this machine's clock differs from it by more, or the storage does not tell its time (any: go on regardless)", '5m')
     .action(action(gc));
 }

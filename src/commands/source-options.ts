@@ -26,6 +26,7 @@ export function sourceOptions(ctx: Context, flags: SourceFlags): SourceOptions {
     credentials: flags.srcCreds !== undefined ? parseCredsFlag(flags.srcCreds) : undefined,
     tlsVerify: flags.srcTlsVerify,
     retries: ctx.globals.retries,
+    timeoutMs: ctx.globals.timeout,
     concurrency: ctx.globals.concurrency,
   };
 }

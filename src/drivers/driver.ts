@@ -47,10 +47,16 @@ export interface StorageDriver {
   /** Delete many files (not directories) in as few requests as the backend allows; missing ones are ignored. */
   deleteFiles(paths: string[]): Promise<void>;
   /**
-   * Where the backend can do it cheaply (a filesystem): set a file's modification time to now.
-   * Throws PathNotFoundError. Absent on backends where it would mean rewriting the object.
+   * Set a file's modification time to now (a filesystem: utimes; S3: a server-side copy of the
+   * object onto itself). Throws PathNotFoundError. Absent where the backend cannot.
    */
   touch?(path: string): Promise<void>;
+  /**
+   * The storage's clock minus this machine's (ms), read from the storage (S3: the Date header of
+   * its answers; a filesystem: the mtime of a file written now); undefined when it cannot tell.
+   * Absent where the storage shares this process's clock (memory). See store/clock.ts.
+   */
+  clockOffset?(): Promise<number | undefined>;
   /** Release connections, timers. */
   close(): Promise<void>;
 }

@@ -269,5 +269,25 @@ export class FilesystemDriver implements StorageDriver {
     }
   }
 
+  /**
+   * The file system's clock minus this machine's (ms): the mtime of an empty file written now in
+   * the store root, beside the staging directories (a network file system stamps its own time).
+   * Undefined when the root is not writable.
+   */
+  async clockOffset(): Promise<number | undefined> {
+    const f = nodePath.join(this.root, `${STAGING_PREFIX}clock-${randomUUID()}`);
+    const before = Date.now();
+    try {
+      await fs.writeFile(f, '', { flag: 'wx' });
+      const st = await fs.lstat(f);
+      // Whole seconds: a local disk's coarse timestamps lag by milliseconds, which is no skew.
+      return Math.round((st.mtimeMs - (before + Date.now()) / 2) / 1000) * 1000;
+    } catch {
+      return undefined;
+    } finally {
+      await fs.rm(f, { force: true }).catch(() => {});
+    }
+  }
+
   async close(): Promise<void> {}
 }

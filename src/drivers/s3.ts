@@ -23,6 +23,8 @@ const GiB = 1024 * MiB;
 /** S3's limits: a single PUT or CopyObject up to 5 GiB, at most 10,000 parts. */
 const MAX_PARTS = 10_000;
 const DELETE_BATCH = 1000;
+/** No byte for this long on a connection fails the attempt (then retried). */
+export const DEFAULT_TIMEOUT_MS = 60_000;
 
 export interface S3DriverOptions {
   bucket: string;
@@ -52,6 +54,12 @@ export interface S3DriverOptions {
   deleteBatch?: number;
   /** HTTP connections kept open at most (default 128). */
   maxSockets?: number;
+  /**
+   * No byte for this long on a connection (waiting for the answer, or mid-body) fails the attempt,
+   * which is retried like other transient failures (default 60 s). Connecting has the smaller of
+   * this and 10 s.
+   */
+  timeoutMs?: number;
 }
 
 export interface MultipartUploadInfo {
@@ -89,6 +97,40 @@ function isMissing(err: unknown): boolean {
   return n === 'NoSuchKey' || n === 'NotFound' || status(err) === 404;
 }
 
+/** Error codes of credentials S3 does not accept. */
+const CREDENTIAL_CODES = new Set(['RequestTimeTooSkewed', 'AccessDenied', 'SignatureDoesNotMatch', 'InvalidAccessKeyId', 'InvalidToken', 'ExpiredToken', 'TokenRefreshRequired', 'Forbidden']);
+
+/** Keys a listing may hand back: what the next request must start after (`successor` of a common prefix). */
+function afterPrefix(prefix: string): string {
+  // Every key below `a/b/` sorts before `a/b0` ('0' follows '/'): start after the whole group.
+  return prefix.endsWith('/') ? `${prefix.slice(0, -1)}0` : prefix;
+}
+
+/** Error text of servers and the SDK can span lines; an error is one line. */
+function oneLine(s: string): string {
+  return s.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+}
+
+const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {} };
+
+/** The server refused the credentials or what they may do (HTTP 403): one line with the fix. */
+export class S3AccessError extends StorageError {
+  constructor(driver: string, readonly bucket: string, op: string, key: string, readonly code: string, status: number | undefined) {
+    const fix =
+      code === 'InvalidAccessKeyId'
+        ? 'the server does not know this access key: check AWS_ACCESS_KEY_ID (or AWS_PROFILE)'
+        : code === 'SignatureDoesNotMatch'
+          ? 'the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)'
+          : code === 'RequestTimeTooSkewed'
+            ? "the server's clock and this machine's differ by more than it accepts: fix the clock (NTP)"
+          : code === 'ExpiredToken' || code === 'TokenRefreshRequired' || code === 'InvalidToken'
+            ? 'the session token is expired or invalid: refresh the credentials (AWS_SESSION_TOKEN or AWS_PROFILE)'
+            : `the credentials may not do ${op} on bucket ${bucket}: grant it (IAM or bucket policy) or use other credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)`;
+    const what = [code && code !== 'Forbidden' && code !== 'UnknownError' ? code : '', status ? `HTTP ${status}` : ''].filter(Boolean).join(', ');
+    super(driver, `${op} s3://${bucket}/${key}: access denied${what ? ` (${what})` : ''}: ${fix}`);
+  }
+}
+
 /** Strips the quotes S3 puts around ETags. */
 function unquote(etag: string | undefined): string | undefined {
   return etag?.replace(/^"(.*)"$/, '$1');
@@ -106,6 +148,9 @@ export class S3Driver implements StorageDriver {
   private clientPromise?: Promise<{ sdk: Sdk; client: S3Client }>;
   private readonly counts = new Map<string, number>();
   private readonly agents: (HttpAgent | HttpsAgent)[] = [];
+  private readonly timeoutMs: number;
+  /** The best reading of the server's clock so far: its time minus ours, and how far off it may be. */
+  private clock?: { offsetMs: number; errorMs: number };
 
   constructor(opts: S3DriverOptions) {
     this.opts = opts;
@@ -114,6 +159,35 @@ export class S3Driver implements StorageDriver {
     this.root = prefix ? `${prefix}/` : '';
     this.endpoint = opts.endpoint || process.env.AWS_ENDPOINT_URL_S3 || process.env.AWS_ENDPOINT_URL || undefined;
     if (this.endpoint !== undefined) checkEndpoint(this.endpoint);
+    this.timeoutMs = Math.max(1, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  }
+
+  /**
+   * An answer's Date header (whole seconds, truncated) against the local times the request went
+   * out and came back: the offset is known to within half the round trip plus the truncation.
+   * The reading with the smallest error is kept.
+   */
+  private clockSample(sent: number, date: string | undefined): void {
+    if (!date) return;
+    const server = Date.parse(date);
+    if (!Number.isFinite(server)) return;
+    const received = Date.now();
+    const errorMs = (received - sent) / 2 + 500;
+    if (this.clock && this.clock.errorMs <= errorMs) return;
+    this.clock = { offsetMs: server + 500 - (sent + received) / 2, errorMs };
+  }
+
+  /**
+   * The server's clock minus this machine's, in ms (rounded to the second it is known to), from
+   * the Date headers of its answers; one cheap listing is sent if none came yet. Undefined when
+   * the server sends no Date header.
+   */
+  async clockOffset(): Promise<number | undefined> {
+    if (!this.clock) {
+      const prefix = this.root;
+      await this.send('ListObjectsV2', prefix, undefined, (s) => new s.ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix || undefined, MaxKeys: 1 }));
+    }
+    return this.clock ? Math.round(this.clock.offsetMs / 1000) * 1000 : undefined;
   }
 
   /** S3 requests sent so far (every attempt), by operation: { GetObject: 12, ListObjectsV2: 3, ... }. */
@@ -155,7 +229,11 @@ export class S3Driver implements StorageDriver {
       retryMode: o.retryMode ?? 'standard',
       requestChecksumCalculation: 'WHEN_REQUIRED',
       responseChecksumValidation: 'WHEN_REQUIRED',
-      requestHandler: { httpAgent, httpsAgent, connectionTimeout: 10_000, requestTimeout: 120_000 },
+      // socketTimeout: no byte for timeoutMs while waiting for the answer or reading its body fails
+      // the attempt (a TimeoutError, which the SDK retries; a body read resumes in reader()).
+      requestHandler: { httpAgent, httpsAgent, connectionTimeout: Math.min(10_000, this.timeoutMs), socketTimeout: this.timeoutMs },
+      // The SDK's own notices (multi-line, for developers) never reach a CLI user's terminal.
+      logger: SILENT_LOGGER,
     });
     // Content-MD5 on DeleteObjects: S3 requires an integrity header there, and Swift (like
     // older Ceph and appliances) accepts only Content-MD5, not the SDK's CRC32.
@@ -172,12 +250,21 @@ export class S3Driver implements StorageDriver {
       },
       { step: 'build', priority: 'low', name: 'regbucketContentMd5' },
     );
-    // Counts each attempt (deserialize runs below the retry loop).
+    // Counts each attempt (deserialize runs below the retry loop), and reads the server's clock
+    // from the Date header of every answer (errors included).
     client.middlewareStack.add(
       (next, context) => async (args) => {
         const op = (context.commandName ?? 'Unknown').replace(/Command$/, '');
         this.counts.set(op, (this.counts.get(op) ?? 0) + 1);
-        return next(args);
+        const sent = Date.now();
+        try {
+          const out = await next(args);
+          this.clockSample(sent, (out.response as { headers?: Record<string, string> })?.headers?.date);
+          return out;
+        } catch (err) {
+          this.clockSample(sent, (err as { $response?: { headers?: Record<string, string> } })?.$response?.headers?.date);
+          throw err;
+        }
       },
       { step: 'deserialize', priority: 'high', name: 'regbucketRequestCounter' },
     );
@@ -200,10 +287,13 @@ export class S3Driver implements StorageDriver {
     const e = err as SdkError;
     const attempts = e?.$metadata?.attempts;
     const code = status(err);
-    let msg = e?.message || errName(err) || String(err);
-    if (errName(err) === 'CredentialsProviderError' || /Could not load credentials/i.test(msg)) {
+    const name = errName(err);
+    if (code === 403 || CREDENTIAL_CODES.has(name)) return new S3AccessError(this.name, this.bucket, op, key, name, code);
+    let msg = oneLine(e?.message || name || String(err));
+    if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(msg)) {
       msg += ' (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)';
     }
+    if (name === 'TimeoutError') msg = `no answer for ${this.timeoutMs / 1000} s (a stalled connection; --timeout sets the limit)`;
     const where = `s3://${this.bucket}/${key}`;
     const tail = [code ? `HTTP ${code}` : '', attempts && attempts > 1 ? `after ${attempts} attempts` : ''].filter(Boolean).join(', ');
     return new StorageError(this.name, `${op} ${where}: ${msg}${tail ? ` (${tail})` : ''}`, { cause: err });
@@ -320,48 +410,67 @@ export class S3Driver implements StorageDriver {
   async list(path: string): Promise<string[]> {
     const dir = this.dirKey(path);
     const out = new Set<string>();
-    let token: string | undefined;
-    do {
-      const page = await this.send<{ Contents?: _Object[]; CommonPrefixes?: { Prefix?: string }[]; NextContinuationToken?: string; IsTruncated?: boolean }>(
-        'ListObjectsV2',
-        dir,
-        undefined,
-        (s) => new s.ListObjectsV2Command({ Bucket: this.bucket, Prefix: dir, Delimiter: '/', ContinuationToken: token, MaxKeys: this.opts.pageSize ?? 1000 }),
-      );
-      for (const p of page.CommonPrefixes ?? []) {
-        const child = p.Prefix ? this.pathOf(p.Prefix.replace(/\/$/, '')) : undefined;
+    for await (const page of this.pages(dir, { delimiter: true })) {
+      for (const p of page.prefixes) {
+        const child = this.pathOf(p.replace(/\/$/, ''));
         if (child) out.add(child);
       }
-      for (const o of page.Contents ?? []) {
+      for (const o of page.objects) {
         const child = o.Key ? this.pathOf(o.Key) : undefined;
         if (child) out.add(child);
       }
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     if (out.size === 0 && path !== '/') throw new PathNotFoundError(this.name, path);
     return [...out].sort();
   }
 
-  /** Raw listing of every key below a key prefix, a page at a time; the next page is requested while this one is used. */
-  private async *pages(prefix: string, startAfter?: string): AsyncGenerator<_Object[]> {
-    type Page = { Contents?: _Object[]; NextContinuationToken?: string; IsTruncated?: boolean };
-    const fetch = (token: string | undefined): Promise<Page> =>
+  /**
+   * Raw listing below a key prefix, a page at a time; the next page is requested while this one
+   * is used. A listing is complete or this throws: a page that says more is to come without a
+   * continuation token (servers with partial ListObjectsV2 support) is followed by one that
+   * starts after its last key, and a page that makes no progress ends the listing with an error.
+   */
+  private async *pages(prefix: string, opts: { startAfter?: string; delimiter?: boolean } = {}): AsyncGenerator<{ objects: _Object[]; prefixes: string[] }> {
+    type Page = { Contents?: _Object[]; CommonPrefixes?: { Prefix?: string }[]; NextContinuationToken?: string; IsTruncated?: boolean };
+    type Cursor = { token?: string; startAfter?: string };
+    const fetch = (c: Cursor): Promise<Page> =>
       this.send<Page>('ListObjectsV2', prefix, undefined, (s) =>
         new s.ListObjectsV2Command({
           Bucket: this.bucket,
           Prefix: prefix,
-          ContinuationToken: token,
-          StartAfter: token ? undefined : startAfter,
+          Delimiter: opts.delimiter ? '/' : undefined,
+          ContinuationToken: c.token,
+          StartAfter: c.token ? undefined : c.startAfter,
           MaxKeys: this.opts.pageSize ?? 1000,
         }),
       );
-    let next: Promise<Page> | undefined = fetch(undefined);
+    let cursor: Cursor = { startAfter: opts.startAfter };
+    let next: Promise<Page> | undefined = fetch(cursor);
     while (next) {
       const page: Page = await next;
-      next = page.IsTruncated && page.NextContinuationToken ? fetch(page.NextContinuationToken) : undefined;
-      // A prefetched page that nobody waits for must not become an unhandled rejection.
-      next?.catch(() => {});
-      yield page.Contents ?? [];
+      const objects = page.Contents ?? [];
+      const prefixes = (page.CommonPrefixes ?? []).map((p) => p.Prefix ?? '').filter(Boolean);
+      next = undefined;
+      if (page.IsTruncated) {
+        if (page.NextContinuationToken) cursor = { token: page.NextContinuationToken };
+        else {
+          // The page's last entry in key order: a key, or a common prefix standing for all its keys.
+          let last = '';
+          for (const o of objects) if (o.Key && o.Key > last) last = o.Key;
+          for (const p of prefixes) if (afterPrefix(p) > last) last = afterPrefix(p);
+          if (!last || (cursor.startAfter !== undefined && last <= cursor.startAfter)) {
+            throw new StorageError(
+              this.name,
+              `ListObjectsV2 s3://${this.bucket}/${prefix}: the server says the listing goes on but gives no continuation token and no key to continue after: refusing to act on a partial listing`,
+            );
+          }
+          cursor = { startAfter: last };
+        }
+        next = fetch(cursor);
+        // A prefetched page that nobody waits for must not become an unhandled rejection.
+        next.catch(() => {});
+      }
+      yield { objects, prefixes };
     }
   }
 
@@ -372,8 +481,8 @@ export class S3Driver implements StorageDriver {
   async *walk(path: string, opts: { startAfter?: string } = {}): AsyncIterable<FileInfo> {
     const dir = this.dirKey(path);
     const startAfter = opts.startAfter ? this.key(opts.startAfter) : undefined;
-    for await (const page of this.pages(dir, startAfter)) {
-      for (const o of page) {
+    for await (const page of this.pages(dir, { startAfter })) {
+      for (const o of page.objects) {
         const p = o.Key ? this.pathOf(o.Key) : undefined;
         if (!p) continue;
         yield { path: p, size: o.Size ?? 0, modTime: o.LastModified ?? new Date(0), isDir: false, etag: unquote(o.ETag) };
@@ -443,6 +552,27 @@ export class S3Driver implements StorageDriver {
     await this.send('DeleteObject', src, undefined, (s) => new s.DeleteObjectCommand({ Bucket: this.bucket, Key: src }));
   }
 
+  /**
+   * Sets the object's LastModified to now: a copy onto itself (metadata replaced, which S3
+   * requires of a copy in place), server-side; above 5 GiB part by part. Throws PathNotFoundError.
+   * gc on S3 re-checks a blob's time just before deleting it, so a push reusing an old blob
+   * touches it first (store/blobs.ts).
+   */
+  async touch(path: string): Promise<void> {
+    const key = this.key(path);
+    try {
+      await this.send('CopyObject', key, path, (s) =>
+        new s.CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: this.copySource(key), MetadataDirective: 'REPLACE', ContentType: 'application/octet-stream' }),
+      );
+    } catch (err) {
+      if (status((err as StorageError).cause) !== 400) throw err;
+      // Too large for one CopyObject (over 5 GiB): copy it onto itself in parts.
+      const head = await this.send<{ ContentLength?: number }>('HeadObject', key, path, (s) => new s.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      if ((head.ContentLength ?? 0) <= 5 * GiB) throw err;
+      await this.multipartCopy(key, key, head.ContentLength ?? 0);
+    }
+  }
+
   private copySource(key: string): string {
     return `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`;
   }
@@ -504,7 +634,7 @@ export class S3Driver implements StorageDriver {
     self.catch(() => {});
     let found = false;
     for await (const page of this.pages(dir)) {
-      const keys = page.map((o) => o.Key!).filter(Boolean);
+      const keys = page.objects.map((o) => o.Key!).filter(Boolean);
       if (keys.length > 0) {
         found = true;
         await this.deleteKeys(keys);
@@ -558,13 +688,25 @@ export class S3Driver implements StorageDriver {
       }>('ListMultipartUploads', prefix, undefined, (s) =>
         new s.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: 1000 }),
       );
+      let lastKey = '';
+      let lastId = '';
       for (const u of page.Uploads ?? []) {
+        if (u.Key && u.UploadId && (u.Key > lastKey || (u.Key === lastKey && u.UploadId > lastId))) [lastKey, lastId] = [u.Key, u.UploadId];
         const path = u.Key ? this.pathOf(u.Key) : undefined;
         if (path && u.UploadId) yield { key: path, uploadId: u.UploadId, initiated: u.Initiated ?? new Date(0) };
       }
-      if (!page.IsTruncated || (!page.NextKeyMarker && !page.NextUploadIdMarker)) return;
-      keyMarker = page.NextKeyMarker;
-      uploadIdMarker = page.NextUploadIdMarker;
+      if (!page.IsTruncated) return;
+      // More to come: from the markers the server gives, else from the page's last upload.
+      const nextKey = page.NextKeyMarker || lastKey;
+      const nextId = page.NextKeyMarker ? page.NextUploadIdMarker : lastId;
+      if (!nextKey || (nextKey === keyMarker && (nextId ?? '') === (uploadIdMarker ?? ''))) {
+        throw new StorageError(
+          this.name,
+          `ListMultipartUploads s3://${this.bucket}/${prefix}: the server says the listing goes on but gives no marker to continue from: refusing to act on a partial listing`,
+        );
+      }
+      keyMarker = nextKey;
+      uploadIdMarker = nextId || undefined;
     }
   }
 
@@ -610,10 +752,22 @@ function checkEndpoint(endpoint: string): void {
   }
 }
 
-/** Bucket names as S3 allows them (3-63 lowercase letters, digits, dots and hyphens). */
-export function checkBucketName(bucket: string): string | undefined {
-  if (bucket.length < 3 || bucket.length > 63) return 'a bucket name has 3 to 63 characters';
-  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(bucket)) return 'a bucket name has lowercase letters, digits, dots and hyphens, and starts and ends with a letter or digit';
+/**
+ * Bucket names as S3 allows them now (3-63 lowercase letters, digits, dots and hyphens); with
+ * `legacy` (path-style addressing, where the name is only a path component) also as older S3
+ * and many S3-compatible servers allow them: up to 255 letters of either case, digits, dots,
+ * hyphens and underscores.
+ */
+export function checkBucketName(bucket: string, opts: { legacy?: boolean } = {}): string | undefined {
+  if (opts.legacy) {
+    if (bucket.length < 1 || bucket.length > 255) return 'a bucket name has 1 to 255 characters';
+    if (!/^[A-Za-z0-9._-]+$/.test(bucket) || bucket === '.' || bucket === '..') return 'a bucket name has letters, digits, dots, hyphens and underscores';
+    return undefined;
+  }
+  if (bucket.length < 3 || bucket.length > 63) return 'a bucket name has 3 to 63 characters (older names with capitals or underscores work with --s3-endpoint, which uses path-style addressing)';
+  if (!/^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(bucket)) {
+    return 'a bucket name has lowercase letters, digits, dots and hyphens, and starts and ends with a letter or digit (older names with capitals or underscores work with --s3-endpoint, which uses path-style addressing)';
+  }
   if (bucket.includes('..')) return 'a bucket name has no two dots in a row';
   if (/^\d+\.\d+\.\d+\.\d+$/.test(bucket)) return 'a bucket name is not an IP address';
   return undefined;

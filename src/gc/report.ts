@@ -57,6 +57,8 @@ export interface GcReport {
   listsTruncated?: boolean;
   warnings: GcWarning[];
   seconds: number;
+  /** The storage's clock minus this machine's, ms (ages are measured by the storage's clock); null when unknown. */
+  clockOffsetMs: number | null;
 }
 
 /** A plan in the shape of a sweep's result. */
@@ -184,6 +186,8 @@ export interface ReportInput {
   seconds: number;
   /** Entries per list (a terminal shows a few); all when undefined. */
   listLimit?: number;
+  /** The storage's clock minus this machine's (ages are measured by the storage's); undefined when unknown. */
+  clockOffsetMs?: number;
 }
 
 export function buildReport(x: ReportInput, streamed = false): GcReport {
@@ -207,6 +211,7 @@ export function buildReport(x: ReportInput, streamed = false): GcReport {
     ...(x.listLimit !== undefined ? { listsTruncated: true } : {}),
     warnings: x.plan.warnings,
     seconds: x.seconds,
+    clockOffsetMs: x.clockOffsetMs ?? null,
   };
 }
 

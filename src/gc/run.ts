@@ -12,6 +12,7 @@ import { sweep, type SweepPhase } from './sweep.js';
 import { hasFastReads } from '../drivers/driver.js';
 import { localReads, type LocalReadMode } from '../drivers/local-reads/decorator.js';
 import { multipartAborter, multipartUploads } from './multipart.js';
+import { DEFAULT_MAX_CLOCK_SKEW_MS, gcClock } from './clock.js';
 
 const LOCAL_CONCURRENCY = 256;
 
@@ -24,8 +25,12 @@ export interface GcOptions {
   uploadsOlderThanMs: number;
   /** Storage requests in flight. */
   concurrency: number;
-  /** The time ages are measured from (default: the start of the run). */
+  /** The time ages are measured from (default: the storage's clock at the start of the run). */
   now?: number;
+  /** A real run refuses to delete when the storage's clock and this machine's differ by more (default 5 min; Infinity: any). */
+  maxClockSkewMs?: number;
+  /** The store's name in messages. */
+  storeName?: string;
   recheckMs?: number;
   /** Local stores: where reads run (tests and benchmarks pin it; default auto). */
   localReads?: LocalReadMode;
@@ -79,7 +84,11 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number):
 /** A whole run, up to what the report is made of (buildReport, or reportJson for --json). */
 export async function collectGc(store: StorageDriver, opts: GcOptions): Promise<ReportInput> {
   const started = Date.now();
-  const now = opts.now ?? started;
+  const clock =
+    opts.now !== undefined
+      ? { now: opts.now, offsetMs: 0 }
+      : await gcClock(store, opts.storeName ?? 'the store', opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, !opts.dryRun);
+  const now = clock.now;
   const { d, release } = localReads(store, opts.localReads);
   try {
     const { table, repos, graph, plan } = await planStore(d, opts, now);
@@ -105,6 +114,7 @@ export async function collectGc(store: StorageDriver, opts: GcOptions): Promise<
       uploadsOlderThanMs: opts.uploadsOlderThanMs,
       seconds: (Date.now() - started) / 1000,
       listLimit: opts.listLimit,
+      clockOffsetMs: clock.offsetMs,
     };
   } finally {
     await release();

@@ -10,7 +10,8 @@
 //   read and the repository is marked afresh; only what is still unkept and old goes;
 // - blobs: every repository is listed again and everything any revision now references is kept
 //   (repeated every `recheckMs` while the sweep runs), and so is a blob linked into a repository
-//   less than --min-age ago; on a filesystem each blob's age is checked again as it goes;
+//   less than --min-age ago; each blob's age is read again just before it goes (filesystem: after
+//   moving it aside; S3: a HEAD right before the DeleteObjects of its small group);
 // - links: the blob must still be absent and the link old; uploads: still stale; repositories:
 //   still without revisions and without recent files.
 import { randomUUID } from 'node:crypto';
@@ -29,6 +30,8 @@ import { BlobTable, DELETE, DELETED, LISTED, MARKED, type MultipartUpload, type 
 
 /** DeleteObjects takes 1,000 keys a request. */
 const BATCH = 1000;
+/** S3: blobs whose times are read (HEAD, all at once) right before one DeleteObjects. */
+const CHECK_GROUP = 64;
 
 export type SweepPhase = 'manifests' | 'blobs' | 'links' | 'uploads' | 'repositories';
 
@@ -180,12 +183,25 @@ class Sweeper {
     }
   }
 
-  /** Still to delete, and (filesystem, where a stat is cheap) still there and old. */
+  /** Still to delete, still there and old (by its time now). */
   private async stillGoing(i: number): Promise<boolean> {
     if ((this.table.flags.data[i]! & (DELETE | MARKED)) !== DELETE) return false;
-    if (this.d.prefersFlatListing) return true;
+    return this.stillOld(i);
+  }
+
+  /**
+   * The blob is there and old by its time now (false marks it kept). On S3 "old" means "not
+   * rewritten since it was listed": HEAD gives whole seconds (Swift rounds up, AWS down) where
+   * listings may give milliseconds, so a time within the listed time's second is the same object.
+   */
+  private async stillOld(i: number): Promise<boolean> {
     const st = await statBlob(this.d, this.table.set.digest(i));
-    return st !== undefined && !isYoung(st.modTime.getTime(), this.opts);
+    if (st === undefined) return false;
+    const t = st.modTime.getTime();
+    const listed = this.table.mtime.data[i]!;
+    const old = this.d.prefersFlatListing && Number.isFinite(listed) ? t <= Math.ceil(listed / 1000) * 1000 && !isYoung(listed, this.opts) : !isYoung(t, this.opts);
+    if (!old) this.table.flags.data[i]! |= MARKED;
+    return old;
   }
 
   /**
@@ -229,10 +245,24 @@ class Sweeper {
       }
       const todo: number[] = [];
       if (this.d.prefersFlatListing) {
-        await eachLimit(plan.blobs.slice(at, at + round), this.opts.concurrency, async (i) => {
-          if (await this.stillGoing(i)) todo.push(i);
+        // S3: each blob's time is read (HEAD) just before the request that deletes it, in small
+        // groups, so a push that refreshed an old blob's time to reuse it (store/blobs.ts) keeps it.
+        // What remains: a refresh landing between a group's HEAD and its DeleteObjects (one
+        // round trip) loses that blob; docs/reliability.md has the measured figures.
+        const groups = chunks(
+          plan.blobs.slice(at, at + round).filter((i) => (table.flags.data[i]! & (DELETE | MARKED)) === DELETE),
+          CHECK_GROUP,
+        );
+        await eachLimit(groups, Math.max(1, Math.ceil(this.opts.concurrency / 4)), async (group) => {
+          const old: number[] = [];
+          await Promise.all(
+            group.map(async (i) => {
+              if (await this.stillOld(i)) old.push(i);
+            }),
+          );
+          await this.d.deleteFiles(old.map((i) => blobDataPath(table.set.digest(i))));
+          todo.push(...old);
         });
-        await this.remove(todo.map((i) => ({ dir: blobDir(table.set.digest(i)), file: blobDataPath(table.set.digest(i)) })));
       } else {
         // Each blob is claimed, its age checked and only then deleted: a push reusing an old blob
         // refreshes its time first (claimExisting in store/blobs.ts).

@@ -26,6 +26,8 @@ export interface DockerSourceOptions {
   credentials?: Credentials;
   tlsVerify?: boolean;
   retries?: number;
+  /** No byte for this long on a connection fails the attempt (default 60 s). */
+  timeoutMs?: number;
   concurrency?: number;
   backoffMs?: number;
   env?: NodeJS.ProcessEnv;
@@ -64,7 +66,7 @@ const clients = new Map<string, { http: RegistryHttp; users: number }>();
 
 function acquireHttp(host: string, o: RegistryHttpOptions): RegistryHttp {
   const c = o.credentials;
-  const key = JSON.stringify([host, o.tlsVerify, o.retries, o.maxSockets, c ? [c.origin, c.username, c.password] : null]);
+  const key = JSON.stringify([host, o.tlsVerify, o.retries, o.timeoutMs, o.maxSockets, c ? [c.origin, c.username, c.password] : null]);
   let e = clients.get(key);
   if (!e) {
     e = { http: new RegistryHttp(host, o), users: 0 };
@@ -112,6 +114,7 @@ export class DockerSource implements ImageSource {
       tlsVerify: opts.tlsVerify ?? true,
       credentials,
       retries: this.retries,
+      timeoutMs: opts.timeoutMs,
       maxSockets: Math.max(4, opts.concurrency ?? 8),
       backoffMs: this.backoffMs,
     });

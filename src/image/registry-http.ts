@@ -19,6 +19,8 @@ export interface RegistryHttpOptions {
   tlsVerify: boolean;
   credentials?: Credentials;
   retries: number;
+  /** No byte for this long (connecting, waiting for the answer, mid-body) fails the attempt (default 60 s). */
+  timeoutMs?: number;
   /** Sockets per origin. */
   maxSockets: number;
   /** Base delay of the exponential backoff (tests make it short). */
@@ -46,6 +48,7 @@ function retryableStatus(s: number): boolean {
 }
 
 const IDLE_TIMEOUT_MS = 60_000;
+const CONNECT_TIMEOUT_MS = 10_000;
 
 /** Reads a (small) body whole; refuses more than `limit` bytes. */
 export async function readBody(res: http.IncomingMessage, limit: number, what: string): Promise<Buffer> {
@@ -121,7 +124,18 @@ export class RegistryHttp {
           resolve(res);
         },
       );
-      req.setTimeout(IDLE_TIMEOUT_MS, () => req.destroy(Object.assign(new Error(`no answer in ${IDLE_TIMEOUT_MS / 1000} s`), { code: 'ETIMEDOUT' })));
+      // Idle: no byte for timeoutMs while connecting, waiting for the answer or reading its body
+      // (the socket's timeout stays on while the body streams); a connect gets the smaller of it and 10 s.
+      const idle = this.opts.timeoutMs ?? IDLE_TIMEOUT_MS;
+      const stalled = (what: string, ms: number) => () => req.destroy(Object.assign(new Error(`${what} in ${ms / 1000} s (--timeout)`), { code: 'ETIMEDOUT' }));
+      req.setTimeout(idle, stalled('no byte', idle));
+      const connectMs = Math.min(idle, CONNECT_TIMEOUT_MS);
+      req.once('socket', (sock) => {
+        if (!sock.connecting) return;
+        const t = setTimeout(stalled('no connection', connectMs), connectMs);
+        sock.once('connect', () => clearTimeout(t));
+        sock.once('close', () => clearTimeout(t));
+      });
       req.on('error', reject);
       req.end();
     });

@@ -4,6 +4,7 @@ import { isNotFound, NotFoundError } from '../errors.js';
 import type { FileInfo, StorageDriver } from '../drivers/driver.js';
 import { DigestingStream, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/manifest.js';
+import { storageNow } from './clock.js';
 import { readLink, writeLink } from './links.js';
 import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
 
@@ -13,9 +14,15 @@ export interface BlobUploadResult {
   bytes: number;
 }
 
+/**
+ * The blob's data file, or undefined when there is none. A directory at the data path (on S3, a
+ * `data/` "folder" marker object a console made, or keys below `data/`) is not a blob: the
+ * registry cannot serve it either.
+ */
 export async function statBlob(d: StorageDriver, digest: Digest): Promise<FileInfo | undefined> {
   try {
-    return await d.stat(blobDataPath(digest));
+    const st = await d.stat(blobDataPath(digest));
+    return st.isDir ? undefined : st;
   } catch (err) {
     if (isNotFound(err)) return undefined;
     throw err;
@@ -63,8 +70,9 @@ export const CLAIM_AFTER_MS = 60_000;
 
 /**
  * True when the blob is in the store, about to gain a reference from the caller. A gc running
- * meanwhile may have planned to delete it (old and unreferenced when it looked); on a filesystem
- * it checks each blob's age right before deleting it, so an old blob's time is refreshed first:
+ * meanwhile may have planned to delete it (old and unreferenced when it looked); it checks each
+ * blob's age (by the storage's clock) right before deleting it, so an old blob's time is
+ * refreshed first (a filesystem: utimes; S3: a server-side copy onto itself):
  * the gc keeps it, or deleted it already and this answers false (write it again). Blobs younger
  * than a minute are left as they are (a repeated push writes nothing), which is why gc
  * --min-age below a minute is not safe with pushes running.
@@ -72,7 +80,7 @@ export const CLAIM_AFTER_MS = 60_000;
 async function claimExisting(d: StorageDriver, digest: Digest): Promise<boolean> {
   const st = await statBlob(d, digest);
   if (!st) return false;
-  if (!d.touch || Date.now() - st.modTime.getTime() < CLAIM_AFTER_MS) return true;
+  if (!d.touch || (await storageNow(d)) - st.modTime.getTime() < CLAIM_AFTER_MS) return true;
   try {
     await d.touch(blobDataPath(digest));
     return true;

@@ -33,6 +33,13 @@ describe('S3 store URLs', () => {
     for (const url of ['s3://', 's3:///x', 's3://ab', 's3://Upper', 's3://under_score', 's3://a..b', 's3://-ab', 's3://bucket/a//b', 's3://bucket/../x', 's3://bucket/a b']) {
       expect(() => openDriver(url), url).toThrow(InvalidInputError);
     }
+    // Path-style (an endpoint given): names older S3 allowed, capitals and underscores, up to 255.
+    for (const name of ['Upper', 'under_score', 'My.Old_Bucket-1', 'x'.repeat(255)]) {
+      expect((openDriver(`s3://${name}/p`, { s3Endpoint: 'http://127.0.0.1:1' }) as S3Driver).bucket, name).toBe(name);
+    }
+    for (const url of ['s3://a b', 's3://' + 'x'.repeat(256), 's3://a%b', 's3://..']) {
+      expect(() => openDriver(url, { s3Endpoint: 'http://127.0.0.1:1' }), url).toThrow(InvalidInputError);
+    }
     expect(() => openDriver('s3://bucket', { s3Endpoint: 'not a url' })).toThrow(/invalid S3 endpoint/);
     expect(() => openDriver('s3://bucket', { s3Endpoint: 'ftp://x' })).toThrow(/invalid S3 endpoint/);
   });
@@ -211,9 +218,11 @@ describe('S3 driver on Swift', () => {
     expect(r.stderr).toMatch(/no registry storage in s3:\/\//);
     expect(r.stderr).not.toMatch(/NodeVersionSupportWarning|Warning/);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    const bad = await regbucket(['--store', 's3://Bad_Bucket', 'verify'], empty.env);
+    // Names older S3 allowed (capitals, underscores) work path-style only: refused without an endpoint.
+    const { AWS_ENDPOINT_URL_S3: _, ...noEndpoint } = empty.env;
+    const bad = await regbucket(['--store', 's3://Bad_Bucket', 'verify'], { ...noEndpoint, AWS_ENDPOINT_URL_S3: '', AWS_ENDPOINT_URL: '' });
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/invalid bucket name "Bad_Bucket"/);
+    expect(bad.stderr).toMatch(/invalid bucket name "Bad_Bucket".*--s3-endpoint/);
   });
 
   afterAll(() => undefined);
