@@ -7,14 +7,16 @@
 // `docker load`, `skopeo copy docker-archive:` and regbucket all read. Layers are kept as stored
 // (gzip stays gzip: docker load and skopeo decompress), so digests and bytes are not rewritten.
 import type { Readable } from 'node:stream';
-import { createHash } from 'node:crypto';
 import { InvalidInputError, InvalidReferenceError, SizeMismatchError } from '../errors.js';
 import { isDigest, sha256, type Digest } from './digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, platformString, type Descriptor, type ParsedManifest } from './manifest.js';
-import { MediaType } from './mediatypes.js';
+import { isForeignLayer, MediaType } from './mediatypes.js';
+import { dockerRepoTag } from './export-destination.js';
 import { blobEntryName, TarLayoutSink } from './oci-archive.js';
 import { MAX_INDEX_BYTES, parseLayoutIndex } from './oci-layout.js';
-import { normalizeEntryName, TarArchive, type TarEntry } from './tar-archive.js';
+import { parseGoJson, goField } from './go-fields.js';
+import { isGzipMagic, otherCompression } from './gzip-strict.js';
+import { normalizeEntryName, TarArchive, type LinkPolicy, type TarEntry } from './tar-archive.js';
 import type { ImageSource, SourceImage } from './transfer.js';
 
 interface SaveEntry {
@@ -28,7 +30,15 @@ interface ArchiveImage {
   descriptor: Descriptor;
 }
 
+/** An OCI image manifest of newer Docker's index.json, by what it holds. */
+interface OciImage {
+  descriptor: Descriptor;
+  layers: string[];
+}
+
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+/** skopeo reads a docker-archive member through at most one symlink, and a hard link as an empty file. */
+const DOCKER_LINKS: LinkPolicy = { symlinks: 1, hardlinks: false };
 
 /** `foo` -> `docker.io/library/foo:latest`: what Docker means by a short name (for matching RepoTags). */
 export function normalizeDockerName(name: string): string {
@@ -48,32 +58,26 @@ function shortName(repoTag: string): string {
 }
 
 function parseSaveManifest(raw: Buffer, where: string): SaveEntry[] {
-  let v: unknown;
-  try {
-    v = JSON.parse(raw.toString('utf8'));
-  } catch (err) {
-    throw new InvalidInputError(`${where} is not valid JSON (${(err as Error).message})`);
-  }
+  const v = parseGoJson(raw, where);
   if (!Array.isArray(v)) throw new InvalidInputError(`${where} is not a list of images`);
   return v.map((e: unknown, i) => {
-    const o = e as Partial<Record<keyof SaveEntry, unknown>> | null;
-    if (!o || typeof o !== 'object') throw new InvalidInputError(`${where} entry ${i} is not an object`);
-    if (typeof o.Config !== 'string') throw new InvalidInputError(`${where} entry ${i} has no Config file name`);
-    if (!Array.isArray(o.Layers) || !o.Layers.every((l) => typeof l === 'string')) throw new InvalidInputError(`${where} entry ${i} has no Layers list`);
-    const tags = o.RepoTags ?? [];
-    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new InvalidInputError(`${where} entry ${i} has a malformed RepoTags list`);
-    return { Config: o.Config, Layers: o.Layers as string[], RepoTags: tags as string[] };
+    if (!e || typeof e !== 'object' || Array.isArray(e)) throw new InvalidInputError(`${where} entry ${i} is not an object`);
+    const o = e as Record<string, unknown>;
+    const at = `${where} entry ${i}`;
+    const config = goField(o, 'Config', at);
+    const layers = goField(o, 'Layers', at) ?? [];
+    const tags = goField(o, 'RepoTags', at) ?? [];
+    if (typeof config !== 'string') throw new InvalidInputError(`${at} has no Config file name`);
+    if (!Array.isArray(layers) || !layers.every((l) => typeof l === 'string')) throw new InvalidInputError(`${at} has no Layers list`);
+    if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new InvalidInputError(`${at} has a malformed RepoTags list`);
+    return { Config: config, Layers: layers as string[], RepoTags: tags as string[] };
   });
 }
 
 function diffIds(config: Buffer, where: string): string[] {
-  let c: { rootfs?: { diff_ids?: unknown } };
-  try {
-    c = JSON.parse(config.toString('utf8'));
-  } catch (err) {
-    throw new InvalidInputError(`${where} is not valid JSON (${(err as Error).message})`);
-  }
-  const ids = c?.rootfs?.diff_ids ?? [];
+  const c = parseGoJson(config, where);
+  const rootfs = c && typeof c === 'object' && !Array.isArray(c) ? goField(c as Record<string, unknown>, 'rootfs', where) : undefined;
+  const ids = rootfs && typeof rootfs === 'object' && !Array.isArray(rootfs) ? (goField(rootfs as Record<string, unknown>, 'diff_ids', `${where} rootfs`) ?? []) : [];
   if (!Array.isArray(ids) || !ids.every((d) => typeof d === 'string' && isDigest(d))) {
     throw new InvalidInputError(`${where} has malformed rootfs.diff_ids`);
   }
@@ -87,6 +91,9 @@ export class DockerArchiveSource implements ImageSource {
   private readonly blobs = new Map<string, TarEntry>();
   /** Manifests synthesized from manifest.json. */
   private readonly synthesized = new Map<string, Buffer>();
+  /** Each config is read and each layer checked once, however many manifest.json entries name it. */
+  private readonly configs = new Map<TarEntry, { bytes: Buffer; digest: Digest; ids: string[] }>();
+  private readonly layerChecks = new Map<TarEntry, Promise<{ desc: Descriptor; diffId: string }>>();
 
   constructor(
     readonly file: string,
@@ -98,10 +105,10 @@ export class DockerArchiveSource implements ImageSource {
   private load(): Promise<{ tar: TarArchive; images: ArchiveImage[] }> {
     this.loaded ??= (async () => {
       const tar = await TarArchive.open(this.file, { hashWhenGzip: true });
-      if (!tar.entries.has('manifest.json')) {
+      if (!tar.lookup('manifest.json')) {
         throw new InvalidInputError(`${this.file} is not a docker save archive (no manifest.json at its top); an OCI archive is read with oci-archive:${this.file}`);
       }
-      const save = parseSaveManifest(await tar.read(tar.file('manifest.json'), MAX_INDEX_BYTES, 'manifest.json'), `manifest.json in ${this.file}`);
+      const save = parseSaveManifest(await tar.read(tar.file('manifest.json', 'manifest.json', DOCKER_LINKS), MAX_INDEX_BYTES, 'manifest.json'), `manifest.json in ${this.file}`);
       const oci = await this.ociManifests(tar);
       const images: ArchiveImage[] = [];
       for (const [i, e] of save.entries()) images.push({ names: e.RepoTags, descriptor: await this.image(tar, e, i, oci) });
@@ -117,26 +124,32 @@ export class DockerArchiveSource implements ImageSource {
     } catch {
       throw new InvalidInputError(`manifest.json in ${this.file} names ${what} ${JSON.stringify(name)}, a path outside the archive: refusing it`);
     }
-    return tar.file(name, `${what} named in manifest.json,`);
+    return tar.file(name, `${what} named in manifest.json,`, DOCKER_LINKS);
   }
 
   /**
    * Image manifests of newer Docker's index.json by config digest. Any oddity (no index.json,
    * `manifests: null`, null entries, manifests missing from the archive) means: use manifest.json.
    */
-  private async ociManifests(tar: TarArchive): Promise<Map<string, Descriptor>> {
-    const out = new Map<string, Descriptor>();
-    if (!tar.has('index.json')) return out;
+  private async ociManifests(tar: TarArchive): Promise<Map<string, OciImage[]>> {
+    const out = new Map<string, OciImage[]>();
+    if (!tar.lookup('index.json')) return out;
     try {
-      const idx = parseLayoutIndex(await tar.read(tar.file('index.json'), MAX_INDEX_BYTES, 'index.json'), `index.json in ${this.file}`);
+      const idx = parseLayoutIndex(await tar.read(tar.file('index.json', 'index.json', DOCKER_LINKS), MAX_INDEX_BYTES, 'index.json'), `index.json in ${this.file}`);
+      const seen = new Set<string>();
       const visit = async (d: Descriptor, depth: number): Promise<void> => {
-        if (!tar.has(blobEntryName(d.digest))) return;
-        const e = tar.file(blobEntryName(d.digest));
-        if (e.size !== d.size || e.size > MAX_MANIFEST_BYTES) return;
+        if (seen.has(d.digest)) return;
+        seen.add(d.digest);
+        const e = tar.lookup(blobEntryName(d.digest));
+        if (!e || e.type !== 'file' || e.size !== d.size || e.size > MAX_MANIFEST_BYTES) return;
         const bytes = await tar.read(e, MAX_MANIFEST_BYTES, 'manifest');
         if (sha256(bytes) !== d.digest) return;
         const m = parseManifest(bytes);
-        if (m.kind === 'image' && m.config) out.set(`${m.config.digest}/${m.layers.length}`, { mediaType: m.mediaType, digest: d.digest, size: d.size });
+        if (m.kind === 'image' && m.config) {
+          const list = out.get(m.config.digest) ?? [];
+          list.push({ descriptor: { mediaType: m.mediaType, digest: d.digest, size: d.size }, layers: m.layers.map((l) => l.digest) });
+          out.set(m.config.digest, list);
+        }
         if (m.kind === 'index' && depth === 0) for (const c of m.manifests) await visit(c, 1);
       };
       for (const d of idx.manifests) await visit(d, 0);
@@ -146,48 +159,79 @@ export class DockerArchiveSource implements ImageSource {
     return out;
   }
 
-  private async image(tar: TarArchive, e: SaveEntry, i: number, oci: Map<string, Descriptor>): Promise<Descriptor> {
-    const cfgEntry = this.member(tar, e.Config, 'config');
-    const config = await tar.read(cfgEntry, MAX_CONFIG_BYTES, `config ${e.Config}`);
-    const configDigest = sha256(config);
-    const ids = diffIds(config, `config ${e.Config} in ${this.file}`);
-    if (ids.length !== e.Layers.length) {
-      throw new InvalidInputError(`image ${i} of ${this.file} lists ${e.Layers.length} layers but its config has ${ids.length} diff_ids: the archive is inconsistent`);
+  private async config(tar: TarArchive, name: string): Promise<{ entry: TarEntry; bytes: Buffer; digest: Digest; ids: string[] }> {
+    const entry = this.member(tar, name, 'config');
+    let c = this.configs.get(entry);
+    if (!c) {
+      const bytes = await tar.read(entry, MAX_CONFIG_BYTES, `config ${name}`);
+      c = { bytes, digest: sha256(bytes), ids: diffIds(bytes, `config ${name} in ${this.file}`) };
+      this.configs.set(entry, c);
     }
-    const known = oci.get(`${configDigest}/${e.Layers.length}`);
-    if (known) return known;
-    this.blobs.set(configDigest, cfgEntry);
+    return { entry, ...c };
+  }
+
+  /**
+   * A layer file as skopeo reads it: decompressed, it must hash to its diff_id. Uncompressed
+   * layers are their diff_id (checked as bytes flow when copied); gzip ones are hashed and
+   * decompressed here, once per file.
+   */
+  private layer(tar: TarArchive, path: string, diffId: string): Promise<Descriptor> {
+    const entry = this.member(tar, path, 'layer');
+    let p = this.layerChecks.get(entry);
+    if (!p) {
+      p = (async () => {
+        const head = await tar.head(entry);
+        const other = otherCompression(head);
+        if (other) throw new InvalidInputError(`layer ${JSON.stringify(path)} in ${this.file} is ${other}-compressed: regbucket stores gzip or uncompressed layers only`);
+        if (!isGzipMagic(head)) return { desc: { mediaType: MediaType.dockerLayerTar, size: entry.size, digest: diffId as Digest }, diffId };
+        const { digest, inner } = await tar.digests(entry);
+        if (inner?.error) throw new InvalidInputError(`layer ${JSON.stringify(path)} in ${this.file} is not valid gzip: ${inner.error}`);
+        if (inner?.digest !== diffId) {
+          throw new InvalidInputError(`layer ${JSON.stringify(path)} in ${this.file} decompresses to ${inner?.digest}, but the config's diff_id for it is ${diffId}: the archive is inconsistent (skopeo refuses it too)`);
+        }
+        return { desc: { mediaType: MediaType.dockerLayerGzip, size: entry.size, digest: digest! }, diffId };
+      })();
+      this.layerChecks.set(entry, p);
+    }
+    return p.then(({ desc, diffId: first }) => {
+      if (first !== diffId) {
+        throw new InvalidInputError(`manifest.json in ${this.file} uses layer ${JSON.stringify(path)} for two different diff_ids (${first} and ${diffId}): the archive is inconsistent`);
+      }
+      this.blobs.set(desc.digest, entry);
+      return desc;
+    });
+  }
+
+  private async image(tar: TarArchive, e: SaveEntry, i: number, oci: Map<string, OciImage[]>): Promise<Descriptor> {
+    const cfg = await this.config(tar, e.Config);
+    if (cfg.ids.length !== e.Layers.length) {
+      throw new InvalidInputError(`image ${i} of ${this.file} lists ${e.Layers.length} layers but its config has ${cfg.ids.length} diff_ids: the archive is inconsistent`);
+    }
     const layers: Descriptor[] = [];
-    for (const [j, path] of e.Layers.entries()) {
-      const entry = this.member(tar, path, 'layer');
-      const gzip = entry.head[0] === 0x1f && entry.head[1] === 0x8b;
-      // An uncompressed layer is its diff_id (checked as bytes flow); a gzip one is hashed here.
-      const digest = (entry.digest ?? (gzip ? await this.hash(tar, entry) : ids[j]!)) as Digest;
-      this.blobs.set(digest, entry);
-      layers.push({ mediaType: gzip ? MediaType.dockerLayerGzip : MediaType.dockerLayerTar, size: entry.size, digest });
+    for (const [j, path] of e.Layers.entries()) layers.push(await this.layer(tar, path, cfg.ids[j]!));
+    this.blobs.set(cfg.digest, cfg.entry);
+    // newer Docker describes the image twice; the OCI manifest is used (its digest survives) only
+    // when it names exactly the layers manifest.json does.
+    const candidates = oci.get(cfg.digest) ?? [];
+    const same = candidates.find((c) => c.layers.length === layers.length && c.layers.every((d, j) => d === layers[j]!.digest));
+    if (same) return same.descriptor;
+    if (candidates.length) {
+      const c = candidates[0]!;
+      const j = c.layers.findIndex((d, k) => d !== layers[k]?.digest);
+      const why = c.layers.length !== layers.length ? `${c.layers.length} layers where manifest.json lists ${layers.length}` : `layer ${j} ${c.layers[j]} where manifest.json has ${JSON.stringify(e.Layers[j])} (${layers[j]!.digest})`;
+      throw new InvalidInputError(`image ${i} of ${this.file}: index.json's manifest ${c.descriptor.digest} has ${why}; the two descriptions disagree, refusing the archive`);
     }
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
         mediaType: MediaType.dockerManifest,
-        config: { mediaType: MediaType.dockerConfig, size: config.length, digest: configDigest },
+        config: { mediaType: MediaType.dockerConfig, size: cfg.bytes.length, digest: cfg.digest },
         layers,
       }),
     );
     const digest = sha256(manifest);
     this.synthesized.set(digest, manifest);
     return { mediaType: MediaType.dockerManifest, digest, size: manifest.length };
-  }
-
-  private async hash(tar: TarArchive, entry: TarEntry): Promise<Digest> {
-    const h = createHash('sha256');
-    let n = 0;
-    for await (const c of await tar.open(entry)) {
-      h.update(c as Buffer);
-      n += (c as Buffer).length;
-    }
-    if (n !== entry.size) throw new InvalidInputError(`${this.file} is truncated inside ${JSON.stringify(entry.name)}`);
-    return `sha256:${h.digest('hex')}`;
   }
 
   async images(): Promise<SourceImage[]> {
@@ -219,8 +263,8 @@ export class DockerArchiveSource implements ImageSource {
     const known = this.blobs.get(desc.digest);
     if (known) return known;
     const name = blobEntryName(desc.digest);
-    if (!tar.has(name)) throw new InvalidInputError(`blob ${desc.digest} is missing from ${this.file}: the archive is incomplete, save it again`);
-    return tar.file(name);
+    if (!tar.lookup(name)) throw new InvalidInputError(`blob ${desc.digest} is missing from ${this.file}: the archive is incomplete, save it again`);
+    return tar.file(name, `blob ${desc.digest}`, DOCKER_LINKS);
   }
 
   async getManifest(desc: Descriptor): Promise<Buffer> {
@@ -265,6 +309,17 @@ export class DockerArchiveSink extends TarLayoutSink {
       );
     }
     if (!manifest.config) throw new InvalidInputError(`${desc.digest} has no config: docker-archive cannot hold it`);
+    const foreign = manifest.layers.find((l) => isForeignLayer(l.mediaType) && l.urls?.length);
+    if (foreign) {
+      throw new InvalidInputError(
+        `${desc.digest} has a foreign (non-distributable) layer ${foreign.digest}, stored elsewhere (${foreign.urls![0]}): a docker-archive must hold every layer and regbucket does not download it; pull into oci: or oci-archive:, which keep its URLs`,
+      );
+    }
+  }
+
+  /** RepoTags as Docker writes them: `docker.io/library/foo:latest` is `foo:latest`; names Docker cannot load are refused. */
+  override async tag(name: string, desc: Descriptor): Promise<number> {
+    return super.tag(dockerRepoTag(name), desc);
   }
 
   override async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {

@@ -13,7 +13,8 @@ import { InvalidInputError, SizeMismatchError } from '../errors.js';
 import { whenClosed } from '../util/write-stream.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor, type ParsedManifest } from './manifest.js';
-import { MAX_INDEX_BYTES, OciLayoutSource, parseLayoutIndex, REF_NAME, type OciIndex } from './oci-layout.js';
+import { refuseInsideStore } from './export-destination.js';
+import { MAX_INDEX_BYTES, OciLayoutSource, parseLayoutIndex, REF_NAME, refuseRetag, type OciIndex } from './oci-layout.js';
 import { TarArchive, type TarEntry } from './tar-archive.js';
 import type { BlobPutResult, ImageSink } from './transfer.js';
 
@@ -40,7 +41,7 @@ export class OciArchiveSource extends OciLayoutSource {
 
   override async index(): Promise<OciIndex> {
     const a = await this.tar();
-    if (!a.entries.has('index.json')) {
+    if (!a.lookup('index.json')) {
       throw new InvalidInputError(`${this.file} is not an OCI archive (no index.json at its top): create one with skopeo copy ... oci-archive:${this.file}:TAG`);
     }
     const raw = await a.read(a.file('index.json'), MAX_INDEX_BYTES, 'index.json');
@@ -50,7 +51,7 @@ export class OciArchiveSource extends OciLayoutSource {
   private async blob(desc: Descriptor): Promise<TarEntry> {
     const a = await this.tar();
     const name = blobEntryName(desc.digest);
-    if (!a.entries.has(name)) throw new InvalidInputError(`blob ${desc.digest} is missing from the OCI archive ${this.file}: the archive is incomplete, export it again`);
+    if (!a.lookup(name)) throw new InvalidInputError(`blob ${desc.digest} is missing from the OCI archive ${this.file}: the archive is incomplete, export it again`);
     return a.file(name, `blob ${desc.digest}`);
   }
 
@@ -178,7 +179,13 @@ export class TarLayoutSink implements ImageSink {
   /** Called by the copier with the root it will copy: a sink may refuse some (docker-archive: indexes). */
   checkRoot(_desc: Descriptor, _manifest: ParsedManifest): void {}
 
+  /** Refuses an archive inside the store being exported (its root directory). */
+  async checkDestination(storeRoot?: string): Promise<void> {
+    if (storeRoot) await refuseInsideStore(this.file, storeRoot, 'the archive');
+  }
+
   async tag(name: string, desc: Descriptor): Promise<number> {
+    refuseRetag(this.named, name, desc, this.description);
     this.named.set(name, desc);
     return 1;
   }

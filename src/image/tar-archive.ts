@@ -1,96 +1,236 @@
-// Random access into a tar file without unpacking it (oci-archive:, docker-archive:).
-// One pass over the archive builds an index name -> (offset, size); afterwards an entry of an
-// uncompressed tar is a byte range of the file (fs read streams with start/end: random access,
-// bounded memory). A gzip-compressed tar cannot be seeked: the pass keeps small entries (JSON
-// metadata, manifests) in memory up to a budget, and big entries are served by one shared
-// decompression cursor that moves forward through the archive, taking waiting requests in
-// offset order and starting over only when a request lies behind it.
+// Random access into a tar file without unpacking it (oci-archive:, docker-archive:), read the
+// way Go's archive/tar reads it (skopeo's reader): tar-format.ts parses headers, this file walks
+// them. One walk serves plain and gzip archives: a plain tar is indexed from its headers alone by
+// positional reads (the data is never read while indexing, so never twice); a gzip tar is read
+// once forward (small entries kept, data hashed on request) and afterwards served by one shared
+// decompression cursor. What Go would read differently from us, or what skopeo's unpacking could
+// turn into another tree (duplicate names, paths through files or links, sparse files, special
+// files, whiteouts), is refused with one line naming the archive.
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { InvalidInputError } from '../errors.js';
 import type { Digest } from './digest.js';
+import { gunzipFile, GzipError, isGzipMagic, StrictGunzip } from './gzip-strict.js';
+import { cString, isHeaderOnly, isZeroBlock, MAX_SPECIAL_FILE, mergePax, modeTypeBits, parseHeader, parsePax, TarFormatError, type RawHeader } from './tar-format.js';
+
+export type EntryType = 'file' | 'directory' | 'symlink' | 'link' | 'global';
 
 export interface TarEntry {
-  /** Normalized name: no leading `./`, no trailing `/`. */
+  /** Normalized name (no `./`, no trailing `/`), shortened when very long: for messages. */
   name: string;
-  type: 'file' | 'directory' | 'symlink' | 'link';
+  /** The name as the index keys it (long names by their hash: names are not all kept). */
+  key: string;
+  type: EntryType;
+  /** Position among the archive's members. */
+  seq: number;
   /** Byte offset of the entry's data in the (uncompressed) tar stream. */
   offset: number;
   size: number;
-  /** Link target, normalized to a name inside the archive (symlinks resolved against their directory). */
+  /** Key of the link target (symlinks resolved against their directory, hard links from the root). */
   target?: string;
-  /** First bytes of the data (compression sniffing without another read). */
-  head: Buffer;
-  /** sha256 of the data, when the pass was asked to hash. */
+  /** First bytes of the data (gzip archives only; plain archives read them on demand). */
+  head?: Buffer;
+  /** sha256 of the data. */
   digest?: Digest;
+  /** For gzip data: sha256 of the decompressed bytes, or why it is not valid gzip. */
+  inner?: { digest?: Digest; error?: string };
 }
 
 export interface TarOpenOptions {
-  /** Hash every file's data during the pass when the archive is gzip-compressed (it cannot be re-read cheaply). */
+  /** Hash every file during the pass when the archive is gzip-compressed (it cannot be re-read cheaply). */
   hashWhenGzip?: boolean;
 }
 
-const MAX_NAME = 4096;
+/** How a consumer resolves links, as the skopeo code it must agree with does. */
+export interface LinkPolicy {
+  /** Symlinks followed in a row (docker-archive: skopeo follows one). */
+  symlinks: number;
+  /** Hard links followed to an earlier regular file (oci-archive: unpacked, so they are), or refused. */
+  hardlinks: boolean;
+}
+
+export const UNPACKED_LINKS: LinkPolicy = { symlinks: 16, hardlinks: true };
+
+const MAX_NAME = 1024;
 const MAX_COMPONENT = 255;
-const MAX_ENTRIES = 1_000_000;
+const MAX_DEPTH = 16;
+const MAX_ENTRIES = 500_000;
+/** PAX and GNU long-name data per archive (Go's limit of 1 MiB applies to each header). */
+export const MAX_EXTENDED_BYTES = 8 * 1024 * 1024;
+export const MAX_PAX_RECORDS = 200_000;
+/** Extended headers before one member (a real writer puts at most a PAX header and two GNU ones). */
+const MAX_META_RUN = 16;
 const SMALL_ENTRY = 4 * 1024 * 1024;
 const SMALL_BUDGET = 64 * 1024 * 1024;
-const MAX_LINK_HOPS = 16;
+const HEAD = 6;
+const KEY_MAX = 96;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function bad(archive: string, why: string): InvalidInputError {
   return new InvalidInputError(`${archive} is not a usable archive: ${why}`);
 }
 
-/** Checks a member name and normalizes it; throws for anything that could name a path outside. */
+function shown(name: string): string {
+  return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}...` : name);
+}
+
+function keyOf(name: string): string {
+  return name.length <= KEY_MAX ? name : `#${createHash('sha256').update(name).digest('base64')}`;
+}
+
+/** Raw header bytes (latin1) as text; names that are not UTF-8 are refused (JSON could not name them exactly). */
+function decodeName(raw: string, archive: string, what: string): string {
+  try {
+    return utf8.decode(Buffer.from(raw, 'latin1'));
+  } catch {
+    throw bad(archive, `${what} ${shown(raw)} is not valid UTF-8`);
+  }
+}
+
+/** Checks a member name and normalizes it (as Go's path.Clean, without `..`); throws for anything that could name a path outside. */
 export function normalizeEntryName(raw: string, archive: string): string {
-  const shown = JSON.stringify(raw.length > 120 ? `${raw.slice(0, 120)}...` : raw);
-  if (raw.includes('\0')) throw bad(archive, `entry name ${shown} contains a NUL byte`);
-  if (raw.length > MAX_NAME) throw bad(archive, `entry name of ${raw.length} characters (${shown}) is longer than ${MAX_NAME}`);
-  if (raw.startsWith('/')) throw bad(archive, `entry ${shown} has an absolute name`);
+  if (raw.includes('\0')) throw bad(archive, `entry name ${shown(raw)} contains a NUL byte`);
+  if (raw.length > MAX_NAME) throw bad(archive, `entry name of ${raw.length} characters (${shown(raw)}) is longer than ${MAX_NAME}`);
+  if (raw.startsWith('/')) throw bad(archive, `entry ${shown(raw)} has an absolute name`);
   const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.some((p) => p === '..')) throw bad(archive, `entry ${shown} climbs out of the archive with ..`);
-  if (parts.some((p) => p.length > MAX_COMPONENT)) throw bad(archive, `entry ${shown} has a name component longer than ${MAX_COMPONENT}`);
+  if (parts.some((p) => p === '..')) throw bad(archive, `entry ${shown(raw)} climbs out of the archive with ..`);
+  if (parts.some((p) => p.length > MAX_COMPONENT)) throw bad(archive, `entry ${shown(raw)} has a name component longer than ${MAX_COMPONENT}`);
+  if (parts.length > MAX_DEPTH) throw bad(archive, `entry ${shown(raw)} is nested more than ${MAX_DEPTH} directories deep`);
+  // skopeo unpacks an oci-archive with containers/storage, which treats .wh..wh. names specially.
+  if (parts.some((p) => p.startsWith('.wh.'))) throw bad(archive, `entry ${shown(raw)} is a whiteout (.wh.) name, which unpacking treats specially`);
   return parts.join('/');
 }
 
 /** A link target as a name inside the archive; throws if it points outside. */
 function linkTarget(entry: string, type: 'symlink' | 'link', raw: string, archive: string): string {
-  if (raw.includes('\0')) throw bad(archive, `link ${JSON.stringify(entry)} has a target containing a NUL byte`);
-  if (raw.startsWith('/')) throw bad(archive, `link ${JSON.stringify(entry)} points at the absolute path ${JSON.stringify(raw)}`);
+  if (raw === '') throw bad(archive, `link ${shown(entry)} has an empty target`);
+  if (raw.startsWith('/')) throw bad(archive, `link ${shown(entry)} points at the absolute path ${shown(raw)}`);
   // Hard links name a member from the archive root; symlinks are relative to their directory.
   const base = type === 'symlink' ? nodePath.posix.dirname(entry) : '.';
   const joined = nodePath.posix.normalize(nodePath.posix.join(base, raw));
   if (joined === '..' || joined.startsWith('../') || joined.startsWith('/')) {
-    throw bad(archive, `link ${JSON.stringify(entry)} points outside the archive (${JSON.stringify(raw)})`);
+    throw bad(archive, `link ${shown(entry)} points outside the archive (${shown(raw)})`);
   }
   return normalizeEntryName(joined, archive);
 }
 
-function describeTarError(err: unknown, archive: string, gzip: boolean): Error {
+function describeError(err: unknown, archive: string, gzip: boolean): Error {
   if (err instanceof InvalidInputError) return err;
+  if (err instanceof TarFormatError) return bad(archive, gzip ? `${err.message} (inside the gzip stream)` : err.message);
+  if (err instanceof GzipError) return bad(archive, err.message);
   const e = err as NodeJS.ErrnoException;
   if (e.code === 'ENOENT') return new InvalidInputError(`${archive} does not exist`);
   if (e.code === 'EISDIR') return new InvalidInputError(`${archive} is a directory, not an archive file`);
   if (e.code === 'EACCES') return new InvalidInputError(`${archive} cannot be read (permission denied)`);
   if (typeof e.code === 'string' && e.code.startsWith('Z_')) return bad(archive, `the gzip stream is corrupt or truncated (${e.message})`);
-  const msg = String(e.message ?? err);
-  if (/unexpected end/i.test(msg)) return bad(archive, `the tar stream ends in the middle of an entry (truncated)`);
-  if (/invalid tar header|invalid header/i.test(msg)) {
-    return bad(archive, gzip ? 'invalid tar header inside the gzip stream' : 'invalid tar header (not a tar file, or corrupt)');
+  if (/unexpected end/i.test(String(e.message))) return bad(archive, 'the tar stream ends in the middle of an entry (truncated)');
+  return err as Error;
+}
+
+/** The bytes of the tar stream, read forward: positional on a plain file, one decompression for gzip. */
+interface TarInput {
+  pos: number;
+  /** Exactly n bytes, or fewer at the end of the input. */
+  read(n: number): Promise<Buffer>;
+  /** Moves past n bytes, handing them to `data` when given; returns how many there were. */
+  skip(n: number, data?: (chunk: Buffer) => Promise<void> | void): Promise<number>;
+  close(): Promise<void>;
+}
+
+class PlainInput implements TarInput {
+  pos = 0;
+  private start = 0;
+  private buf: Buffer = Buffer.alloc(0);
+
+  constructor(
+    private readonly fh: fs.FileHandle,
+    private readonly size: number,
+  ) {}
+
+  async read(n: number): Promise<Buffer> {
+    const off = this.pos;
+    if (off < this.start || off + n > this.start + this.buf.length) {
+      const want = Math.min(Math.max(n, 64 * 1024), Math.max(0, this.size - off));
+      const b = Buffer.alloc(want);
+      const { bytesRead } = await this.fh.read(b, 0, want, off);
+      this.start = off;
+      this.buf = b.subarray(0, bytesRead);
+    }
+    const got = this.buf.subarray(off - this.start, Math.min(off - this.start + n, this.buf.length));
+    this.pos += got.length;
+    return got;
   }
-  return bad(archive, msg.split('\n')[0]!);
+
+  async skip(n: number): Promise<number> {
+    const got = Math.max(0, Math.min(n, this.size - this.pos));
+    this.pos += got;
+    return got;
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+class GzipInput implements TarInput {
+  pos = 0;
+  private readonly chunks: AsyncGenerator<Buffer>;
+  private rest: Buffer = Buffer.alloc(0);
+
+  constructor(path: string) {
+    this.chunks = gunzipFile(path);
+  }
+
+  private async more(): Promise<boolean> {
+    const r = await this.chunks.next();
+    if (r.done) return false;
+    this.rest = this.rest.length ? Buffer.concat([this.rest, r.value]) : r.value;
+    return true;
+  }
+
+  async read(n: number): Promise<Buffer> {
+    while (this.rest.length < n && (await this.more()));
+    const got = this.rest.subarray(0, n);
+    this.rest = this.rest.subarray(got.length);
+    this.pos += got.length;
+    return got;
+  }
+
+  async skip(n: number, data?: (chunk: Buffer) => Promise<void> | void): Promise<number> {
+    let left = n;
+    while (left > 0) {
+      if (this.rest.length === 0 && !(await this.more())) break;
+      const take = this.rest.subarray(0, left);
+      this.rest = this.rest.subarray(take.length);
+      left -= take.length;
+      this.pos += take.length;
+      if (data) await data(take);
+    }
+    return n - left;
+  }
+
+  /** Reads to the end of the gzip stream (after the tar's end marker), which checks for trailing data. */
+  async drain(): Promise<void> {
+    this.rest = Buffer.alloc(0);
+    while (await this.more()) this.rest = Buffer.alloc(0);
+  }
+
+  async close(): Promise<void> {
+    await this.chunks.return(undefined);
+  }
 }
 
 export class TarArchive {
-  readonly entries = new Map<string, TarEntry>();
-  private readonly small = new Map<string, Buffer>();
+  private readonly index = new Map<string, TarEntry>();
+  /** Keys of every directory an entry lies in (explicit or not). */
+  private readonly dirs = new Set<string>();
+  private readonly small = new Map<TarEntry, Buffer>();
   private cursor?: GzipCursor;
+  private count = 0;
 
   private constructor(
     readonly path: string,
@@ -98,169 +238,276 @@ export class TarArchive {
     private readonly fileSize: number,
   ) {}
 
-  /** Indexes the archive at `path` in one pass. Refuses names or links that could reach outside it. */
+  /** Indexes the archive at `path` in one pass. Refuses what it could not read as Go does. */
   static async open(path: string, opts: TarOpenOptions = {}): Promise<TarArchive> {
     let gzip = false;
-    let size = 0;
+    let fh: fs.FileHandle | undefined;
+    let a: TarArchive;
     try {
-      const fh = await fs.open(path, 'r');
+      fh = await fs.open(path, 'r');
+      const st = await fh.stat();
+      if (!st.isFile()) throw new InvalidInputError(`${path} is not a regular file`);
+      if (st.size === 0) throw bad(path, 'the file is empty');
+      const magic = Buffer.alloc(3);
+      await fh.read(magic, 0, 3, 0);
+      gzip = isGzipMagic(magic);
+      a = new TarArchive(path, gzip, st.size);
+      const input: TarInput = gzip ? new GzipInput(path) : new PlainInput(fh, st.size);
+      if (gzip) await fh.close();
+      fh = undefined;
       try {
-        const st = await fh.stat();
-        if (!st.isFile()) throw new InvalidInputError(`${path} is not a regular file`);
-        size = st.size;
-        const magic = Buffer.alloc(2);
-        await fh.read(magic, 0, 2, 0);
-        gzip = magic[0] === 0x1f && magic[1] === 0x8b;
+        await a.walk(input, opts);
+        if (input instanceof GzipInput) await input.drain();
       } finally {
-        await fh.close();
+        await input.close();
       }
     } catch (err) {
-      throw describeTarError(err, path, false);
+      await fh?.close();
+      throw describeError(err, path, gzip);
     }
-    if (size === 0) throw bad(path, 'the file is empty');
-    const a = new TarArchive(path, gzip, size);
-    try {
-      if (gzip) await a.index(opts);
-      else await a.indexHeaders();
-    } catch (err) {
-      throw describeTarError(err, path, gzip);
-    }
+    if (a.count === 0) throw bad(path, 'it holds no entries');
     return a;
   }
 
-  private async index(opts: TarOpenOptions): Promise<void> {
-    const extract = tar.extract();
+  /** Go's Reader.Next loop over the whole archive. */
+  private async walk(input: TarInput, opts: TarOpenOptions): Promise<void> {
+    let pax: { records: Map<string, string>; unsupported?: string } | undefined;
+    let longName: string | undefined;
+    let longLink: string | undefined;
+    let extendedBytes = 0;
+    let paxRecords = 0;
     let smallBytes = 0;
-    let count = 0;
-    extract.on('entry', (header, stream, next) => {
-      // The entry stream errors when the whole extract is destroyed: the pipeline reports that once.
-      stream.on('error', () => undefined);
-      const fail = (err: Error): void => {
-        stream.resume();
-        next(err);
-      };
-      try {
-        if (++count > MAX_ENTRIES) throw bad(this.path, `more than ${MAX_ENTRIES} entries`);
-        const offset = (header as { byteOffset?: number }).byteOffset;
-        if (typeof offset !== 'number' || offset < 512 || offset % 512 !== 0) throw bad(this.path, `cannot locate the data of entry ${JSON.stringify(header.name)}`);
-        const size = header.size ?? 0;
-        const entry = this.add(header.name, header.type ?? 'file', offset, size, header.linkname ?? '');
-        const { name, type } = entry;
-        const keep = type === 'file' && size <= SMALL_ENTRY && smallBytes + size <= SMALL_BUDGET;
-        if (keep) smallBytes += size;
-        const hash = type === 'file' && opts.hashWhenGzip ? createHash('sha256') : undefined;
-        const chunks: Buffer[] = [];
-        let headBytes = 0;
-        stream.on('data', (c: unknown) => {
-          if (!Buffer.isBuffer(c)) return;
-          if (headBytes < 8) {
-            entry.head = Buffer.concat([entry.head, c.subarray(0, 8 - headBytes)]);
-            headBytes = entry.head.length;
-          }
-          hash?.update(c);
-          if (keep) chunks.push(c);
-        });
-        stream.on('end', () => {
-          if (hash) entry.digest = `sha256:${hash.digest('hex')}`;
-          if (keep) this.small.set(name, Buffer.concat(chunks));
-          next();
-        });
-      } catch (err) {
-        fail(err as Error);
+    let metaRun = 0;
+    for (;;) {
+      const hdrOff = input.pos;
+      const block = await input.read(512);
+      if (block.length === 0) return; // the end of the input at a header: Go's io.EOF
+      if (block.length < 512) throw bad(this.path, 'the tar stream ends in the middle of a header (truncated)');
+      if (isZeroBlock(block)) {
+        const next = await input.read(512);
+        if (next.length === 0 || isZeroBlock(next)) return; // end-of-archive: whatever follows is not read
+        if (next.length < 512) throw bad(this.path, 'the tar stream ends in the middle of a header (truncated)');
+        throw bad(this.path, `a zero block at offset ${hdrOff} is followed by a header (Go reads this as a broken archive)`);
       }
-    });
-    await pipeline(createReadStream(this.path, { highWaterMark: 1 << 20 }), createGunzip(), extract);
-    if (count === 0) throw bad(this.path, 'it holds no entries');
+      const h = parseHeader(block);
+      const meta = h.typeflag === 'x' || h.typeflag === 'g' || h.typeflag === 'L' || h.typeflag === 'K';
+      if (h.size < 0n && !isHeaderOnly(h.typeflag)) throw bad(this.path, `the header at offset ${hdrOff} has a negative size`);
+      if (meta) {
+        if (++metaRun > MAX_META_RUN) throw bad(this.path, `more than ${MAX_META_RUN} extended headers in a row at offset ${hdrOff}: refusing an archive built to be expensive`);
+        if (h.size > BigInt(MAX_SPECIAL_FILE)) throw bad(this.path, `an extended header of ${h.size} bytes at offset ${hdrOff}: Go refuses more than 1 MiB`);
+        const size = Number(h.size);
+        extendedBytes += size;
+        if (extendedBytes > MAX_EXTENDED_BYTES) throw bad(this.path, `more than ${MAX_EXTENDED_BYTES / 1024 / 1024} MiB of PAX and GNU long-name headers: refusing an archive built to be expensive`);
+        const data = await input.read(size);
+        if (data.length < size) throw bad(this.path, 'the tar stream ends in the middle of an extended header (truncated)');
+        if (h.typeflag === 'x' || h.typeflag === 'g') {
+          const parsed = parsePax(data);
+          paxRecords += parsed.records.size;
+          if (paxRecords > MAX_PAX_RECORDS) throw bad(this.path, `more than ${MAX_PAX_RECORDS} PAX records: refusing an archive built to be expensive`);
+          if (h.typeflag === 'g') {
+            // Go returns a global header as a member of its own and does not apply it; pending
+            // extended headers are dropped.
+            this.addGlobal(h, parsed.records, hdrOff + 512);
+            pax = undefined;
+            longName = longLink = undefined;
+          } else pax = parsed;
+        } else if (h.typeflag === 'L') longName = cString(data);
+        else longLink = cString(data);
+        if (!(await this.pad(input, size))) return;
+        continue;
+      }
+      metaRun = 0;
+      mergePax(h, pax?.records);
+      if (longName) h.name = longName;
+      if (longLink) h.linkname = longLink;
+      const unsupported = pax?.unsupported;
+      pax = undefined;
+      longName = longLink = undefined;
+      if (unsupported) throw bad(this.path, `the member at offset ${hdrOff} uses ${unsupported}, which regbucket does not read`);
+      const size = isHeaderOnly(h.typeflag) ? 0n : h.size;
+      if (size < 0n) throw bad(this.path, `the header at offset ${hdrOff} has a negative size`);
+      if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw bad(this.path, `the member at offset ${hdrOff} claims ${size} bytes`);
+      const n = Number(size);
+      const dataOff = input.pos;
+      if (!this.gzip && dataOff + n > this.fileSize) {
+        throw bad(this.path, `entry at offset ${hdrOff} claims ${n} bytes but the file ends first (truncated, or the size lies)`);
+      }
+      const entry = this.add(h, dataOff, n);
+      if (entry?.type === 'file' && this.gzip) {
+        const keep = n <= SMALL_ENTRY && smallBytes + n <= SMALL_BUDGET;
+        if (keep) smallBytes += n;
+        await this.consume(input, entry, n, keep, opts.hashWhenGzip === true);
+      } else if ((await input.skip(n)) < n) throw bad(this.path, 'the tar stream ends in the middle of an entry (truncated)');
+      if (!(await this.pad(input, n))) return;
+    }
   }
 
-  /** Checks one member and records it; throws for anything that could reach outside the archive. */
-  private add(rawName: string, rawType: string, offset: number, size: number, linkname: string): TarEntry {
-    const type = rawType === 'contiguous-file' ? 'file' : rawType;
-    const name = normalizeEntryName(rawName, this.path);
-    if (type !== 'file' && type !== 'directory' && type !== 'symlink' && type !== 'link') {
-      throw bad(this.path, `entry ${JSON.stringify(name)} is a ${type}: only files, directories and links belong in an image archive`);
+  /** Skips the padding after `size` bytes of data; false when the input ends inside it (Go: a normal end). */
+  private async pad(input: TarInput, size: number): Promise<boolean> {
+    const p = (512 - (size % 512)) % 512;
+    return (await input.skip(p)) === p;
+  }
+
+  /** Reads a file's data in the gzip pass: its first bytes, a copy when small, hashes when asked. */
+  private async consume(input: TarInput, entry: TarEntry, n: number, keep: boolean, hash: boolean): Promise<void> {
+    const chunks: Buffer[] = [];
+    const h = hash ? createHash('sha256') : undefined;
+    let head = Buffer.alloc(0);
+    let inner: { gunzip: StrictGunzip; hash: ReturnType<typeof createHash> } | undefined;
+    const got = await input.skip(n, async (c) => {
+      if (head.length < HEAD) {
+        head = Buffer.concat([head, c.subarray(0, HEAD - head.length)]);
+        if (hash && !inner && head.length >= 3 && isGzipMagic(head)) {
+          const ih = createHash('sha256');
+          inner = { gunzip: new StrictGunzip((d) => ih.update(d)), hash: ih };
+        }
+      }
+      h?.update(c);
+      if (keep) chunks.push(c);
+      if (inner) await inner.gunzip.write(c);
+    });
+    if (got < n) {
+      inner?.gunzip.destroy();
+      throw bad(this.path, 'the tar stream ends in the middle of an entry (truncated)');
     }
-    if (!this.gzip && offset + size > this.fileSize) {
-      throw bad(this.path, `entry ${JSON.stringify(name)} claims ${size} bytes but the file ends first (truncated, or the size lies)`);
+    entry.head = Buffer.from(head);
+    if (h) entry.digest = `sha256:${h.digest('hex')}`;
+    if (keep) this.small.set(entry, Buffer.concat(chunks));
+    if (inner) {
+      try {
+        await inner.gunzip.end();
+        entry.inner = { digest: `sha256:${inner.hash.digest('hex')}` };
+      } catch (err) {
+        entry.inner = { error: (err as Error).message };
+      }
     }
-    const entry: TarEntry = { name, type, offset, size: type === 'file' ? size : 0, head: Buffer.alloc(0) };
-    if (type === 'symlink' || type === 'link') entry.target = linkTarget(name, type, linkname, this.path);
-    if (type !== 'directory' && this.entries.has(name) && this.entries.get(name)!.type !== 'directory') {
-      throw bad(this.path, `entry ${JSON.stringify(name)} appears twice: refusing an ambiguous archive`);
+  }
+
+  private addGlobal(h: RawHeader, records: Map<string, string>, offset: number): void {
+    // Go names the global header by its own path record, unless merging its records fails first
+    // (in map order, so either way): a name that depends on that is refused.
+    const named = { ...h };
+    try {
+      mergePax(named, records);
+    } catch {
+      if (records.get('path')) throw bad(this.path, `the PAX global header at offset ${offset - 512} has a path and an invalid record: Go names it either way`);
     }
-    if (name !== '') this.entries.set(name, entry);
+    const raw = decodeName(named.name, this.path, 'PAX global header name');
+    // An absolute name can match nothing skopeo looks up; any other one could, so it takes its place.
+    if (raw.startsWith('/')) return;
+    const name = normalizeEntryName(raw, this.path);
+    this.place({ name, key: keyOf(name), type: 'global', seq: this.count++, offset, size: 0 });
+  }
+
+  /** Checks one member and records it; throws for anything that could read differently elsewhere. */
+  private add(h: RawHeader, offset: number, size: number): TarEntry | undefined {
+    const raw = decodeName(h.name, this.path, 'entry name');
+    const at = `entry ${shown(raw)}`;
+    let type: EntryType;
+    switch (h.typeflag) {
+      case '0':
+        type = 'file';
+        break;
+      case '\0':
+        // Go versions differ on a NUL type flag with a trailing slash (file or directory).
+        if (raw.endsWith('/')) throw bad(this.path, `${at} has no type flag and a trailing slash (a file or a directory, depending on the reader)`);
+        type = 'file';
+        break;
+      case '1':
+        type = 'link';
+        break;
+      case '2':
+        type = 'symlink';
+        break;
+      case '5':
+        type = 'directory';
+        break;
+      case '3':
+      case '4':
+      case '6':
+        throw bad(this.path, `${at} is a ${{ '3': 'character device', '4': 'block device', '6': 'fifo' }[h.typeflag]}: only files, directories and links belong in an image archive`);
+      case 'S':
+        throw bad(this.path, `${at} is a GNU sparse file, which regbucket does not read`);
+      default:
+        throw bad(this.path, `${at} is a member of tar type ${JSON.stringify(h.typeflag)}: only files, directories and links belong in an image archive`);
+    }
+    // Go's FileInfo takes the file type from the mode bits too: they must not say otherwise.
+    const bits = modeTypeBits(h.mode);
+    const agrees = { file: 0o100000, link: 0o100000, symlink: 0o120000, directory: 0o040000, global: 0 }[type];
+    if (bits !== 0 && bits !== agrees) throw bad(this.path, `${at} is a ${type} whose mode bits (${h.mode.toString(8)}) say another file type`);
+    const name = normalizeEntryName(raw, this.path);
+    if (name === '') {
+      if (type === 'directory') return undefined;
+      throw bad(this.path, `${at} names the archive's root`);
+    }
+    const entry: TarEntry = { name: name.length > 200 ? `${name.slice(0, 200)}...` : name, key: keyOf(name), type, seq: this.count++, offset, size: type === 'file' ? size : 0 };
+    if (type === 'symlink' || type === 'link') {
+      const target = linkTarget(name, type, decodeName(h.linkname, this.path, `link target of ${at}`), this.path);
+      entry.target = keyOf(target);
+    }
+    this.place(entry, name);
     return entry;
   }
 
-  /**
-   * An uncompressed tar is indexed by reading its headers only: each header gives the size of the
-   * data that follows, so the next header's offset is known and the data is never read. The
-   * formats: ustar (with prefix), PAX extended headers (path, linkpath, size) and GNU long names.
-   */
-  private async indexHeaders(): Promise<void> {
-    const fh = await fs.open(this.path, 'r');
-    try {
-      const win = new ReadWindow(fh, this.fileSize);
-      let off = 0;
-      let count = 0;
-      let pax: Record<string, string> = {};
-      let longName: string | undefined;
-      let longLink: string | undefined;
-      while (off < this.fileSize) {
-        const h = await win.read(off, 512);
-        if (h.length < 512) throw bad(this.path, 'the tar stream ends in the middle of a header (truncated)');
-        if (h.every((b) => b === 0)) break;
-        if (!checksumOk(h)) throw bad(this.path, 'invalid tar header (not a tar file, or corrupt)');
-        const flag = String.fromCharCode(h[156]!);
-        let size = parseSize(h.subarray(124, 136));
-        if (size === undefined) throw bad(this.path, `invalid size field in the tar header at offset ${off}`);
-        const dataOff = off + 512;
-        if (flag === 'x' || flag === 'g' || flag === 'L' || flag === 'K') {
-          if (size > 1 << 20) throw bad(this.path, `an extended header of ${size} bytes at offset ${off}: refusing more than 1 MiB`);
-          const data = await win.read(dataOff, size);
-          if (data.length < size) throw bad(this.path, 'the tar stream ends in the middle of an extended header (truncated)');
-          if (flag === 'x') pax = { ...pax, ...parsePax(data, this.path) }; // 'g' (global) carries nothing we use
-          if (flag === 'L') longName = cString(data);
-          if (flag === 'K') longLink = cString(data);
-          off = dataOff + Math.ceil(size / 512) * 512;
-          continue;
-        }
-        if (++count > MAX_ENTRIES) throw bad(this.path, `more than ${MAX_ENTRIES} entries`);
-        let name = longName ?? pax.path;
-        if (name === undefined) {
-          name = cString(h.subarray(0, 100));
-          const prefix = h.toString('latin1', 257, 262) === 'ustar' ? cString(h.subarray(345, 500)) : '';
-          if (prefix) name = `${prefix}/${name}`;
-        }
-        const linkname = longLink ?? pax.linkpath ?? cString(h.subarray(157, 257));
-        if (pax.size !== undefined) {
-          if (!/^\d{1,15}$/.test(pax.size)) throw bad(this.path, `invalid PAX size ${JSON.stringify(pax.size)}`);
-          size = Number(pax.size);
-        }
-        pax = {};
-        longName = longLink = undefined;
-        const entry = this.add(name, TYPES[flag] ?? `member of tar type ${JSON.stringify(flag)}`, dataOff, size, linkname);
-        if (entry.type === 'file' && size > 0) entry.head = Buffer.from(await win.read(dataOff, Math.min(8, size)));
-        // As tar-stream does: a directory's size field is ignored, any other member is followed by its data.
-        off = dataOff + (entry.type === 'directory' ? 0 : Math.ceil(size / 512) * 512);
-      }
-      if (count === 0) throw bad(this.path, 'it holds no entries');
-    } finally {
-      await fh.close();
+  /** Enters a member in the index: refuses two members of one name and paths through non-directories. */
+  private place(entry: TarEntry, fullName = entry.name): void {
+    if (this.count > MAX_ENTRIES) throw bad(this.path, `more than ${MAX_ENTRIES} entries`);
+    const parts = fullName.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = keyOf(parts.slice(0, i).join('/'));
+      const e = this.index.get(dir);
+      if (e && e.type !== 'directory') throw bad(this.path, `entry ${shown(fullName)} lies under ${shown(e.name)}, which is a ${e.type}, not a directory`);
+      this.dirs.add(dir);
     }
+    const prev = this.index.get(entry.key);
+    if (prev && !(prev.type === 'directory' && entry.type === 'directory')) {
+      throw bad(this.path, `entry ${shown(fullName)} appears twice (a ${prev.type}, then a ${entry.type}): readers disagree on which one counts, refusing an ambiguous archive`);
+    }
+    if (entry.type !== 'directory' && this.dirs.has(entry.key)) {
+      throw bad(this.path, `entry ${shown(fullName)} is a ${entry.type}, but other entries lie under it as a directory`);
+    }
+    if (!prev) this.index.set(entry.key, entry);
   }
 
-  /** The regular-file entry `name` names, following links inside the archive. */
-  file(name: string, what = 'entry'): TarEntry {
-    let n = normalizeEntryName(name, this.path);
-    for (let hops = 0; hops <= MAX_LINK_HOPS; hops++) {
-      const e = this.entries.get(n);
-      if (!e) throw new InvalidInputError(`${what} ${JSON.stringify(name)} is missing from ${this.path}: the archive is incomplete`);
+  /** Every indexed member, in archive order. */
+  members(): TarEntry[] {
+    return [...this.index.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  /** The member of that name, if any (no links followed). */
+  lookup(name: string): TarEntry | undefined {
+    let n: string;
+    try {
+      n = normalizeEntryName(name, this.path);
+    } catch {
+      return undefined;
+    }
+    return this.index.get(keyOf(n));
+  }
+
+  /** The regular-file entry `name` names, following links as `links` says. */
+  file(name: string, what = 'entry', links: LinkPolicy = UNPACKED_LINKS): TarEntry {
+    let e = this.lookup(name);
+    const missing = (): InvalidInputError => new InvalidInputError(`${what} ${JSON.stringify(name)} is missing from ${this.path}: the archive is incomplete`);
+    if (!e) throw missing();
+    for (let hops = 0; ; hops++) {
       if (e.type === 'file') return e;
       if (e.type === 'directory') throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a directory, not a file`);
-      n = e.target!;
+      if (e.type === 'global') throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a PAX global header, not a file`);
+      if (e.type === 'symlink' && hops >= links.symlinks) {
+        throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path}: more than ${links.symlinks} symlink${links.symlinks === 1 ? '' : 's'} in a row${links.symlinks === 1 ? ' (skopeo follows one)' : ' (a link loop?)'}`);
+      }
+      if (e.type === 'link' && !links.hardlinks) {
+        throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a hard link: skopeo reads a hard link in a docker-archive as an empty file, refusing it`);
+      }
+      const from: TarEntry = e;
+      const next = this.index.get(from.target!);
+      if (!next) throw missing();
+      if (from.type === 'link' && (next.seq > from.seq || (next.type !== 'file' && next.type !== 'link'))) {
+        throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a hard link to ${next.seq > from.seq ? 'a later member' : `a ${next.type}`}: unpacking it fails or differs, refusing it`);
+      }
+      e = next;
     }
-    throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path}: more than ${MAX_LINK_HOPS} links in a row (a link loop)`);
   }
 
   has(name: string): boolean {
@@ -272,22 +519,73 @@ export class TarArchive {
     }
   }
 
+  /** The first bytes of a file (compression sniffing). */
+  async head(entry: TarEntry): Promise<Buffer> {
+    if (entry.head) return entry.head;
+    const n = Math.min(HEAD, entry.size);
+    const b = Buffer.alloc(n);
+    if (n > 0) {
+      const fh = await fs.open(this.path, 'r');
+      try {
+        await fh.read(b, 0, n, entry.offset);
+      } finally {
+        await fh.close();
+      }
+    }
+    entry.head = b;
+    return b;
+  }
+
+  /**
+   * sha256 of a file's data and, when it is gzip, of its decompressed bytes: one read, cached
+   * on the entry (an entry named by several images is hashed once).
+   */
+  async digests(entry: TarEntry): Promise<Pick<TarEntry, 'digest' | 'inner'>> {
+    if (entry.digest) return entry;
+    const gz = isGzipMagic(await this.head(entry));
+    const h = createHash('sha256');
+    const ih = gz ? createHash('sha256') : undefined;
+    const gunzip = ih ? new StrictGunzip((d) => ih.update(d)) : undefined;
+    let n = 0;
+    try {
+      for await (const c of await this.open(entry)) {
+        h.update(c as Buffer);
+        n += (c as Buffer).length;
+        await gunzip?.write(c as Buffer);
+      }
+    } catch (err) {
+      gunzip?.destroy();
+      throw describeError(err, this.path, this.gzip);
+    }
+    if (n !== entry.size) throw bad(this.path, `entry ${shown(entry.name)} is shorter than its header says (truncated)`);
+    entry.digest = `sha256:${h.digest('hex')}`;
+    if (gunzip) {
+      try {
+        await gunzip.end();
+        entry.inner = { digest: `sha256:${ih!.digest('hex')}` };
+      } catch (err) {
+        entry.inner = { error: (err as Error).message };
+      }
+    }
+    return entry;
+  }
+
   /** Reads a small entry whole (metadata, manifests); refuses entries over `max` bytes. */
   async read(entry: TarEntry, max: number, what: string): Promise<Buffer> {
     if (entry.size > max) throw new InvalidInputError(`${what} in ${this.path} is ${entry.size} bytes: refusing more than ${max}`);
-    const cached = this.small.get(entry.name);
+    const cached = this.small.get(entry);
     if (cached) return cached;
     const chunks: Buffer[] = [];
     for await (const c of await this.open(entry)) chunks.push(c as Buffer);
     const out = Buffer.concat(chunks);
-    if (out.length !== entry.size) throw bad(this.path, `entry ${JSON.stringify(entry.name)} is shorter than its header says (truncated)`);
+    if (out.length !== entry.size) throw bad(this.path, `entry ${shown(entry.name)} is shorter than its header says (truncated)`);
     return out;
   }
 
   /** The entry's data as a stream. */
   async open(entry: TarEntry): Promise<Readable> {
     if (entry.size === 0) return Readable.from([]);
-    const cached = this.small.get(entry.name);
+    const cached = this.small.get(entry);
     if (cached) return Readable.from([cached]);
     if (!this.gzip) {
       return createReadStream(this.path, { start: entry.offset, end: entry.offset + entry.size - 1, highWaterMark: 1 << 20 });
@@ -301,95 +599,15 @@ export class TarArchive {
   }
 }
 
-const TYPES: Record<string, string> = {
-  '0': 'file',
-  '\0': 'file',
-  '7': 'file',
-  '1': 'link',
-  '2': 'symlink',
-  '3': 'character-device',
-  '4': 'block-device',
-  '5': 'directory',
-  '6': 'fifo',
-};
-
-function cString(b: Buffer): string {
-  const end = b.indexOf(0);
-  return b.toString('utf8', 0, end < 0 ? b.length : end);
-}
-
-/** The header checksum: the byte sum with the checksum field counted as spaces (unsigned or signed). */
-function checksumOk(h: Buffer): boolean {
-  const want = parseInt(h.toString('latin1', 148, 156).replace(/[\0 ]+$/, '').trim(), 8);
-  let unsigned = 8 * 32;
-  let signed = 8 * 32;
-  for (let i = 0; i < 512; i++) {
-    if (i >= 148 && i < 156) continue;
-    unsigned += h[i]!;
-    signed += (h[i]! << 24) >> 24;
-  }
-  return want === unsigned || want === signed;
-}
-
-/** Octal, or GNU base-256 (high bit set) for sizes of 8 GiB and more. */
-function parseSize(f: Buffer): number | undefined {
-  if (f[0]! & 0x80) {
-    if (f[0] === 0xff) return undefined;
-    let n = f[0]! & 0x7f;
-    for (let i = 1; i < f.length; i++) n = n * 256 + f[i]!;
-    return Number.isSafeInteger(n) ? n : undefined;
-  }
-  const t = f.toString('latin1').replace(/[\0 ]+$/, '').trim();
-  if (t === '') return 0;
-  return /^[0-7]+$/.test(t) ? parseInt(t, 8) : undefined;
-}
-
-function parsePax(data: Buffer, archive: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  let i = 0;
-  while (i < data.length && data[i] !== 0) {
-    const sp = data.indexOf(0x20, i);
-    const len = sp < 0 ? NaN : Number(data.toString('latin1', i, sp));
-    if (!Number.isSafeInteger(len) || len <= 0 || i + len > data.length) throw bad(archive, 'malformed PAX extended header');
-    const rec = data.subarray(sp + 1, i + len - 1);
-    const eq = rec.indexOf(0x3d);
-    if (eq < 0) throw bad(archive, 'malformed PAX extended header');
-    out[rec.toString('utf8', 0, eq)] = rec.toString('utf8', eq + 1);
-    i += len;
-  }
-  return out;
-}
-
-/** Positional reads through a 64 KiB window: the headers of small members cost one read together. */
-class ReadWindow {
-  private start = 0;
-  private buf = Buffer.alloc(0);
-
-  constructor(
-    private readonly fh: fs.FileHandle,
-    private readonly size: number,
-  ) {}
-
-  async read(off: number, len: number): Promise<Buffer> {
-    if (off >= this.start && off + len <= this.start + this.buf.length) return this.buf.subarray(off - this.start, off - this.start + len);
-    const n = Math.min(Math.max(len, 64 * 1024), Math.max(0, this.size - off));
-    const b = Buffer.alloc(n);
-    const { bytesRead } = await this.fh.read(b, 0, n, off);
-    this.start = off;
-    this.buf = b.subarray(0, bytesRead);
-    return this.buf.subarray(0, Math.min(len, bytesRead));
-  }
-}
-
 interface CursorRequest {
   entry: TarEntry;
   out: PassThrough;
 }
 
 /**
- * Serves byte ranges of a gzip-compressed tar from one forward-moving decompression. Requests
- * wait their turn; the next one served is the nearest ahead of the cursor, so blobs asked for
- * together cost one pass.
+ * Serves byte ranges of a gzip-compressed tar (already checked whole by the indexing pass) from
+ * one forward-moving decompression. Requests wait their turn; the next one served is the nearest
+ * ahead of the cursor, so blobs asked for together cost one pass.
  */
 class GzipCursor {
   private readonly waiting: CursorRequest[] = [];
@@ -443,7 +661,7 @@ class GzipCursor {
           await this.serve(next);
           next.out.end();
         } catch (err) {
-          next.out.destroy(describeTarError(err, this.path, true));
+          next.out.destroy(describeError(err, this.path, true));
           this.iter = undefined;
         }
       }
