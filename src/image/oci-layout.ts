@@ -8,6 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, SizeMismatchError } from '../errors.js';
 import { whenClosed } from '../util/write-stream.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
+import { checkLayoutDestination, refuseInsideStore, withIndexLock } from './export-destination.js';
 import { parseManifest, type Descriptor } from './manifest.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
 
@@ -73,8 +74,22 @@ async function openLayoutBlob(root: string, digest: Digest): Promise<fs.FileHand
   }
 }
 
+/** Two different images under one name: skopeo would take one, a bundle import the other; refused, naming both. */
+export function refuseAmbiguous(images: SourceImage[], where: string): void {
+  const byName = new Map<string, SourceImage>();
+  for (const img of images) {
+    if (img.name === undefined) continue;
+    const prev = byName.get(img.name);
+    if (prev && prev.descriptor.digest !== img.descriptor.digest) {
+      throw new InvalidInputError(`${where} names two different images ${JSON.stringify(img.name)}: ${prev.descriptor.digest} and ${img.descriptor.digest}; refusing to pick one (remove or rename one of them)`);
+    }
+    byName.set(img.name, img);
+  }
+}
+
 export class OciLayoutSource implements ImageSource {
   readonly description: string;
+  private subjectsOnce?: Promise<{ bySubject: Map<string, Descriptor[]>; referrerDigests: Set<string> }>;
 
   constructor(
     readonly dir: string,
@@ -99,19 +114,37 @@ export class OciLayoutSource implements ImageSource {
         const names = entries.map((e) => e.name).filter(Boolean);
         throw new InvalidInputError(`no image named ${JSON.stringify(this.ref)} in ${this.dir}: it has ${names.length ? names.join(', ') : 'no named images'}`);
       }
-      return hit.slice(-1);
+      refuseAmbiguous(hit, this.dir);
+      return hit.slice(0, 1);
     }
-    const referrerRoots = await this.subjectDigests(entries.map((e) => e.descriptor));
-    const roots = entries.filter((e) => !referrerRoots.has(e.descriptor.digest));
+    const subjects = await this.subjects();
+    const roots = entries.filter((e) => !subjects.referrerDigests.has(e.descriptor.digest));
     if (roots.length === 0) throw new InvalidInputError(`the OCI layout ${this.dir} holds no image`);
+    refuseAmbiguous(roots.filter((e) => e.name !== undefined), this.dir);
     return roots;
   }
 
-  /** Entries of index.json that are referrers of another entry: they travel with their subject. */
-  private async subjectDigests(descs: Descriptor[]): Promise<Set<string>> {
-    const out = new Set<string>();
-    for (const d of descs) if ((await this.subjectOf(d)) !== undefined) out.add(d.digest);
-    return out;
+  /**
+   * Which entries of index.json are referrers of which subject: every manifest is read once (a
+   * layout with thousands of signatures is one pass, not one per image).
+   */
+  private subjects(): Promise<{ bySubject: Map<string, Descriptor[]>; referrerDigests: Set<string> }> {
+    this.subjectsOnce ??= (async () => {
+      const bySubject = new Map<string, Descriptor[]>();
+      const referrerDigests = new Set<string>();
+      const seen = new Map<string, Digest | undefined>();
+      for (const d of (await this.index()).manifests) {
+        if (!seen.has(d.digest)) seen.set(d.digest, await this.subjectOf(d));
+        const s = seen.get(d.digest);
+        if (s === undefined) continue;
+        referrerDigests.add(d.digest);
+        const list = bySubject.get(s) ?? [];
+        list.push(d);
+        bySubject.set(s, list);
+      }
+      return { bySubject, referrerDigests };
+    })();
+    return this.subjectsOnce;
   }
 
   private async subjectOf(d: Descriptor): Promise<Digest | undefined> {
@@ -124,10 +157,7 @@ export class OciLayoutSource implements ImageSource {
   }
 
   async referrers(subject: Descriptor): Promise<Descriptor[]> {
-    const idx = await this.index();
-    const out: Descriptor[] = [];
-    for (const d of idx.manifests) if ((await this.subjectOf(d)) === subject.digest) out.push(d);
-    return out;
+    return (await this.subjects()).bySubject.get(subject.digest) ?? [];
   }
 
   async getManifest(desc: Descriptor): Promise<Buffer> {
@@ -167,9 +197,22 @@ export class OciLayoutSink implements ImageSink {
   readonly description: string;
   private readonly named = new Map<string, Descriptor>();
   private readonly unnamed: Descriptor[] = [];
+  private checked?: Promise<void>;
 
   constructor(readonly dir: string) {
     this.description = `oci:${dir}`;
+  }
+
+  /** Refuses a layout inside the store being exported (its root directory). */
+  async checkDestination(storeRoot?: string): Promise<void> {
+    if (storeRoot) await refuseInsideStore(this.dir, storeRoot, 'the OCI layout');
+    await this.prepare();
+  }
+
+  /** Before the first write: nothing in the layout is a symlink or of the wrong file type. */
+  private prepare(): Promise<void> {
+    this.checked ??= checkLayoutDestination(this.dir);
+    return this.checked;
   }
 
   private blobPath(d: Digest): string {
@@ -186,6 +229,7 @@ export class OciLayoutSink implements ImageSink {
   }
 
   async putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
+    await this.prepare();
     if (await this.has(desc.digest)) return { uploaded: false, bytes: 0 };
     await fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const final = this.blobPath(desc.digest);
@@ -212,16 +256,18 @@ export class OciLayoutSink implements ImageSink {
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
     // A referrer (signature, SBOM) is listed in index.json, where readers of a layout find it.
     if (parseManifest(bytes).subject) this.addUnnamed(desc);
+    await this.prepare();
     if (await this.has(desc.digest)) return 0;
     await fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const final = this.blobPath(desc.digest);
     const tmp = `${final}.${randomUUID()}.tmp`;
-    await fs.writeFile(tmp, bytes);
+    await fs.writeFile(tmp, bytes, { flag: 'wx' });
     await fs.rename(tmp, final);
     return 1;
   }
 
   async tag(name: string, desc: Descriptor): Promise<number> {
+    refuseRetag(this.named, name, desc, this.description);
     this.named.set(name, desc);
     return 1;
   }
@@ -232,7 +278,14 @@ export class OciLayoutSink implements ImageSink {
   }
 
   async commit(): Promise<void> {
+    await this.prepare();
     await fs.mkdir(this.dir, { recursive: true });
+    // Read, merge and write index.json under the layout's lock: concurrent pulls keep every entry.
+    await withIndexLock(this.dir, () => this.mergeIndex());
+  }
+
+  private async mergeIndex(): Promise<void> {
+    await checkLayoutDestination(this.dir);
     const existing = (await readLayoutIndex(this.dir)) ?? { schemaVersion: 2 as const, manifests: [] };
     const keep = existing.manifests.filter((m) => {
       const n = m.annotations?.[REF_NAME];
@@ -249,8 +302,16 @@ export class OciLayoutSink implements ImageSink {
   }
 }
 
+/** One image per name in a destination: a second, different image under a name already written is refused. */
+export function refuseRetag(named: Map<string, Descriptor>, name: string, desc: Descriptor, where: string): void {
+  const prev = named.get(name);
+  if (prev && prev.digest !== desc.digest) {
+    throw new InvalidInputError(`two different images would be named ${JSON.stringify(name)} in ${where}: ${prev.digest} and ${desc.digest}; refusing to keep only one`);
+  }
+}
+
 async function writeAtomic(path: string, data: string): Promise<void> {
   const tmp = `${path}.${randomUUID()}.tmp`;
-  await fs.writeFile(tmp, data);
+  await fs.writeFile(tmp, data, { flag: 'wx' });
   await fs.rename(tmp, path);
 }

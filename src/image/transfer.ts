@@ -51,6 +51,8 @@ export interface ImageSink {
   tag(name: string, desc: Descriptor): Promise<number>;
   /** Refuses a root the format cannot hold (docker-archive: an index), before anything is written. */
   checkRoot?(desc: Descriptor, manifest: ParsedManifest): void;
+  /** Checks the destination before anything is written: never inside `storeRoot` (the store exported from). */
+  checkDestination?(storeRoot?: string): Promise<void>;
   /** Makes everything written visible where the format needs one final step (index.json). */
   commit?(): Promise<void>;
   close?(): Promise<void>;
