@@ -9,7 +9,7 @@ import { openSink } from '../image/transports.js';
 import { OciLayoutSink } from '../image/oci-layout.js';
 import { TarLayoutSink } from '../image/oci-archive.js';
 import { DockerArchiveSink } from '../image/docker-archive.js';
-import { FilesystemDriver } from '../drivers/filesystem.js';
+import { hasLocalPaths } from '../drivers/driver.js';
 import { StoreSource } from '../store/source-sink.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
@@ -42,7 +42,7 @@ async function pull(ctx: Context, args: string[], opts: PullOptions): Promise<nu
   const fullNames = multi || sink instanceof DockerArchiveSink;
   const d = await ctx.store();
   // Never write into the store being exported from (it would overwrite what it reads).
-  await sink.checkDestination?.(d instanceof FilesystemDriver ? d.root : undefined);
+  await sink.checkDestination?.(hasLocalPaths(d) ? d.localRoot : undefined);
   const prog = copyProgress(ctx.output, `pulling ${args.slice(0, -1).join(' ')}`);
   const copiers: ImageCopier[] = [];
   const pulled: PulledImage[] = [];
