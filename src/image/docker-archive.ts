@@ -246,16 +246,35 @@ export class DockerArchiveSource implements ImageSource {
     }
     if (ref) {
       const want = normalizeDockerName(ref);
-      const hit = images.flatMap((img) => img.names.filter((n) => normalizeDockerName(n) === want).map((n) => ({ name: shortName(n), descriptor: img.descriptor })));
+      const hit = images.flatMap((img, i) => img.names.filter((n) => normalizeDockerName(n) === want).map((n) => ({ name: shortName(n), descriptor: img.descriptor, at: i })));
       if (hit.length === 0) {
         const all = images.flatMap((img) => img.names);
         throw new InvalidInputError(`no image named ${JSON.stringify(ref)} in ${this.file}: it has ${all.length ? all.join(', ') : 'no named images'} (or pick one by position: @0 to @${images.length - 1})`);
       }
-      return hit.slice(0, 1);
+      this.refuseAmbiguous(hit);
+      return hit.slice(0, 1).map(({ name, descriptor }) => ({ name, descriptor }));
     }
-    return images.flatMap((img) =>
-      img.names.length ? img.names.map((n) => ({ name: shortName(n), descriptor: img.descriptor })) : [{ descriptor: img.descriptor }],
+    const all = images.flatMap((img, i): { name?: string; descriptor: Descriptor; at: number }[] =>
+      img.names.length ? img.names.map((n) => ({ name: shortName(n), descriptor: img.descriptor, at: i })) : [{ name: undefined, descriptor: img.descriptor, at: i }],
     );
+    this.refuseAmbiguous(all);
+    return all.map(({ name, descriptor }) => (name === undefined ? { descriptor } : { name, descriptor }));
+  }
+
+  /** Two different images under one name: skopeo takes the first, a bundle import the last; refused, naming both. */
+  private refuseAmbiguous(images: { name?: string; descriptor: Descriptor; at: number }[]): void {
+    const seen = new Map<string, { descriptor: Descriptor; at: number }>();
+    for (const img of images) {
+      if (img.name === undefined) continue;
+      const key = normalizeDockerName(img.name);
+      const prev = seen.get(key);
+      if (prev && prev.descriptor.digest !== img.descriptor.digest) {
+        throw new InvalidInputError(
+          `${this.file} has two different images named ${JSON.stringify(img.name)}: @${prev.at} (${prev.descriptor.digest}) and @${img.at} (${img.descriptor.digest}); pick one by position (docker-archive:${this.file}:@${prev.at})`,
+        );
+      }
+      seen.set(key, img);
+    }
   }
 
   private async entry(desc: Descriptor): Promise<TarEntry> {

@@ -194,7 +194,7 @@ describe('archives pushed into a store the real registry serves', () => {
     const both = await regbucket(['--store', s, 'push', `docker-archive:${f}`, 'pick:x']);
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/holds 2 images/);
-  });
+  }, 240_000);
 
   it('air gap: several images pulled into one layout and one archive (each blob once), then every named image pushed back', async () => {
     const src = join(work, 'gap-src');
