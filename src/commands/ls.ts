@@ -87,7 +87,7 @@ async function ls(ctx: Context, repos: string[], opts: LsOptions): Promise<numbe
   try {
     if (names.length === 0 && !opts.all) {
       const list = await listRepositorySummaries(d, concurrency);
-      ctx.output.result({ repositories: list }, () => ctx.output.table(['REPOSITORY', 'TAGS'], list.map((r) => [r.name, r.tagCount])));
+      ctx.output.result({ repositories: list }, () => ctx.output.table(['REPOSITORY', 'TAGS'], list.map((r) => [r.unaddressable ? `${r.name} (a name no storage path can hold: see verify)` : r.name, r.tagCount])));
       return 0;
     }
     const listed = opts.all ? await listAllTags(d, concurrency) : await Promise.all(names.map((n) => listRepoTags(d, n, concurrency)));

@@ -56,6 +56,6 @@ export async function fetchFacts(d: StorageDriver, table: BlobTable, marks: Repo
   await eachLimit(marks, concurrency, async (m) => {
     const r = m.repo;
     if (m.deleteRevisions.length > 0) await listTagHistory(d, table, r);
-    if (m.deleteRevisions.length === r.revisions.length && Number.isNaN(r.newest)) r.newest = await newestFile(d, r.name);
+    if (!m.pinned && m.deleteRevisions.length === r.revisions.length && Number.isNaN(r.newest)) r.newest = await newestFile(d, r.name);
   });
 }

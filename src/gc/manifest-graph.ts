@@ -3,8 +3,10 @@
 // revisions anywhere. Only the digests a manifest references are kept, as table indexes.
 import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
-import { sha256 } from '../image/digest.js';
-import { MAX_MANIFEST_BYTES, parseManifest, type ManifestKind } from '../image/manifest.js';
+import { isDigest, sha256 } from '../image/digest.js';
+import { jsReading } from '../image/js-reading.js';
+import { MAX_MANIFEST_BYTES, type ManifestKind } from '../image/manifest.js';
+import { registryReading } from '../image/registry-reading.js';
 import { blobDataPath } from '../store/paths.js';
 import { eachLimit } from '../util/each-limit.js';
 import { hasFastReads } from '../drivers/driver.js';
@@ -20,11 +22,13 @@ export type ManifestInfo =
       children: number[];
       /** The OCI 1.1 subject, -1 for none. */
       subject: number;
+      /** Set when the registry's Go reading and JSON.parse's differ: what either references is kept. */
+      ambiguous?: string;
     }
   /** A revision whose manifest blob is gone: it references nothing that can be found. */
   | { state: 'missing' }
   /** Bytes that are not a manifest regbucket can follow: what they reference is unknown. */
-  | { state: 'unreadable'; reason: string };
+  | { state: 'unreadable'; reason: string; scraped?: number[] };
 
 export type ManifestGraph = Map<number, ManifestInfo>;
 
@@ -59,13 +63,53 @@ async function readOne(d: StorageDriver, table: BlobTable, i: number): Promise<M
   const bytes = await manifestBytes(d, table, i);
   if (!Buffer.isBuffer(bytes)) return bytes;
   if (sha256(bytes) !== digest) return { state: 'unreadable', reason: 'its bytes do not hash to its digest' };
-  try {
-    const m = parseManifest(bytes, `manifest ${digest}`);
-    const blobs = [...(m.config ? [m.config] : []), ...m.layers].map((x) => table.add(x.digest));
-    return { state: 'ok', kind: m.kind, blobs, children: m.manifests.map((x) => table.add(x.digest)), subject: m.subject ? table.add(m.subject.digest) : -1 };
-  } catch (err) {
-    return { state: 'unreadable', reason: (err as Error).message };
+  return manifestInfo(bytes, (x) => table.add(x));
+}
+
+/**
+ * What a manifest references, as gc marks it: the registry's (Go) reading; where JSON.parse
+ * reads it differently, the union of both readings and of every digest written in it; where
+ * the registry cannot read it at all (its gc aborts), unreadable, with every digest written in
+ * it to keep.
+ */
+export function manifestInfo(bytes: Buffer, add: (digest: string) => number): ManifestInfo {
+  const go = registryReading(bytes);
+  const js = jsReading(bytes);
+  const scraped = (): number[] => scrapeDigests(bytes).map(add);
+  if (!go.ok) return { state: 'unreadable', reason: `the registry cannot read it: ${go.reason}`, scraped: scraped() };
+  const digests = (ds: Array<{ digest: string }>): string[] => ds.map((x) => x.digest).filter(isDigest);
+  const goBlobs = digests([...(go.config ? [go.config] : []), ...go.layers]);
+  const goChildren = digests(go.manifests);
+  const goSubject = go.subject && isDigest(go.subject.digest) ? go.subject.digest : undefined;
+  const same = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, k) => x === b[k]);
+  let ambiguous: string | undefined;
+  if (js instanceof Error) ambiguous = `JSON.parse reads it differently (${js.message})`;
+  else if (js.kind !== go.kind) ambiguous = `JSON.parse reads it as ${js.kind === 'image' ? 'an image manifest' : `a ${js.kind}`}, the registry as ${go.kind === 'image' ? 'an image manifest' : `a ${go.kind}`}`;
+  else if (!same(js.blobs, goBlobs) || !same(js.children, goChildren) || js.subject !== goSubject) ambiguous = 'JSON.parse reads other references than the registry (Go) does';
+  const blobs = goBlobs.map(add);
+  const children = goChildren.map(add);
+  if (ambiguous) {
+    if (!(js instanceof Error)) {
+      blobs.push(...js.blobs.map(add));
+      children.push(...js.children.map(add));
+    }
+    blobs.push(...scraped());
   }
+  const subject = goSubject ?? (js instanceof Error ? undefined : js.subject);
+  return { state: 'ok', kind: go.kind, blobs: [...new Set(blobs)], children: [...new Set(children)], subject: subject ? add(subject) : -1, ...(ambiguous ? { ambiguous } : {}) };
+}
+
+/** Every sha256 digest written in the bytes, whatever the reading (raw text, and JSON-escaped text decoded). */
+export function scrapeDigests(bytes: Buffer): string[] {
+  const out = new Set<string>();
+  const texts = [bytes.toString('latin1')];
+  try {
+    texts.push(JSON.stringify(JSON.parse(bytes.toString('utf8'))));
+  } catch {
+    // raw text only
+  }
+  for (const text of texts) for (const m of text.matchAll(/[a-f0-9]{64}/g)) out.add(`sha256:${m[0]}`);
+  return [...out];
 }
 
 /**

@@ -53,6 +53,8 @@ function fallbackSubject(table: BlobTable, graph: ManifestGraph, t: TagScan): nu
 }
 
 function whyPinned(table: BlobTable, graph: ManifestGraph, r: RepoScan): string | undefined {
+  if (r.unaddressable) return 'its name cannot be addressed by a storage path: nothing in it can be read, so no blob of the store is deleted';
+  if (r.outsideGrammar) return 'its name is outside the repository grammar: the registry walks it as a repository, so it is marked from and nothing in it is deleted';
   for (const rev of r.revisions) {
     const info = graph.get(rev);
     if (info?.state === 'unreadable') return `manifest ${table.set.digest(rev)} cannot be read (${info.reason})`;
@@ -89,6 +91,8 @@ export function markRepo(table: BlobTable, graph: ManifestGraph, r: RepoScan, op
       if (info?.state === 'ok') {
         for (const b of info.blobs) flags[b]! |= MARKED;
         stack.push(...info.children);
+      } else if (info?.state === 'unreadable') {
+        for (const b of info.scraped ?? []) flags[b]! |= MARKED;
       }
       stack.push(...(referrers.get(m) ?? []));
       for (const t of fallbacks.get(m) ?? []) stack.push(t.current!);
@@ -123,5 +127,8 @@ export function markRepo(table: BlobTable, graph: ManifestGraph, r: RepoScan, op
 export function markStore(table: BlobTable, graph: ManifestGraph, repos: RepoScan[], opts: MarkOptions): RepoMark[] {
   const flags = table.flags.data;
   for (let i = 0; i < table.set.size; i++) flags[i]! &= ~MARKED;
-  return repos.map((r) => markRepo(table, graph, r, opts));
+  const marks = repos.map((r) => markRepo(table, graph, r, opts));
+  // A repository that cannot be read may reference any blob.
+  if (repos.some((r) => r.unaddressable)) for (let i = 0; i < table.set.size; i++) flags[i]! |= MARKED;
+  return marks;
 }

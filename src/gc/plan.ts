@@ -26,7 +26,7 @@ export interface RepoPlan {
   remove: boolean;
 }
 
-export type WarningKind = 'unreadable-manifest' | 'unreadable-tag' | 'missing-manifest' | 'schema1-manifest';
+export type WarningKind = 'unaddressable-repository' | 'repository-outside-grammar' | 'unreadable-manifest' | 'ambiguous-manifest' | 'unreadable-tag' | 'missing-manifest' | 'schema1-manifest';
 
 export interface GcWarning {
   kind: WarningKind;
@@ -58,6 +58,9 @@ export interface GcPlan {
 function warnings(table: BlobTable, graph: ManifestGraph, m: RepoMark): GcWarning[] {
   const out: GcWarning[] = [];
   const repo = m.repo.name;
+  if (m.repo.unaddressable || m.repo.outsideGrammar) {
+    out.push({ kind: m.repo.unaddressable ? 'unaddressable-repository' : 'repository-outside-grammar', repo: JSON.stringify(repo), detail: m.pinned! });
+  }
   for (const rev of m.repo.revisions) {
     const info = graph.get(rev);
     const digest = table.set.digest(rev);
@@ -65,7 +68,10 @@ function warnings(table: BlobTable, graph: ManifestGraph, m: RepoMark): GcWarnin
       out.push({ kind: 'unreadable-manifest', repo, digest, detail: `${info.reason}: everything ${repo} links is kept` });
     } else if (info?.state === 'missing') {
       out.push({ kind: 'missing-manifest', repo, digest, detail: 'the revision names a manifest blob that is not in the store' });
-    } else if (info?.state === 'ok' && info.kind === 'schema1') {
+    } else if (info?.state === 'ok' && info.ambiguous) {
+      out.push({ kind: 'ambiguous-manifest', repo, digest, detail: `${info.ambiguous}: everything either reading references (and every digest written in it) is kept` });
+    }
+    if (info?.state === 'ok' && info.kind === 'schema1') {
       out.push({ kind: 'schema1-manifest', repo, digest, detail: 'a legacy schema 1 manifest: its fsLayers are kept; registry 3.x cannot read it' });
     }
   }

@@ -9,7 +9,7 @@
 import pLimit, { type LimitFunction } from 'p-limit';
 import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
-import { isTag } from '../image/reference.js';
+import { isRepoName, isStoredTag } from '../image/reference.js';
 import { linkEtag, MalformedLinkError, readLink } from '../store/links.js';
 import { BLOBS, REPOSITORIES, blobShardDir, splitRepoPath, layersDir, manifestsDir, repoDir, revisionLinkPath, revisionsDir, tagCurrentLinkPath, tagsDir, uploadsDir } from '../store/paths.js';
 import { entryNames, listOrEmpty, listRepositoryDirs, listUploads } from '../store/walk.js';
@@ -125,7 +125,9 @@ function addRepoFile(b: RepoBuilder, table: BlobTable, section: string[], f: Fil
         r.revisions.push(table.add(e!));
         r.revisionTimes.push(t);
       }
-    } else if (a === 'tags' && c !== undefined && isTag(c)) {
+    } else if (a === 'tags' && c !== undefined && !isStoredTag(c)) {
+      tagOf(b, c).unreadable = `tag directory ${JSON.stringify(c)} has a name no storage path can hold`;
+    } else if (a === 'tags' && c !== undefined) {
       if (n === 5 && e === 'current' && g === 'link') {
         const tag = tagOf(b, c);
         tag.currentEtag = f.etag ?? '';
@@ -161,6 +163,7 @@ function unique(digests: number[], times: number[]): [number[], number[]] {
 
 async function finishRepo(d: StorageDriver, table: BlobTable, b: RepoBuilder, limit: LimitFunction): Promise<RepoScan> {
   const r = b.repo;
+  if (r.unaddressable) return r;
   [r.layers, r.layerTimes] = unique(r.layers, r.layerTimes);
   [r.revisions, r.revisionTimes] = unique(r.revisions, r.revisionTimes);
   for (const t of b.tags.values()) t.history = [...new Set(t.history)];
@@ -192,7 +195,7 @@ async function readStartedAt(d: StorageDriver, path: string): Promise<number | u
  * repository's revisions (or of the tag's history entries) names that digest without a read.
  */
 async function resolveCurrents(d: StorageDriver, table: BlobTable, r: RepoScan, limit: LimitFunction): Promise<void> {
-  const withLink = r.tags.filter((t) => t.currentEtag !== undefined);
+  const withLink = r.tags.filter((t) => t.currentEtag !== undefined && !t.unreadable);
   if (withLink.length === 0) return;
   const byMd5 = new Map<string, number>();
   const know = (i: number): void => {
@@ -231,7 +234,9 @@ async function scanReposFlat(d: StorageDriver, table: BlobTable, opts: ScanOptio
         if (!s || (only !== undefined && s.name !== only)) return;
         let b = builders.get(s.name);
         if (!b) builders.set(s.name, (b = builder(s.name)));
-        addRepoFile(b, table, s.section, f);
+        if (!isRepoName(s.name)) b.repo.outsideGrammar = true;
+        if (s.unaddressable) b.repo.unaddressable = true;
+        else addRepoFile(b, table, s.section, f);
         count.tick();
       }),
     ),
@@ -259,11 +264,8 @@ async function scanRepoTree(d: StorageDriver, table: BlobTable, r: RepoScan): Pr
     r.revisions.push(table.add(hex));
     r.revisionTimes.push(times[i]);
   });
-  r.tags = tags
-    .filter(isTag)
-    .sort()
-    .map((name) => ({ name }));
-  await Promise.all(r.tags.map((t) => readCurrent(d, table, r.name, t)));
+  r.tags = tags.sort().map((name) => (isStoredTag(name) ? { name } : { name, unreadable: `tag directory ${JSON.stringify(name)} has a name no storage path can hold` }));
+  await Promise.all(r.tags.filter((t) => !t.unreadable).map((t) => readCurrent(d, table, r.name, t)));
   if (r.hasUploads) {
     // An upload with no file yet has no age: it is being created, never stale.
     r.uploads = (await listUploads(d, r.name)).map((u) => ({ id: u.id, path: u.path, startedAt: u.startedAt?.getTime() ?? NaN }));
@@ -283,8 +285,9 @@ export async function fileTime(d: StorageDriver, path: string): Promise<number |
 
 async function scanReposTree(d: StorageDriver, table: BlobTable, opts: ScanOptions): Promise<RepoScan[]> {
   const count = new Counter(opts.onListed);
-  const repos = (await listRepositoryDirs(d)).map((e) => ({ ...newRepo(e.name), hasManifests: e.hasManifests, hasLayers: e.hasLayers, hasUploads: e.hasUploads }));
+  const repos = (await listRepositoryDirs(d)).map((e) => ({ ...newRepo(e.name), hasManifests: e.hasManifests, hasLayers: e.hasLayers, hasUploads: e.hasUploads, outsideGrammar: e.outsideGrammar, unaddressable: e.unaddressable }));
   await eachLimit(repos, opts.concurrency, async (r) => {
+    if (r.unaddressable) return;
     await scanRepoTree(d, table, r);
     for (let i = 0; i < r.layers.length + r.revisions.length; i++) count.tick();
   });

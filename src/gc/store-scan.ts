@@ -72,6 +72,10 @@ export interface UploadScan {
 
 export interface RepoScan {
   name: string;
+  /** A name outside the grammar: marked from (the registry walks it), nothing deleted in it. */
+  outsideGrammar?: boolean;
+  /** A name no driver path can hold: nothing in it can be read, so no blob of the store is deleted. */
+  unaddressable?: boolean;
   hasManifests: boolean;
   hasLayers: boolean;
   hasUploads: boolean;

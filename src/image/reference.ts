@@ -12,6 +12,37 @@ export function isRepoName(name: string): boolean {
   return name.split('/').every((c) => COMPONENT_RE.test(c));
 }
 
+// Registry 2.8's own name grammar (reference.WithName, which its gc applies to every directory
+// holding `_layers`): an optional domain first (letters of either case, digits, hyphens, dots)
+// then lowercase path components; 255 characters at most. Wider than regbucket's input grammar.
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const NAME_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*';
+const REGISTRY_NAME_RE = new RegExp(`^(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*(?::[0-9]+)?/)?${NAME_COMPONENT}(?:/${NAME_COMPONENT})*$`);
+
+/** A name registry 2.8.2's gc accepts (it aborts on any other repository directory it walks). */
+export function isRegistryRepoName(name: string): boolean {
+  return name.length <= MAX_NAME_LENGTH && REGISTRY_NAME_RE.test(name);
+}
+
+/** A path component the store's drivers can address (distribution's path pattern), not `.` or `..`. */
+const STORED_COMPONENT_RE = /^(?!\.\.?$)[A-Za-z0-9._-]+$/;
+
+/**
+ * A repository directory name found in a store that regbucket can read and delete in, though it
+ * may lie outside the grammar (`MyOrg/app`, `a..b`): components the drivers can address, none
+ * starting with `_` (the registry's walk never enters those). The registry's gc marks from such
+ * a directory when it holds `_layers` (or aborts on a name its own parser refuses); regbucket
+ * marks from it either way. Never accepted as input from the command line.
+ */
+export function isStoredRepoName(name: string): boolean {
+  return name.length > 0 && name.split('/').every((c) => STORED_COMPONENT_RE.test(c) && !c.startsWith('_'));
+}
+
+/** A tag directory name found in a store: any addressable component (the registry lists every directory under tags/ as a tag). */
+export function isStoredTag(tag: string): boolean {
+  return STORED_COMPONENT_RE.test(tag);
+}
+
 export function parseRepoName(name: string): string {
   if (isRepoName(name)) return name;
   if (name.length > MAX_NAME_LENGTH) {

@@ -8,16 +8,19 @@ import pLimit from 'p-limit';
 import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { isTag } from '../image/reference.js';
+import { isStoredTag } from '../image/reference.js';
 import { eachLimit } from '../util/each-limit.js';
 import { linkEtag, MalformedLinkError, readLink } from './links.js';
 import { REPOSITORIES, repoDir, splitRepoPath, tagCurrentLinkPath, tagsDir } from './paths.js';
-import { listOrEmpty, listRepositories } from './walk.js';
+import { listOrEmpty, listRepositories, listRepositoryDirs } from './walk.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
 
 export interface RepoListing {
+  /** The name (escaped as a JSON string's content when `unaddressable`). */
   name: string;
+  /** A directory whose name no storage path can hold: shown, never read. */
+  unaddressable?: boolean;
   /** Directories under `_manifests/tags/` (what the registry's tags/list returns). */
   tagCount: number;
 }
@@ -43,6 +46,7 @@ interface FlatTag {
 
 interface FlatRepo {
   name: string;
+  unaddressable?: boolean;
   /** A repository to the registry: 2.8 looks for `_layers`, 3.x for `_manifests`. */
   isRepo: boolean;
   tags: Map<string, FlatTag>;
@@ -57,7 +61,7 @@ function flatTag(r: FlatRepo, name: string): FlatTag {
 /** Files one listed key of a repository's `_manifests/tags/<tag>/...` section. */
 function addTagFile(r: FlatRepo, rest: string[], f: FileInfo): void {
   const [tag, a, b, c, e] = rest;
-  if (tag === undefined || !isTag(tag)) return;
+  if (tag === undefined || !isStoredTag(tag)) return;
   const t = flatTag(r, tag);
   if (rest.length === 3 && a === 'current' && b === 'link') {
     t.hasCurrent = true;
@@ -74,8 +78,12 @@ async function walkAllFlat(d: StorageDriver): Promise<FlatRepo[]> {
     const s = splitRepoPath(f.path);
     if (!s) continue;
     let r = repos.get(s.name);
-    if (!r) repos.set(s.name, (r = { name: s.name, isRepo: false, tags: new Map() }));
+    if (!r) repos.set(s.name, (r = { name: s.name, isRepo: false, tags: new Map(), ...(s.unaddressable ? { unaddressable: true } : {}) }));
     const [top, a] = s.section;
+    if (s.unaddressable) {
+      r.isRepo ||= top === '_layers' || top === '_manifests';
+      continue;
+    }
     if (top === '_layers' || top === '_manifests') r.isRepo = true;
     if (top === '_manifests' && a === 'tags') addTagFile(r, s.section.slice(2), f);
   }
@@ -118,14 +126,20 @@ async function repoExists(d: StorageDriver, repo: string): Promise<boolean> {
 }
 
 /** Every repository, sorted, with its number of tags. */
+const escaped = (name: string): string => JSON.stringify(name).slice(1, -1);
+
 export async function listRepositorySummaries(d: StorageDriver, concurrency: number): Promise<RepoListing[]> {
-  if (d.prefersFlatListing) return (await walkAllFlat(d)).map((r) => ({ name: r.name, tagCount: r.tags.size }));
-  const names = await listRepositories(d);
-  const out = names.map((name) => ({ name, tagCount: 0 }));
+  if (d.prefersFlatListing) {
+    return (await walkAllFlat(d)).map((r) => (r.unaddressable ? { name: escaped(r.name), tagCount: 0, unaddressable: true } : { name: r.name, tagCount: r.tags.size }));
+  }
+  const dirs = await listRepositoryDirs(d);
+  const odd: RepoListing[] = dirs.filter((e) => e.unaddressable).map((e) => ({ name: escaped(e.name), tagCount: 0, unaddressable: true }));
+  const names = dirs.filter((e) => !e.unaddressable && (e.hasManifests || e.hasLayers)).map((e) => e.name);
+  const out: RepoListing[] = names.map((name) => ({ name, tagCount: 0 }));
   await eachLimit(out, concurrency, async (r) => {
-    r.tagCount = (await listOrEmpty(d, tagsDir(r.name))).map(basename).filter(isTag).length;
+    r.tagCount = (await listOrEmpty(d, tagsDir(r.name))).map(basename).filter(isStoredTag).length;
   });
-  return out;
+  return [...out, ...odd].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
 /** Tags of one repository with what each points at. Throws NotFoundError for a missing repository. */
@@ -138,7 +152,7 @@ export async function listRepoTags(d: StorageDriver, repo: string, concurrency: 
     for await (const f of d.walk(dir)) addTagFile(r, f.path.slice(dir.length + 1).split('/'), f);
     tags = await resolveFlat(d, r, limit);
   } else {
-    const names = (await listOrEmpty(d, tagsDir(repo))).map(basename).filter(isTag);
+    const names = (await listOrEmpty(d, tagsDir(repo))).map(basename).filter(isStoredTag);
     tags = await Promise.all(names.map((t) => limit(() => readCurrent(d, repo, t))));
   }
   if (tags.length === 0 && !(await repoExists(d, repo))) throw new NotFoundError(`repository ${repo} is not in the store (regbucket ls lists them)`);
@@ -149,13 +163,13 @@ export async function listRepoTags(d: StorageDriver, repo: string, concurrency: 
 export async function listAllTags(d: StorageDriver, concurrency: number): Promise<RepoTags[]> {
   const limit = pLimit(Math.max(1, concurrency));
   if (d.prefersFlatListing) {
-    const repos = await walkAllFlat(d);
+    const repos = (await walkAllFlat(d)).filter((r) => !r.unaddressable);
     return Promise.all(repos.map(async (r) => ({ name: r.name, tags: await resolveFlat(d, r, limit) })));
   }
   const names = await listRepositories(d);
   return Promise.all(
     names.map(async (name) => {
-      const tags = (await limit(() => listOrEmpty(d, tagsDir(name)))).map(basename).filter(isTag);
+      const tags = (await limit(() => listOrEmpty(d, tagsDir(name)))).map(basename).filter(isStoredTag);
       return { name, tags: await Promise.all(tags.map((t) => limit(() => readCurrent(d, name, t)))) };
     }),
   );

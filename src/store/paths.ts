@@ -3,7 +3,7 @@
 // become a path. Layout: ../shared/docs/registry-layout.md (distribution's paths.go).
 import { InvalidReferenceError } from '../errors.js';
 import { hexOf, parseDigest, type Digest } from '../image/digest.js';
-import { isRepoName, parseRepoName, parseTag } from '../image/reference.js';
+import { isRepoName, isStoredRepoName, isStoredTag, parseRepoName, parseTag } from '../image/reference.js';
 
 export const ROOT = '/docker/registry/v2';
 export const BLOBS = `${ROOT}/blobs/sha256`;
@@ -15,8 +15,13 @@ function hex(d: Digest): string {
   return hexOf(parseDigest(d));
 }
 
+/**
+ * A repository's directory. Names from the command line are checked against the grammar
+ * before they get here (parseStoreRef); names read from the store may be any addressable
+ * directory name (isStoredRepoName): the registry marks from those too.
+ */
 export function repoDir(repo: string): string {
-  return `${REPOSITORIES}/${parseRepoName(repo)}`;
+  return `${REPOSITORIES}/${isStoredRepoName(repo) ? repo : parseRepoName(repo)}`;
 }
 
 /** The two-character shard a blob lives in. */
@@ -67,7 +72,7 @@ export function tagsDir(repo: string): string {
 }
 
 export function tagDir(repo: string, tag: string): string {
-  return `${tagsDir(repo)}/${parseTag(tag)}`;
+  return `${tagsDir(repo)}/${isStoredTag(tag) ? tag : parseTag(tag)}`;
 }
 
 export function tagCurrentLinkPath(repo: string, tag: string): string {
@@ -112,11 +117,15 @@ export function linkContent(d: Digest): string {
   return parseDigest(d);
 }
 
-/** Splits a path below `repositories/` into the repository name and the section below it. */
-export function splitRepoPath(path: string): { name: string; section: string[] } | undefined {
+/**
+ * Splits a path below `repositories/` into the repository name and the section below it.
+ * `unaddressable` is set when the name has components no driver path can hold (a key with a
+ * space, say): nothing in it can be read, so nothing it might reference may be deleted.
+ */
+export function splitRepoPath(path: string): { name: string; section: string[]; unaddressable?: boolean } | undefined {
   const parts = path.slice(REPOSITORIES.length + 1).split('/');
   const at = parts.findIndex((p) => p.startsWith('_'));
   if (at <= 0) return undefined;
   const name = parts.slice(0, at).join('/');
-  return isRepoName(name) ? { name, section: parts.slice(at) } : undefined;
+  return { name, section: parts.slice(at), ...(isRepoName(name) || isStoredRepoName(name) ? {} : { unaddressable: true }) };
 }

@@ -5,7 +5,7 @@
 import { basename, hasFastReads, joinPath, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { isRepoName } from '../image/reference.js';
+import { isRepoName, isStoredRepoName } from '../image/reference.js';
 import { BLOBS, REPOSITORIES, layersDir, revisionsDir, uploadsDir } from './paths.js';
 
 const HEX_RE = /^[a-f0-9]{64}$/;
@@ -31,28 +31,45 @@ export interface RepositoryEntry {
   hasManifests: boolean;
   hasLayers: boolean;
   hasUploads: boolean;
+  /** Outside the registry grammar regbucket accepts as input (still a repository to the registry's walk). */
+  outsideGrammar?: boolean;
+  /**
+   * A directory below `repositories/` whose name no driver path can hold (a space, a control
+   * character): nothing in it can be read. Its other fields are false.
+   */
+  unaddressable?: boolean;
 }
 
 /**
  * Every directory below `repositories/` that holds `_manifests`, `_layers` or `_uploads`,
- * sorted by name. Repositories nest (`a` and `a/b` can both exist). Uses directory listings on
- * every backend: there are few directories above the repository level.
+ * sorted by name, whatever its name (the registry's walk visits them all): names outside the
+ * grammar are flagged, and directories whose names cannot be addressed are listed as
+ * `unaddressable` and not entered. Repositories nest (`a` and `a/b` can both exist). Uses
+ * directory listings on every backend: there are few directories above the repository level.
  */
 export async function listRepositoryDirs(d: StorageDriver): Promise<RepositoryEntry[]> {
   const out: RepositoryEntry[] = [];
   const visit = async (dir: string, name: string): Promise<void> => {
     const children = (await listOrEmpty(d, dir)).map(basename);
     const markers = children.filter((c) => REPO_MARKERS.has(c));
-    if (name && markers.length > 0 && isRepoName(name)) {
+    if (name && markers.length > 0) {
       out.push({
         name,
         hasManifests: markers.includes('_manifests'),
         hasLayers: markers.includes('_layers'),
         hasUploads: markers.includes('_uploads'),
+        ...(isRepoName(name) ? {} : { outsideGrammar: true }),
       });
     }
     const subdirs = children.filter((c) => !c.startsWith('_'));
-    await Promise.all(subdirs.map((c) => visit(joinPath(dir, c), name ? `${name}/${c}` : c)));
+    await Promise.all(
+      subdirs.map((c) => {
+        const child = name ? `${name}/${c}` : c;
+        if (isStoredRepoName(child)) return visit(joinPath(dir, c), child);
+        out.push({ name: child, hasManifests: false, hasLayers: false, hasUploads: false, outsideGrammar: true, unaddressable: true });
+        return undefined;
+      }),
+    );
   };
   await visit(REPOSITORIES, '');
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -60,7 +77,7 @@ export async function listRepositoryDirs(d: StorageDriver): Promise<RepositoryEn
 
 /** Repositories as the registry's catalog sees them: not those with only `_uploads`. */
 export async function listRepositories(d: StorageDriver): Promise<string[]> {
-  return (await listRepositoryDirs(d)).filter((r) => r.hasManifests || r.hasLayers).map((r) => r.name);
+  return (await listRepositoryDirs(d)).filter((r) => !r.unaddressable && (r.hasManifests || r.hasLayers)).map((r) => r.name);
 }
 
 /** Digests named by `<dir>/<hex>/link` entries below `dir` (revisions, layer links, tag index). */

@@ -2,7 +2,8 @@
 // content, blobs with their sizes), the parsed revisions and the hash results. No I/O here.
 import type { Digest } from '../image/digest.js';
 import { requiredBlobs, type Descriptor, type ParsedManifest } from '../image/manifest.js';
-import { blobDataPath, blobDir, layerLinkPath, revisionLinkPath, tagDir, tagIndexLinkPath } from '../store/paths.js';
+import { isRegistryRepoName } from '../image/reference.js';
+import { REPOSITORIES, blobDataPath, blobDir, layerLinkPath, revisionLinkPath, tagDir, tagIndexLinkPath } from '../store/paths.js';
 import { finding, type Finding, type FindingInit } from './findings.js';
 import type { HashResult } from './hashing/thread-pool.js';
 import type { Inventory, LinkFile, RepoInventory } from './inventory.js';
@@ -207,6 +208,13 @@ class Checker {
       }
     }
     for (const p of this.a.inv.strays) this.add({ kind: 'stray-path', path: p, detail: `${p} is not part of the registry storage layout` });
+    for (const { name, unaddressable } of this.a.inv.oddNames) {
+      const shown = JSON.stringify(name);
+      const path = `${REPOSITORIES}/${shown.slice(1, -1)}`;
+      if (unaddressable) this.add({ kind: 'unaddressable-repository', path, detail: `repository directory ${shown} has a name no storage path can hold: nothing in it can be read, and regbucket gc deletes no blob while it is there; rename or remove it by hand` });
+      else if (!isRegistryRepoName(name)) this.add({ kind: 'repository-name', path, detail: `repository ${shown} is outside the registry's name grammar: its garbage-collect aborts on it; regbucket gc marks from it and deletes nothing in it; rename it to a valid name` });
+      else this.add({ kind: 'repository-outside-grammar', path, detail: `repository ${shown} is served by the registry but outside regbucket's input grammar (lowercase): regbucket gc marks from it and deletes nothing in it` });
+    }
   }
 }
 

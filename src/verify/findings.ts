@@ -14,6 +14,8 @@ export const FINDING_KINDS = {
   'tag-revision-missing': { severity: 'problem', text: "a tag's current manifest is not a revision of the repository" },
   'unlinked-blob': { severity: 'problem', text: 'a config or layer has no _layers link in the repository (blob unknown)' },
   'missing-child': { severity: 'problem', text: "an index's child manifest is not a revision of the repository" },
+  'unaddressable-repository': { severity: 'problem', text: 'a directory below repositories/ whose name no storage path can hold (nothing in it can be read; the registry gc aborts on it)' },
+  'repository-name': { severity: 'problem', text: "a repository directory whose name the registry's own parser refuses (its gc aborts on it)" },
   'size-mismatch': { severity: 'problem', text: "a descriptor's size differs from the blob's size" },
   // warnings
   'orphan-blob': { severity: 'warning', text: 'a blob nothing links or references (garbage collection removes it)' },
@@ -27,6 +29,7 @@ export const FINDING_KINDS = {
   'empty-blob-dir': { severity: 'warning', text: 'a blob directory without data' },
   'legacy-manifest': { severity: 'warning', text: 'a schema 1 manifest (registry 3.x cannot read it)' },
   'repo-without-layers': { severity: 'warning', text: 'a repository with manifests but no _layers (registry 2.8 gc cannot see it)' },
+  'repository-outside-grammar': { severity: 'warning', text: "a repository whose name the registry accepts but regbucket's commands do not (gc marks from it and deletes nothing in it)" },
   'stray-path': { severity: 'warning', text: 'a file that is not part of the storage layout' },
 } as const satisfies Record<string, { severity: Severity; text: string }>;
 

@@ -5,7 +5,7 @@
 import { basename, type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { isTag } from '../image/reference.js';
+import { isRepoName, isTag } from '../image/reference.js';
 import { statBlob } from '../store/blobs.js';
 import { BLOBS, REPOSITORIES, layersDir, repoDir, revisionsDir, splitRepoPath, tagsDir } from '../store/paths.js';
 import { listOrEmpty, listRepositoryDirs, listUploads, walkBlobs, type UploadEntry } from '../store/walk.js';
@@ -61,6 +61,8 @@ export interface Inventory {
   allBlobs: boolean;
   /** Files inside repositories that are not part of the layout. */
   strays: string[];
+  /** Repository directories whose names are outside the grammar, or cannot be addressed at all. */
+  oddNames: Array<{ name: string; unaddressable: boolean }>;
 }
 
 function newRepo(name: string): RepoInventory {
@@ -116,7 +118,7 @@ function addRepoFile(repo: RepoInventory, section: string[], path: string, etag?
 }
 
 /** One flat walk per prefix: the whole `repositories/` tree, or each named repository. */
-async function scanReposFlat(d: StorageDriver, only: string[] | undefined, strays: string[]): Promise<RepoInventory[]> {
+async function scanReposFlat(d: StorageDriver, only: string[] | undefined, strays: string[], odd: Map<string, boolean>): Promise<RepoInventory[]> {
   const repos = new Map<string, RepoInventory>();
   const prefixes: [string, string | undefined][] = only ? only.map((n) => [repoDir(n), n]) : [[REPOSITORIES, undefined]];
   for (const [prefix, wanted] of prefixes) {
@@ -127,6 +129,8 @@ async function scanReposFlat(d: StorageDriver, only: string[] | undefined, stray
         continue;
       }
       const name = split.name;
+      if (!isRepoName(name)) odd.set(name, split.unaddressable === true);
+      if (split.unaddressable) continue;
       // A walk of `a/` also returns nested repository `a/b`: it gets its own walk when named.
       if (wanted !== undefined && name !== wanted) continue;
       let repo = repos.get(name);
@@ -157,8 +161,10 @@ async function scanRepoTree(d: StorageDriver, repo: RepoInventory, strays: strin
   }
 }
 
-async function scanReposTree(d: StorageDriver, only: string[] | undefined, concurrency: number, strays: string[]): Promise<RepoInventory[]> {
-  const entries = (await listRepositoryDirs(d)).filter((e) => !only || only.includes(e.name));
+async function scanReposTree(d: StorageDriver, only: string[] | undefined, concurrency: number, strays: string[], odd: Map<string, boolean>): Promise<RepoInventory[]> {
+  const all = (await listRepositoryDirs(d)).filter((e) => !only || only.includes(e.name));
+  for (const e of all) if (e.outsideGrammar) odd.set(e.name, e.unaddressable === true);
+  const entries = all.filter((e) => !e.unaddressable);
   const repos = entries.map((e) => ({ ...newRepo(e.name), hasManifests: e.hasManifests, hasLayers: e.hasLayers, hasUploads: e.hasUploads }));
   await eachLimit(repos, concurrency, (r) => scanRepoTree(d, r, strays));
   return repos;
@@ -209,10 +215,11 @@ export interface ScanOptions {
 
 export async function scanStore(d: StorageDriver, opts: ScanOptions): Promise<Inventory> {
   const strays: string[] = [];
+  const odd = new Map<string, boolean>();
   const only = opts.repos?.length ? opts.repos : undefined;
   const blobs = new Map<Digest, BlobInfo>();
   const [repos] = await Promise.all([
-    d.prefersFlatListing ? scanReposFlat(d, only, strays) : scanReposTree(d, only, opts.concurrency, strays),
+    d.prefersFlatListing ? scanReposFlat(d, only, strays, odd) : scanReposTree(d, only, opts.concurrency, strays, odd),
     only ? undefined : scanBlobs(d, opts.concurrency, blobs, opts.onBlob),
   ]);
   for (const name of only ?? []) {
@@ -226,5 +233,5 @@ export async function scanStore(d: StorageDriver, opts: ScanOptions): Promise<In
     },
   );
   repos.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  return { repos, blobs, allBlobs: !only, strays };
+  return { repos, blobs, allBlobs: !only, strays, oddNames: [...odd].sort().map(([name, unaddressable]) => ({ name, unaddressable })) };
 }

@@ -225,7 +225,9 @@ describe.each(STORES)('gc on %s', (_name, makeStore) => {
     await d.putContent(odd, `sha256:${'a'.repeat(64)}`);
     const r = await gc(d);
     expect(r.lists.repositories).toEqual(['a']);
-    expect(await listRepositories(d)).toEqual(['a/b']);
+    // Not_A_Repo is a repository to the registry's walk: listed, marked from, nothing in it deleted.
+    expect(await listRepositories(d)).toEqual(['Not_A_Repo', 'a/b']);
+    expect(r.warnings).toContainEqual(expect.objectContaining({ kind: 'repository-outside-grammar' }));
     expect(await present(d, all(nested))).toEqual(all(nested));
     expect(await s.files()).toContain(odd);
     await servable(d);
