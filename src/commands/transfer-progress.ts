@@ -20,5 +20,6 @@ export function copyProgress(out: Output, verb: string): { progress: CopyProgres
 
 export function statsLine(s: CopyStats): string {
   const n = (k: number, one: string) => `${k} ${one}${k === 1 ? '' : 's'}`;
-  return `${n(s.blobsUploaded, 'blob')} written (${formatBytes(s.bytesUploaded)}), ${s.blobsSkipped} already present, ${n(s.manifestsWritten, 'manifest')} written`;
+  const replaced = s.blobsReplaced ? ` (${s.blobsReplaced} of them replacing a damaged copy)` : '';
+  return `${n(s.blobsUploaded, 'blob')} written (${formatBytes(s.bytesUploaded)})${replaced}, ${s.blobsSkipped} already present, ${n(s.manifestsWritten, 'manifest')} written`;
 }

@@ -265,7 +265,7 @@ class Sweeper {
         });
       } else {
         // Each blob is claimed, its age checked and only then deleted: a push reusing an old blob
-        // refreshes its time first (claimExisting in store/blobs.ts).
+        // refreshes its time first (checkExisting in store/blobs.ts).
         await eachLimit(plan.blobs.slice(at, at + round), this.opts.concurrency, async (i) => {
           if ((await this.stillGoing(i)) && (await this.claimAndDelete(i))) todo.push(i);
         });

@@ -20,6 +20,8 @@ export interface CopyOptions {
 
 export interface CopyStats {
   blobsUploaded: number;
+  /** Of the uploaded: damaged copies in the sink (wrong size, or with --repair corrupt) replaced. */
+  blobsReplaced: number;
   blobsSkipped: number;
   bytesUploaded: number;
   manifestsWritten: number;
@@ -28,7 +30,7 @@ export interface CopyStats {
 
 /** Totals of several copies (one per destination repository or source). */
 export function sumStats(all: CopyStats[]): CopyStats {
-  const t: CopyStats = { blobsUploaded: 0, blobsSkipped: 0, bytesUploaded: 0, manifestsWritten: 0, manifests: 0 };
+  const t: CopyStats = { blobsUploaded: 0, blobsReplaced: 0, blobsSkipped: 0, bytesUploaded: 0, manifestsWritten: 0, manifests: 0 };
   for (const s of all) for (const k of Object.keys(t) as (keyof CopyStats)[]) t[k] += s[k];
   return t;
 }
@@ -65,7 +67,7 @@ export interface CopyPlan {
  * is not descended into: its graph is there.
  */
 export class ImageCopier {
-  readonly stats: CopyStats = { blobsUploaded: 0, blobsSkipped: 0, bytesUploaded: 0, manifestsWritten: 0, manifests: 0 };
+  readonly stats: CopyStats = { blobsUploaded: 0, blobsReplaced: 0, blobsSkipped: 0, bytesUploaded: 0, manifestsWritten: 0, manifests: 0 };
   private readonly limit;
   private readonly planned = new Set<string>();
 
@@ -108,19 +110,20 @@ export class ImageCopier {
     if (this.planned.has(desc.digest)) return;
     this.planned.add(desc.digest);
     this.stats.manifests++;
-    if (await this.sink.hasManifest(desc)) return;
+    const present = await this.sink.hasManifest(desc, manifest);
     if (manifest.kind === 'index') {
+      // Children are checked even under an index the sink has: one of them may be damaged there.
       for (const child of manifest.manifests) {
         const c = await fetchManifest(this.source, child);
         await this.planManifest(child, c.bytes, c.manifest, plan);
       }
-    } else {
+    } else if (!present) {
       for (const b of requiredBlobs(manifest)) {
         if (b.size < 0) throw new InvalidInputError(`manifest ${desc.digest} in ${this.source.description} is a legacy schema 1 manifest: convert it first`);
         plan.blobs.set(b.digest, b);
       }
     }
-    plan.manifests.push({ desc, bytes });
+    if (!present) plan.manifests.push({ desc, bytes });
   }
 
   private async planReferrers(subject: Descriptor, plan: CopyPlan): Promise<void> {
@@ -157,6 +160,7 @@ export class ImageCopier {
           if (r.uploaded) {
             this.stats.blobsUploaded++;
             this.stats.bytesUploaded += r.bytes;
+            if (r.replaced) this.stats.blobsReplaced++;
           } else this.stats.blobsSkipped++;
           this.opts.progress?.onBlob?.(desc, r);
         }),

@@ -37,14 +37,20 @@ export interface ImageSource {
 export interface BlobPutResult {
   uploaded: boolean;
   bytes: number;
+  /** The sink had a damaged copy (wrong size, or bytes that hash to another digest) that this replaced. */
+  replaced?: 'wrong-size' | 'corrupt';
 }
 
 export interface ImageSink {
   readonly description: string;
   /** Writes a blob unless the sink has it (then only links it where that applies). */
   putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult>;
-  /** True when the sink has this manifest already (its whole graph is then in place too). */
-  hasManifest(desc: Descriptor): Promise<boolean>;
+  /**
+   * True when the sink has this manifest intact, and for an image manifest every blob it needs
+   * (as far as the sink can tell cheaply: sizes); the copier then skips them. An index's
+   * children are asked about one by one.
+   */
+  hasManifest(desc: Descriptor, manifest: ParsedManifest): Promise<boolean>;
   /** Stores a manifest whose references the sink already holds; returns files written. */
   putManifest(desc: Descriptor, bytes: Buffer): Promise<number>;
   /** Names the image (a tag in a store, a ref annotation in a layout). */

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
 import { isNotFound, NotFoundError } from '../errors.js';
 import type { FileInfo, StorageDriver } from '../drivers/driver.js';
@@ -6,12 +6,14 @@ import { DigestingStream, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { storageNow } from './clock.js';
 import { readLink, writeLink } from './links.js';
-import { blobDataPath, layerLinkPath, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
+import { blobDataPath, layerLinkPath, linkContent, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
 
 export interface BlobUploadResult {
   /** True when bytes were uploaded; false when the store had the blob already (only linked). */
   uploaded: boolean;
   bytes: number;
+  /** Set when the store had a damaged copy that the upload replaced. */
+  replaced?: 'wrong-size' | 'corrupt';
 }
 
 /**
@@ -65,37 +67,90 @@ function rfc3339Now(): string {
   return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
-/** A blob older than this gets its time refreshed when a write reuses it (see claimExisting). */
+/** A blob older than this gets its time refreshed when a write reuses it (see checkExisting). */
 export const CLAIM_AFTER_MS = 60_000;
 
+/** What a write found in the store for a blob it is about to reference. */
+export type ExistingBlob = 'absent' | 'intact' | 'wrong-size' | 'corrupt';
+
+export interface BlobWriteOptions {
+  /** Re-hash a blob the store has already and replace it if its bytes do not match (push --repair). */
+  rehash?: boolean;
+}
+
+/** sha256 of a stored blob, streamed. */
+export async function hashStoredBlob(d: StorageDriver, digest: Digest): Promise<Digest | undefined> {
+  let src: Readable;
+  try {
+    src = await d.reader(blobDataPath(digest));
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+  const h = createHash('sha256');
+  for await (const chunk of src) h.update(chunk as Buffer);
+  return `sha256:${h.digest('hex')}`;
+}
+
 /**
- * True when the blob is in the store, about to gain a reference from the caller. A gc running
- * meanwhile may have planned to delete it (old and unreferenced when it looked); it checks each
- * blob's age (by the storage's clock) right before deleting it, so an old blob's time is
- * refreshed first (a filesystem: utimes; S3: a server-side copy onto itself):
- * the gc keeps it, or deleted it already and this answers false (write it again). Blobs younger
+ * The store's copy of a blob about to gain a reference from the caller: absent, intact (the
+ * size the descriptor gives; with `rehash`, also the bytes), or damaged. A damaged copy is
+ * re-written from the source like an absent one: "the file exists" is not "the blob is there".
+ * A gc running meanwhile may have planned to delete an intact copy (old and unreferenced when it
+ * looked); it checks each blob's age (by the storage's clock) right before deleting it, so an old
+ * blob's time is refreshed first (a filesystem: utimes; S3: a server-side copy onto itself): the
+ * gc keeps it, or deleted it already and this answers 'absent' (write it again). Blobs younger
  * than a minute are left as they are (a repeated push writes nothing), which is why gc
  * --min-age below a minute is not safe with pushes running.
  */
-async function claimExisting(d: StorageDriver, digest: Digest): Promise<boolean> {
+export async function checkExisting(d: StorageDriver, digest: Digest, size: number, opts: BlobWriteOptions = {}): Promise<ExistingBlob> {
   const st = await statBlob(d, digest);
-  if (!st) return false;
-  if (!d.touch || (await storageNow(d)) - st.modTime.getTime() < CLAIM_AFTER_MS) return true;
+  if (!st) return 'absent';
+  if (size >= 0 && st.size !== size) return 'wrong-size';
+  if (opts.rehash) {
+    const actual = await hashStoredBlob(d, digest);
+    if (actual === undefined) return 'absent';
+    if (actual !== digest) return 'corrupt';
+  }
+  if (!d.touch || (await storageNow(d)) - st.modTime.getTime() < CLAIM_AFTER_MS) return 'intact';
   try {
     await d.touch(blobDataPath(digest));
-    return true;
+    return 'intact';
   } catch (err) {
-    if (isNotFound(err)) return false;
+    if (isNotFound(err)) return 'absent';
     throw err;
   }
 }
 
 /**
+ * Blobs up to this size are read whole into memory, checked, and written to `blobs/` in one
+ * atomic put (what the registry does for manifests): three storage round trips instead of an
+ * upload directory's eight or more. Memory: this times the copy's concurrency, at most.
+ */
+export const SMALL_BLOB_BYTES = 1024 * 1024;
+
+/** The bytes of a source stream, checked against the descriptor (size bounded as they flow). */
+async function readChecked(source: Readable, desc: Pick<Descriptor, 'digest' | 'size'>, where: string): Promise<Buffer> {
+  const hasher = new DigestingStream({ digest: desc.digest, size: desc.size, where });
+  const chunks: Buffer[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    hasher.on('data', (c: Buffer) => chunks.push(c));
+    hasher.on('end', resolve);
+    hasher.on('error', reject);
+  });
+  pipeline(source, hasher, () => {});
+  await done;
+  hasher.check(desc.digest, desc.size, where);
+  return Buffer.concat(chunks);
+}
+
+/**
  * The registry's blob upload: bytes go to the repo's private `_uploads/<uuid>/data` (with
  * `startedat`), are hashed and counted as they flow, and only a blob whose digest and size check
- * out is moved to `blobs/`. Then the repo's layer link is written and the upload dir removed,
- * also on failure. A blob already in the store is never read from the source again: it is
- * linked (cross-repo mount).
+ * out is moved to `blobs/` (over a damaged copy, if there was one). Then the repo's layer link is
+ * written and the upload dir removed, also on failure. Small blobs skip the upload directory:
+ * checked in memory, then put in place in one atomic write. An intact blob already in the store
+ * is never read from the source again: it is linked (cross-repo mount).
  */
 export async function uploadBlob(
   d: StorageDriver,
@@ -103,11 +158,27 @@ export async function uploadBlob(
   desc: Pick<Descriptor, 'digest' | 'size'>,
   open: () => Promise<Readable>,
   where = 'source',
+  opts: BlobWriteOptions = {},
 ): Promise<BlobUploadResult> {
-  if (await claimExisting(d, desc.digest)) {
+  const existing = await checkExisting(d, desc.digest, desc.size, opts);
+  if (existing === 'intact') {
     await linkBlob(d, repo, desc.digest);
     return { uploaded: false, bytes: 0 };
   }
+  let bytes: number;
+  if (desc.size >= 0 && desc.size <= SMALL_BLOB_BYTES) {
+    const data = await readChecked(await open(), desc, where);
+    await d.putContent(blobDataPath(desc.digest), data);
+    bytes = data.length;
+  } else bytes = await uploadThroughDir(d, repo, desc, open, where);
+  // A blob that was absent cannot have had a valid link to check: write it without reading it.
+  if (existing === 'absent') await d.putContent(layerLinkPath(repo, desc.digest), linkContent(desc.digest));
+  else await linkBlob(d, repo, desc.digest);
+  return existing === 'absent' ? { uploaded: true, bytes } : { uploaded: true, bytes, replaced: existing };
+}
+
+/** Upload to the repo's private `_uploads/<uuid>/`, check, move into place; the dir removed after. */
+async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>, where: string): Promise<number> {
   const id = randomUUID();
   const dir = uploadDir(repo, id);
   try {
@@ -118,10 +189,10 @@ export async function uploadBlob(
     pipeline(source, hasher, () => {});
     const bytes = await d.putStream(uploadDataPath(repo, id), hasher);
     hasher.check(desc.digest, desc.size, where);
-    // Content-addressed: if another writer got there first the bytes are identical.
-    if (!(await claimExisting(d, desc.digest))) await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
-    await linkBlob(d, repo, desc.digest);
-    return { uploaded: true, bytes };
+    // Content-addressed: if another writer got there first the bytes are identical, and a
+    // damaged copy is what this replaces; so the move never needs to look first.
+    await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
+    return bytes;
   } finally {
     await d.delete(dir).catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
@@ -130,8 +201,8 @@ export async function uploadBlob(
 }
 
 /** Small content stored by digest directly (the registry's blobStore.Put, used for manifests). */
-export async function putBlobContent(d: StorageDriver, digest: Digest, bytes: Buffer): Promise<boolean> {
-  if (await claimExisting(d, digest)) return false;
+export async function putBlobContent(d: StorageDriver, digest: Digest, bytes: Buffer, opts: BlobWriteOptions = {}): Promise<boolean> {
+  if ((await checkExisting(d, digest, bytes.length, opts)) === 'intact') return false;
   await d.putContent(blobDataPath(digest), bytes);
   return true;
 }

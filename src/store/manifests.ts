@@ -1,10 +1,10 @@
 import { DigestMismatchError, NotFoundError, ReferenceUnknownError } from '../errors.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { sha256, type Digest } from '../image/digest.js';
-import { parseManifest, requiredBlobs, type ParsedManifest } from '../image/manifest.js';
-import { isBlobLinked, putBlobContent, readBlob } from './blobs.js';
-import { readLink, writeLink } from './links.js';
-import { revisionLinkPath } from './paths.js';
+import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } from '../image/manifest.js';
+import { isBlobLinked, putBlobContent, readBlob, statBlob, type BlobWriteOptions } from './blobs.js';
+import { MalformedLinkError, readLink, writeLink } from './links.js';
+import { layerLinkPath, revisionLinkPath } from './paths.js';
 import { executeDelete, planDelete } from './removal.js';
 
 export interface PutManifestResult {
@@ -23,20 +23,27 @@ export async function hasRevision(d: StorageDriver, repo: string, digest: Digest
  * layers linked, index children present as revisions), stores the bytes as a blob, writes the
  * revision link. Tagging is a separate step (tags.ts).
  */
-export async function putManifest(d: StorageDriver, repo: string, bytes: Buffer, expected?: Digest): Promise<PutManifestResult> {
+export interface PutManifestOptions extends BlobWriteOptions {
+  /** Blobs this process has just written or checked and linked in the repo: not looked up again. */
+  linked?: ReadonlySet<Digest>;
+}
+
+export async function putManifest(d: StorageDriver, repo: string, bytes: Buffer, expected?: Digest, opts: PutManifestOptions = {}): Promise<PutManifestResult> {
   const digest = sha256(bytes);
   if (expected && expected !== digest) throw new DigestMismatchError(expected, digest, `manifest for ${repo}`);
   const manifest = parseManifest(bytes, `manifest ${digest}`);
-  await checkReferences(d, repo, digest, manifest);
+  await checkReferences(d, repo, digest, manifest, opts.linked);
   let writes = 0;
-  if (await putBlobContent(d, digest, bytes)) writes++;
+  // A revision link whose manifest blob is missing or damaged gets the blob back here.
+  if (await putBlobContent(d, digest, bytes, opts)) writes++;
   if (await writeLink(d, revisionLinkPath(repo, digest), digest)) writes++;
   return { digest, manifest, writes };
 }
 
 /** What the registry checks on a manifest PUT: every referenced blob linked, every child a revision. */
-export async function checkReferences(d: StorageDriver, repo: string, digest: Digest, m: ParsedManifest): Promise<void> {
+export async function checkReferences(d: StorageDriver, repo: string, digest: Digest, m: ParsedManifest, linked?: ReadonlySet<Digest>): Promise<void> {
   for (const b of requiredBlobs(m)) {
+    if (linked?.has(b.digest)) continue;
     if (!(await isBlobLinked(d, repo, b.digest))) {
       throw new ReferenceUnknownError(`manifest ${digest} references blob ${b.digest}, which repository ${repo} does not have: push the blob first`);
     }
@@ -46,6 +53,32 @@ export async function checkReferences(d: StorageDriver, repo: string, digest: Di
       throw new ReferenceUnknownError(`index ${digest} references manifest ${c.digest}, which repository ${repo} does not have: push the child manifests first`);
     }
   }
+}
+
+/** A link's digest; undefined when it is missing or malformed (a write puts it right). */
+async function readLinkLenient(d: StorageDriver, path: string): Promise<Digest | undefined> {
+  try {
+    return await readLink(d, path);
+  } catch (err) {
+    if (err instanceof MalformedLinkError) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * True when the repo has this manifest as a revision with its blob in place (the descriptor's
+ * size), and, for an image manifest, every blob it needs linked with the size it gives: what a
+ * write may skip. An index's children are the caller's to check, one by one.
+ */
+export async function hasIntactManifest(d: StorageDriver, repo: string, desc: Pick<Descriptor, 'digest' | 'size'>, m: ParsedManifest): Promise<boolean> {
+  if ((await readLinkLenient(d, revisionLinkPath(repo, desc.digest))) !== desc.digest) return false;
+  if ((await statBlob(d, desc.digest))?.size !== desc.size) return false;
+  for (const b of requiredBlobs(m)) {
+    if ((await readLinkLenient(d, layerLinkPath(repo, b.digest))) !== b.digest) return false;
+    const st = await statBlob(d, b.digest);
+    if (!st || (b.size >= 0 && st.size !== b.size)) return false;
+  }
+  return true;
 }
 
 /** Raw manifest bytes of a revision in a repo. */

@@ -3,12 +3,12 @@ import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
 import { hexOf, type Digest } from '../image/digest.js';
-import { parseManifest, type Descriptor } from '../image/manifest.js';
+import { parseManifest, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { formatStoreRef, type StoreRef } from '../image/reference.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
 import { openBlob, uploadBlob } from './blobs.js';
 import { readLink } from './links.js';
-import { getManifest, hasRevision, putManifest } from './manifests.js';
+import { getManifest, hasIntactManifest, hasRevision, putManifest } from './manifests.js';
 import { tagCurrentLinkPath } from './paths.js';
 import { resolveTag, tagManifest } from './tags.js';
 
@@ -70,26 +70,38 @@ export class StoreSource implements ImageSource {
   }
 }
 
+export interface StoreSinkOptions {
+  /** Re-hash every blob and manifest the store has already, replacing damaged ones (--repair). */
+  repair?: boolean;
+}
+
 export class StoreSink implements ImageSink {
   readonly description: string;
+  /** Blobs written or found intact and linked by this sink: a manifest put does not look them up again. */
+  private readonly linked = new Set<Digest>();
 
   constructor(
     private readonly d: StorageDriver,
     private readonly repo: string,
+    private readonly opts: StoreSinkOptions = {},
   ) {
     this.description = `store repository ${repo}`;
   }
 
-  putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
-    return uploadBlob(this.d, this.repo, desc, open, `blob ${desc.digest}`);
+  async putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
+    const r = await uploadBlob(this.d, this.repo, desc, open, `blob ${desc.digest}`, { rehash: this.opts.repair });
+    this.linked.add(desc.digest);
+    return r;
   }
 
-  hasManifest(desc: Descriptor): Promise<boolean> {
-    return hasRevision(this.d, this.repo, desc.digest);
+  /** Not "the revision link exists": its manifest blob and (image manifests) its blobs must be there too. */
+  async hasManifest(desc: Descriptor, manifest: ParsedManifest): Promise<boolean> {
+    if (this.opts.repair) return false; // every blob is re-hashed
+    return hasIntactManifest(this.d, this.repo, desc, manifest);
   }
 
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
-    return (await putManifest(this.d, this.repo, bytes, desc.digest)).writes;
+    return (await putManifest(this.d, this.repo, bytes, desc.digest, { linked: this.linked, rehash: this.opts.repair })).writes;
   }
 
   tag(name: string, desc: Descriptor): Promise<number> {
