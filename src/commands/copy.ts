@@ -13,6 +13,7 @@ interface CopyOptions {
   to: string;
   platform?: string[];
   referrers: boolean;
+  repair?: boolean;
 }
 
 interface CopiedImage {
@@ -43,7 +44,7 @@ async function copy(ctx: Context, ref: string, destArg: string | undefined, opts
   const from = await ctx.registryStore();
   const to = await ctx.open(opts.to);
   try {
-    const sink = new StoreSink(to, dest.repo);
+    const sink = new StoreSink(to, dest.repo, { repair: opts.repair });
     const prog = copyProgress(ctx.output, `copying to ${opts.to}`);
     const copied: CopiedImage[] = [];
     // One copier for every tag: a blob or manifest shared by several is planned and moved once.
@@ -84,5 +85,6 @@ export function register(program: Command): void {
     .requiredOption('--to <store-url>', 'destination store: a directory, file://dir or s3://bucket[/prefix]')
     .option('--platform <os/arch[/variant]>', 'copy only this platform of a multi-arch image (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
+    .option('--repair', 're-hash every blob and manifest of the image the destination has already and replace corrupt ones')
     .action(action(copy));
 }

@@ -16,6 +16,7 @@ import { copyProgress, statsLine } from './transfer-progress.js';
 interface PullOptions {
   platform?: string[];
   referrers: boolean;
+  repair?: boolean;
 }
 
 interface PulledImage {
@@ -34,7 +35,7 @@ async function pull(ctx: Context, args: string[], opts: PullOptions): Promise<nu
   if (args.length < 2) throw new UsageError('pull takes one or more store references and a destination: regbucket pull <repo>[:<tag>|@<digest>]... <dest>');
   const destRef = args.at(-1)!;
   const refs = args.slice(0, -1).map((r) => parseStoreRef(r));
-  const { sink, ref: destName } = openSink(destRef);
+  const { sink, ref: destName } = openSink(destRef, { repair: opts.repair });
   const multi = refs.length > 1;
   if (multi && destName) throw new UsageError(`${refs.length} images go to ${destRef}: drop ":${destName}", each image is named by its own repo:tag`);
   if (destName?.startsWith('@')) throw new UsageError(`${destRef}: a destination is named by name:tag, not by position`);
@@ -105,5 +106,6 @@ export function register(program: Command): void {
     .argument('<ref-and-dest...>', '<repo>[:<tag>|@<digest>] in the store (one or more), then the destination')
     .option('--platform <os/arch[/variant]>', 'pull only this platform of a multi-arch image (repeatable; a docker-archive takes one platform)', (v: string, acc: string[] = []) => [...acc, v])
     .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
+    .option('--repair', 'into an existing OCI layout: re-hash the blobs it has already and replace corrupt ones (blobs of the wrong size are always replaced)')
     .action(action(pull));
 }

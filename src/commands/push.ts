@@ -11,6 +11,7 @@ import { copyProgress, statsLine } from './transfer-progress.js';
 interface PushOptions extends SourceFlags {
   platform?: string[];
   referrers: boolean;
+  repair?: boolean;
 }
 
 async function push(ctx: Context, sourceRef: string, destRef: string | undefined, opts: PushOptions): Promise<number> {
@@ -22,7 +23,7 @@ async function push(ctx: Context, sourceRef: string, destRef: string | undefined
     const prog = copyProgress(ctx.output, `pushing to ${dest?.repo ?? 'the store'}`);
     let result: PushIntoResult;
     try {
-      result = await pushInto(d, source, sourceRef, dest, { concurrency: ctx.globals.concurrency, platforms: opts.platform, referrers: opts.referrers, progress: prog.progress });
+      result = await pushInto(d, source, sourceRef, dest, { concurrency: ctx.globals.concurrency, platforms: opts.platform, referrers: opts.referrers, progress: prog.progress, repair: opts.repair });
     } finally {
       prog.done();
     }
@@ -44,6 +45,7 @@ export function register(program: Command): void {
     .argument('<source>', 'oci:<dir>[:<ref>], docker://<host>[:<port>]/<repo>[:<tag>|@<digest>], oci-archive:<file>[:<ref>] or docker-archive:<file>[:<name:tag>|:@<n>]')
     .argument('[dest]', '<repo>[:<tag>] in the store; a repo without a tag takes every named image under its own tag')
     .option('--platform <os/arch[/variant]>', 'push only this platform of a multi-arch image (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers');
+    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
+    .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
   addSourceOptions(cmd).action(action(push));
 }

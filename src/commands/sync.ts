@@ -24,6 +24,7 @@ export interface SyncEntry {
 interface SyncOptions extends SourceFlags {
   jobs: number;
   referrers: boolean;
+  repair?: boolean;
 }
 
 export interface SyncResult {
@@ -108,7 +109,7 @@ async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<numb
         try {
           const source = openSource(e.source, srcOpts);
           try {
-            const r = await pushInto(d, source, e.source, e.destination, { concurrency: ctx.globals.concurrency, platforms: e.platforms, referrers: opts.referrers });
+            const r = await pushInto(d, source, e.source, e.destination, { concurrency: ctx.globals.concurrency, platforms: e.platforms, referrers: opts.referrers, repair: opts.repair });
             const changed = r.stats.blobsUploaded > 0 || r.stats.manifestsWritten > 0 || r.tagWrites > 0;
             return {
               ...base,
@@ -161,6 +162,7 @@ export function register(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--jobs takes a whole number of at least 1, got ${JSON.stringify(v)}`);
       return n;
     }, 4)
-    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers');
+    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
+    .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
   addSourceOptions(cmd).action(action(sync));
 }

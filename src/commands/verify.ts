@@ -45,6 +45,7 @@ function findingLine(f: Finding): string {
   const where = [f.repo && `repo=${f.repo}`, f.tag && `tag=${f.tag}`, f.digest && `digest=${f.digest}`, `path=${f.path}`].filter(Boolean).join(' ');
   const lines = [`${f.severity} ${f.kind} ${where}`, `  ${f.detail}`];
   if (f.usedBy?.length) lines.push(`  used by ${f.usedBy.join(', ')}`);
+  if (f.fix && !f.repaired) lines.push(`  fix: ${f.fix}`);
   if (f.repaired) lines.push(`  repaired: ${f.repaired}`);
   return lines.join('\n');
 }

@@ -57,6 +57,12 @@ export interface StorageDriver {
    * Absent where the storage shares this process's clock (memory). See store/clock.ts.
    */
   clockOffset?(): Promise<number | undefined>;
+  /**
+   * stat() of a path that can only be a file (blob data, links): where stat() needs a second
+   * request to tell a missing file from a directory (S3: HEAD, then a listing), this one does not.
+   * Throws PathNotFoundError for a directory or nothing.
+   */
+  statFile?(path: string): Promise<FileInfo>;
   /** Release connections, timers. */
   close(): Promise<void>;
 }

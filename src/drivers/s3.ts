@@ -386,14 +386,18 @@ export class S3Driver implements StorageDriver {
     return Readable.from(resumable(), { objectMode: false, highWaterMark: 1 << 20 });
   }
 
-  async stat(path: string): Promise<FileInfo> {
+  async statFile(path: string): Promise<FileInfo> {
     const key = this.key(path);
+    const h = await this.send<{ ContentLength?: number; LastModified?: Date; ETag?: string }>('HeadObject', key, path, (s) =>
+      new s.HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+    );
+    return { path, size: h.ContentLength ?? 0, modTime: h.LastModified ?? new Date(0), isDir: false, etag: unquote(h.ETag) };
+  }
+
+  async stat(path: string): Promise<FileInfo> {
     if (path !== '/') {
       try {
-        const h = await this.send<{ ContentLength?: number; LastModified?: Date; ETag?: string }>('HeadObject', key, path, (s) =>
-          new s.HeadObjectCommand({ Bucket: this.bucket, Key: key }),
-        );
-        return { path, size: h.ContentLength ?? 0, modTime: h.LastModified ?? new Date(0), isDir: false, etag: unquote(h.ETag) };
+        return await this.statFile(path);
       } catch (err) {
         if (!(err instanceof PathNotFoundError)) throw err;
       }

@@ -1,6 +1,6 @@
 // OCI image layout directories (`oci:<dir>[:<ref>]`): https://github.com/opencontainers/image-spec/blob/main/image-layout.md
-import { randomUUID } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
@@ -9,7 +9,7 @@ import { InvalidInputError, SizeMismatchError } from '../errors.js';
 import { whenClosed } from '../util/write-stream.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { checkLayoutDestination, refuseInsideStore, withIndexLock } from './export-destination.js';
-import { parseManifest, type Descriptor } from './manifest.js';
+import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -193,13 +193,22 @@ export class OciLayoutSource implements ImageSource {
  * (temp file + rename); index.json is rewritten atomically at commit(), merged with what the layout
  * already holds (an entry with the same ref name is replaced).
  */
+export interface LayoutSinkOptions {
+  /** Re-hash blobs the layout has already (with the right size) and replace corrupt ones. */
+  repair?: boolean;
+}
+
 export class OciLayoutSink implements ImageSink {
   readonly description: string;
   private readonly named = new Map<string, Descriptor>();
   private readonly unnamed: Descriptor[] = [];
   private checked?: Promise<void>;
+  private blobsDir?: Promise<string | undefined>;
 
-  constructor(readonly dir: string) {
+  constructor(
+    readonly dir: string,
+    private readonly opts: LayoutSinkOptions = {},
+  ) {
     this.description = `oci:${dir}`;
   }
 
@@ -219,19 +228,38 @@ export class OciLayoutSink implements ImageSink {
     return nodePath.join(this.dir, 'blobs', 'sha256', hexOf(d));
   }
 
-  private async has(d: Digest): Promise<boolean> {
+  /** `blobs/sha256/` made once per sink, not once per blob. */
+  private ensureBlobsDir(): Promise<string | undefined> {
+    this.blobsDir ??= fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    return this.blobsDir;
+  }
+
+  /**
+   * The layout's copy of a blob: absent, or there as a regular file with the descriptor's size
+   * (and with `repair`, bytes that hash to its digest), or damaged (then it is written again:
+   * a layout pulled into before is checked, not trusted).
+   */
+  private async state(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<'absent' | 'intact' | 'wrong-size' | 'corrupt'> {
+    let st;
     try {
-      return (await fs.lstat(this.blobPath(d))).isFile();
+      st = await fs.lstat(this.blobPath(desc.digest));
     } catch (err) {
-      if (isMissing(err)) return false;
+      if (isMissing(err)) return 'absent';
       throw err;
     }
+    if (!st.isFile()) {
+      throw new InvalidInputError(`${this.blobPath(desc.digest)} in the OCI layout ${this.dir} is not a regular file (symlinks are not followed): remove it and pull again`);
+    }
+    if (desc.size >= 0 && st.size !== desc.size) return 'wrong-size';
+    if (this.opts.repair && (await hashFile(this.blobPath(desc.digest))) !== desc.digest) return 'corrupt';
+    return 'intact';
   }
 
   async putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
     await this.prepare();
-    if (await this.has(desc.digest)) return { uploaded: false, bytes: 0 };
-    await fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    const state = await this.state(desc);
+    if (state === 'intact') return { uploaded: false, bytes: 0 };
+    await this.ensureBlobsDir();
     const final = this.blobPath(desc.digest);
     const tmp = `${final}.${randomUUID()}.tmp`;
     const hasher = new DigestingStream({ digest: desc.digest, size: desc.size, where: `blob ${desc.digest}` });
@@ -240,7 +268,7 @@ export class OciLayoutSink implements ImageSink {
       await pipeline(await open(), hasher, out);
       hasher.check(desc.digest, desc.size, `blob ${desc.digest}`);
       await fs.rename(tmp, final);
-      return { uploaded: true, bytes: hasher.bytes };
+      return state === 'absent' ? { uploaded: true, bytes: hasher.bytes } : { uploaded: true, bytes: hasher.bytes, replaced: state };
     } catch (err) {
       if (!out.destroyed) out.destroy();
       await whenClosed(out);
@@ -249,16 +277,20 @@ export class OciLayoutSink implements ImageSink {
     }
   }
 
-  async hasManifest(desc: Descriptor): Promise<boolean> {
-    return this.has(desc.digest);
+  /** The manifest intact here, and for an image manifest every blob it needs with its size. */
+  async hasManifest(desc: Descriptor, manifest: ParsedManifest): Promise<boolean> {
+    if (this.opts.repair) return false;
+    if ((await this.state(desc)) !== 'intact') return false;
+    for (const b of requiredBlobs(manifest)) if ((await this.state(b)) !== 'intact') return false;
+    return true;
   }
 
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
     // A referrer (signature, SBOM) is listed in index.json, where readers of a layout find it.
     if (parseManifest(bytes).subject) this.addUnnamed(desc);
     await this.prepare();
-    if (await this.has(desc.digest)) return 0;
-    await fs.mkdir(nodePath.join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    if ((await this.state({ digest: desc.digest, size: bytes.length })) === 'intact') return 0;
+    await this.ensureBlobsDir();
     const final = this.blobPath(desc.digest);
     const tmp = `${final}.${randomUUID()}.tmp`;
     await fs.writeFile(tmp, bytes, { flag: 'wx' });
@@ -308,6 +340,13 @@ export function refuseRetag(named: Map<string, Descriptor>, name: string, desc: 
   if (prev && prev.digest !== desc.digest) {
     throw new InvalidInputError(`two different images would be named ${JSON.stringify(name)} in ${where}: ${prev.digest} and ${desc.digest}; refusing to keep only one`);
   }
+}
+
+/** sha256 of a file's bytes, streamed. */
+async function hashFile(path: string): Promise<Digest> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return `sha256:${h.digest('hex')}`;
 }
 
 async function writeAtomic(path: string, data: string): Promise<void> {

@@ -2,7 +2,7 @@
 // prefix, then what that transport needs. New formats register here.
 import * as nodePath from 'node:path';
 import { InvalidReferenceError } from '../errors.js';
-import { OciLayoutSink, OciLayoutSource } from './oci-layout.js';
+import { OciLayoutSink, OciLayoutSource, type LayoutSinkOptions } from './oci-layout.js';
 import { DockerSource, parseDockerRef, type DockerSourceOptions } from './registry-client.js';
 import { OciArchiveSink, OciArchiveSource } from './oci-archive.js';
 import { DockerArchiveSink, DockerArchiveSource } from './docker-archive.js';
@@ -67,11 +67,11 @@ export function openSource(s: string, opts: SourceOptions = {}): ImageSource {
 
 export const SINK_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
 
-export function openSink(s: string): { sink: ImageSink; ref?: string } {
+export function openSink(s: string, opts: LayoutSinkOptions = {}): { sink: ImageSink; ref?: string } {
   const r = parseTransportRef(s, SINK_TRANSPORTS);
   switch (r.transport) {
     case 'oci':
-      return { sink: new OciLayoutSink(r.path), ref: r.ref };
+      return { sink: new OciLayoutSink(r.path, opts), ref: r.ref };
     case 'oci-archive':
       return { sink: new OciArchiveSink(r.path), ref: r.ref };
     case 'docker-archive':

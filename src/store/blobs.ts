@@ -23,7 +23,7 @@ export interface BlobUploadResult {
  */
 export async function statBlob(d: StorageDriver, digest: Digest): Promise<FileInfo | undefined> {
   try {
-    const st = await d.stat(blobDataPath(digest));
+    const st = await (d.statFile ?? d.stat).call(d, blobDataPath(digest));
     return st.isDir ? undefined : st;
   } catch (err) {
     if (isNotFound(err)) return undefined;
@@ -194,7 +194,10 @@ async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descr
     await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
     return bytes;
   } finally {
-    await d.delete(dir).catch((err: unknown) => {
+    // Where directories are only key prefixes (S3), the two files are the whole directory: one
+    // batch delete instead of a listing of the prefix and then the delete.
+    const gone = d.prefersFlatListing ? d.deleteFiles([uploadStartedAtPath(repo, id), uploadDataPath(repo, id)]) : d.delete(dir);
+    await gone.catch((err: unknown) => {
       if (!isNotFound(err)) throw err;
     });
   }

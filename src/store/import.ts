@@ -94,6 +94,8 @@ export interface PushInto {
   referrers: boolean;
   concurrency: number;
   progress?: CopyProgress;
+  /** Re-hash what the store has of the image and replace corrupt copies (push --repair). */
+  repair?: boolean;
 }
 
 export interface PushIntoResult {
@@ -108,7 +110,7 @@ export async function pushInto(d: StorageDriver, source: ImageSource, sourceRef:
   const plan = planTags(await source.images(), dest?.repo, dest?.tag, sourceRef);
   const sinks = new Map<string, StoreSink>();
   const sinkFor = (repo: string): StoreSink => {
-    if (!sinks.has(repo)) sinks.set(repo, new StoreSink(d, repo));
+    if (!sinks.has(repo)) sinks.set(repo, new StoreSink(d, repo, { repair: opts.repair }));
     return sinks.get(repo)!;
   };
   const copiers = new Map<string, ImageCopier>();

@@ -4,6 +4,7 @@ import type { Digest } from '../image/digest.js';
 import { requiredBlobs, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { isRegistryRepoName } from '../image/reference.js';
 import { REPOSITORIES, blobDataPath, blobDir, layerLinkPath, revisionLinkPath, tagDir, tagIndexLinkPath } from '../store/paths.js';
+import { adviceFor } from './advice.js';
 import { finding, type Finding, type FindingInit } from './findings.js';
 import type { HashResult } from './hashing/thread-pool.js';
 import type { Inventory, LinkFile, RepoInventory } from './inventory.js';
@@ -95,7 +96,7 @@ class Checker {
     const base = { repo: r.name, tag: this.usage.firstTag(r.name, m), digest: ref.digest, manifest: m };
     const name = ROLE_NAME[role];
     if (!blob?.exists) {
-      this.add({ ...base, kind: 'missing-blob', path: blobDataPath(ref.digest), detail: `manifest ${m} needs ${name} ${ref.digest}, which is not in the store: push the image again` });
+      this.add({ ...base, kind: 'missing-blob', path: blobDataPath(ref.digest), detail: `manifest ${m} needs ${name} ${ref.digest}, which is not in the store` });
       return;
     }
     if (ref.size >= 0 && blob.size !== ref.size) {
@@ -103,7 +104,7 @@ class Checker {
     }
     if (role === 'child') {
       if (!revisions.has(ref.digest)) {
-        this.add({ ...base, kind: 'missing-child', path: revisionLinkPath(r.name, ref.digest), detail: `index ${m} lists manifest ${ref.digest}, which is not a revision of ${r.name}: push the image again` });
+        this.add({ ...base, kind: 'missing-child', path: revisionLinkPath(r.name, ref.digest), detail: `index ${m} lists manifest ${ref.digest}, which is not a revision of ${r.name}` });
       }
     } else if (!layerLinks.has(ref.digest)) {
       this.add({ ...base, kind: 'unlinked-blob', path: layerLinkPath(r.name, ref.digest), detail: `manifest ${m} needs ${name} ${ref.digest}, which ${r.name} has no _layers link for: the registry answers "blob unknown"` });
@@ -117,7 +118,7 @@ class Checker {
       const s = this.a.manifests.get(d);
       const base = { repo: r.name, tag: this.usage.firstTag(r.name, d), digest: d, path: blobDataPath(d) };
       if (!s || s.state === 'missing') {
-        this.add({ ...base, kind: 'missing-blob', detail: `revision ${d} of ${r.name} has no manifest blob: push the image again or delete the manifest` });
+        this.add({ ...base, kind: 'missing-blob', detail: `revision ${d} of ${r.name} has no manifest blob: the manifest blob is gone` });
         continue;
       }
       if (s.state === 'mismatch') continue; // a digest-mismatch finding names the blob
@@ -160,7 +161,7 @@ class Checker {
       if (!target) continue; // a malformed-link finding names it
       const base = { repo: r.name, tag: t.name, digest: target };
       if (!revisionSet.has(target)) {
-        this.add({ ...base, kind: 'tag-revision-missing', path: t.current.path, link: 'tag-current', detail: `tag ${r.name}:${t.name} names ${target}, which is not a revision of ${r.name}: push the image again or untag` });
+        this.add({ ...base, kind: 'tag-revision-missing', path: t.current.path, link: 'tag-current', detail: `tag ${r.name}:${t.name} names ${target}, which is not a revision of ${r.name}` });
       }
       if (!index.some((l) => l.named === target)) {
         this.add({ ...base, kind: 'tag-index-missing', path: tagIndexLinkPath(r.name, t.name, target), link: 'tag-index', detail: `tag ${r.name}:${t.name} names ${target} but its index has no entry for it` });
@@ -197,7 +198,7 @@ class Checker {
     const repos = this.a.inv.repos.map((r) => r.name);
     for (const [digest, h] of this.a.hashed) {
       if (h && h.digest !== digest) {
-        this.add({ kind: 'digest-mismatch', path: blobDataPath(digest), digest, usedBy: this.usage.usedBy(digest, repos), detail: `the ${h.size} bytes of blob ${digest} hash to ${h.digest}: the blob is corrupt; push the images using it again` });
+        this.add({ kind: 'digest-mismatch', path: blobDataPath(digest), digest, usedBy: this.usage.usedBy(digest, repos), detail: `the ${h.size} bytes of blob ${digest} hash to ${h.digest}: the blob is corrupt` });
       }
     }
     for (const b of this.a.inv.blobs.values()) {
@@ -231,6 +232,8 @@ export function checkStore(a: AuditData): Finding[] {
   };
   return c.findings.map((f) => {
     const usedBy = users(f);
-    return usedBy ? { ...f, usedBy } : f;
+    const out = usedBy ? { ...f, usedBy } : f;
+    const fix = adviceFor(out);
+    return fix ? { ...out, fix } : out;
   });
 }

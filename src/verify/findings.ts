@@ -51,6 +51,8 @@ export interface Finding {
   /** Images (`repo:tag`, else `repo@digest`) that use the blob or manifest at fault. */
   usedBy?: string[];
   detail: string;
+  /** The command that repairs it (`<source>`: where the image can be had again); none for most warnings. */
+  fix?: string;
   /** Set by --fix: what was done about it. */
   repaired?: string;
 }
