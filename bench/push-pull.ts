@@ -1,6 +1,7 @@
 // Push and pull of a multi-layer image (>= 200 MB) between an OCI layout and a filesystem store:
 // regbucket against skopeo through the real registry on the same disk, and against the limit
-// here (cp + sha256sum of the same bytes). Run: npx tsx bench/push-pull.ts [MB]
+// here (cp + sha256sum of the same bytes). Run: npx tsx bench/push-pull.ts [MB] [layers]
+// (default 256 MB in 8 layers; the small-blob case: npx tsx bench/push-pull.ts 2.93 30, 30 x 100 KiB)
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN } from '../test/lab/cli.js';
@@ -9,7 +10,7 @@ import { startRegistry } from '../test/lab/registry.js';
 import { fmt, machine, median, sh } from './util.js';
 
 const totalMb = Number(process.argv[2] ?? 256);
-const layers = 8;
+const layers = Number(process.argv[3] ?? 8);
 const root = join(process.env.BENCH_DIR ?? '/tmp', `regbucket-bench-pushpull-${process.pid}`);
 rmSync(root, { recursive: true, force: true });
 mkdirSync(root, { recursive: true });
