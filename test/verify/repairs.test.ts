@@ -41,6 +41,37 @@ async function readAll(r: Readable): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
+/** Problems verify reports, with its exit code. */
+async function problems(cli: (args: string[]) => Promise<CliResult>): Promise<{ code: number; findings: Finding[] }> {
+  const r = await cli(['--json', 'verify']);
+  return { code: r.code, findings: (r.json<{ findings: Finding[] }>().findings ?? []).filter((f) => f.severity === 'problem') };
+}
+
+/**
+ * verify finds `kind` with the advice `expectedFix`; every problem found names a command, and
+ * each is run as printed (the first of `a; or: b`, `<source>` the image's ref in the layout
+ * `src`); verify is clean after.
+ */
+async function repairedByAdviceWith(cli: (args: string[]) => Promise<CliResult>, src: string, kind: string, expectedFix: string): Promise<void> {
+  const before = await problems(cli);
+  expect(before.code).toBe(3);
+  const f = before.findings.find((x) => x.kind === kind);
+  expect(f, JSON.stringify(before.findings)).toBeDefined();
+  expect(f!.fix).toBe(expectedFix);
+  const fixes = [...new Set(before.findings.map((x) => x.fix))];
+  expect(fixes.every(Boolean), JSON.stringify(before.findings)).toBe(true);
+  for (const fix of fixes) {
+    const words = fix!.split('; or: ')[0]!.split(' ');
+    const argv = words.map((a) => (a === '<source>' ? `oci:${src}:${SOURCE_REF[words.at(-1)!]}` : a));
+    expect(argv[0]).toBe('regbucket');
+    const r = await cli(['--json', ...argv.slice(1)]);
+    expect(r.code, r.stderr).toBe(0);
+  }
+  const after = await problems(cli);
+  expect(after.findings).toEqual([]);
+  expect(after.code).toBe(0);
+}
+
 const backends: [string, () => Promise<Backend>][] = [
   [
     'filesystem',
@@ -73,31 +104,7 @@ describe.each(backends)('repairs on a %s store', (_name, open) => {
   let child: Digest;
 
   const cli = (args: string[]): Promise<CliResult> => regbucket([...b.args, ...args], b.env);
-  async function verify(): Promise<{ code: number; findings: Finding[] }> {
-    const r = await cli(['--json', 'verify']);
-    return { code: r.code, findings: (r.json<{ findings: Finding[] }>().findings ?? []).filter((f) => f.severity === 'problem') };
-  }
-  /** verify finds `kind`, its advice is run as printed, and verify is clean after. */
-  async function repairedByAdvice(kind: string, expectedFix: string): Promise<void> {
-    const before = await verify();
-    expect(before.code).toBe(3);
-    const f = before.findings.find((x) => x.kind === kind);
-    expect(f, JSON.stringify(before.findings)).toBeDefined();
-    expect(f!.fix).toBe(expectedFix);
-    // Every problem found names a command; each is run, as printed.
-    const fixes = [...new Set(before.findings.map((x) => x.fix))];
-    expect(fixes.every(Boolean), JSON.stringify(before.findings)).toBe(true);
-    for (const fix of fixes) {
-      const words = fix!.split(' ');
-      const argv = words.map((a) => (a === '<source>' ? `oci:${src}:${SOURCE_REF[words.at(-1)!]}` : a));
-      expect(argv[0]).toBe('regbucket');
-      const r = await cli(['--json', ...argv.slice(1)]);
-      expect(r.code, r.stderr).toBe(0);
-    }
-    const after = await verify();
-    expect(after.findings).toEqual([]);
-    expect(after.code).toBe(0);
-  }
+  const repairedByAdvice = (kind: string, expectedFix: string): Promise<void> => repairedByAdviceWith(cli, src, kind, expectedFix);
 
   beforeAll(async () => {
     b = await open();
@@ -115,7 +122,7 @@ describe.each(backends)('repairs on a %s store', (_name, open) => {
     layers = m.layers;
     manifestDigest = image.digest as Digest;
     child = (JSON.parse(index.bytes.toString()) as { manifests: { digest: Digest }[] }).manifests[0]!.digest;
-    expect((await verify()).code).toBe(0);
+    expect((await problems(cli)).code).toBe(0);
   }, SLOW);
   afterAll(async () => {
     await b?.driver.close();
@@ -172,5 +179,45 @@ describe.each(backends)('repairs on a %s store', (_name, open) => {
     } finally {
       await registry.stop();
     }
+  }, SLOW);
+});
+
+describe('the other advice, each run as printed (filesystem)', () => {
+  let dir: string;
+  let src: string;
+  let image: Blob;
+  const d = (): FilesystemDriver => new FilesystemDriver(dir);
+  const cli = (args: string[]): Promise<CliResult> => regbucket(['--store', dir, ...args]);
+
+  const fixedByAdvice = (kind: string, expectedFix: string): Promise<void> => repairedByAdviceWith(cli, src, kind, expectedFix);
+
+  beforeAll(async () => {
+    dir = tempDir();
+    src = join(tempDir(), 'layout');
+    image = (await makeLayout(src, [{ ref: 'v1', layers: 2 }])).roots[0]!;
+    await regbucketOk(['--store', dir, 'push', `oci:${src}:v1`, 'team/app:v1']);
+  }, SLOW);
+
+  const layer = (): Digest => (JSON.parse(image.bytes.toString()) as { layers: { digest: Digest }[] }).layers[0]!.digest;
+
+  it('a malformed layer link: verify --fix', async () => {
+    await d().putContent(`/docker/registry/v2/repositories/team/app/_layers/sha256/${layer().slice(7)}/link`, `${layer()}\n`);
+    await fixedByAdvice('malformed-link', 'regbucket verify --fix');
+  }, SLOW);
+
+  it('a layer link gone (blob unknown to the registry): verify --fix', async () => {
+    await d().delete(`/docker/registry/v2/repositories/team/app/_layers/sha256/${layer().slice(7)}`);
+    await fixedByAdvice('unlinked-blob', 'regbucket verify --fix');
+  }, SLOW);
+
+  it("a tag whose manifest is not a revision: a push (or untag)", async () => {
+    await d().delete(revisionLinkPath('team/app', image.digest as Digest).replace(/\/link$/, ''));
+    await fixedByAdvice('tag-revision-missing', 'regbucket push <source> team/app:v1; or: regbucket delete team/app:v1');
+  }, SLOW);
+
+  it('a tag without its current link: untag', async () => {
+    await regbucketOk(['--store', dir, 'tag', 'team/app:v1', 'broken']);
+    await d().delete('/docker/registry/v2/repositories/team/app/_manifests/tags/broken/current');
+    await fixedByAdvice('tag-without-current', 'regbucket delete team/app:broken');
   }, SLOW);
 });
