@@ -56,9 +56,14 @@ async function copy(ctx: Context, ref: string, destArg: string | undefined, opts
       progress: prog.progress,
     });
     try {
-      for (const r of refs) {
-        const [image] = await new StoreSource(from, r).images();
-        const desc = await copier.copy(image!.descriptor);
+      // Every image resolved, every manifest read and every blob checked before the first write:
+      // a source that is not whole leaves nothing in the destination.
+      const roots = [];
+      for (const r of refs) roots.push((await new StoreSource(from, r).images())[0]!.descriptor);
+      const plan = await copier.plan(roots);
+      await copier.execute(plan);
+      for (const [i, r] of refs.entries()) {
+        const desc = plan.roots[i]!;
         const tag = dest.tag ?? r.tag ?? 'latest';
         await sink.tag(tag, desc);
         copied.push({ source: formatStoreRef(r), destination: `${dest.repo}:${tag}`, digest: desc.digest });

@@ -5,11 +5,12 @@ import { parse as parseYaml } from 'yaml';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
-import { InvalidInputError, UsageError } from '../errors.js';
+import { ExitCode, InvalidInputError, NotFoundError, UsageError } from '../errors.js';
 import { parseStoreRef, type StoreRef } from '../image/reference.js';
 import { redact } from '../image/registry-auth.js';
+import type { ImageSource } from '../image/transfer.js';
 import { openSource } from '../image/transports.js';
-import { pushInto } from '../store/import.js';
+import { preparePush, type PreparedPush } from '../store/import.js';
 import { addSourceOptions, sourceOptions, type SourceFlags } from './source-options.js';
 
 /** One line of the list: where from, where to, which platforms. */
@@ -84,6 +85,20 @@ export function parseSyncFile(text: string, file: string): SyncEntry[] {
   return out;
 }
 
+/** A list entry that cannot be copied as written: exit 2, naming where it is. */
+class BadEntry extends InvalidInputError {
+  constructor(
+    readonly where: string,
+    detail: string,
+  ) {
+    super(`${where}: ${detail}`);
+  }
+}
+
+function oneLine(err: unknown): string {
+  return redact((err as Error)?.message ?? String(err)).replace(/\s*\n\s*/g, ' ');
+}
+
 function destString(e: SyncEntry): string {
   return e.destination.tag ? `${e.destination.repo}:${e.destination.tag}` : e.destination.repo;
 }
@@ -100,16 +115,59 @@ async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<numb
   const srcOpts = { ...sourceOptions(ctx, opts), concurrency: ctx.globals.concurrency * opts.jobs };
   const d = await ctx.store();
   const limit = pLimit(Math.max(1, opts.jobs));
-  const prog = ctx.output.progress(`syncing ${entries.length} images...`);
+  const prog = ctx.output.progress(`checking ${entries.length} sources...`);
   let done = 0;
-  const results = await Promise.all(
+  // First every source is opened, resolved and checked (manifests read, blobs asked about), and
+  // every destination named; only then is anything written. A source that does not exist or is
+  // not whole is a bad line: exit 2 naming it, nothing copied. A source that cannot be reached
+  // just now fails its own entry only.
+  const checked = await Promise.all(
     entries.map((e) =>
+      limit(async (): Promise<{ prepared?: PreparedPush; source?: ImageSource; error?: unknown }> => {
+        let source: ImageSource | undefined;
+        try {
+          source = openSource(e.source, srcOpts);
+          const prepared = await preparePush(d, source, e.source, e.destination, { concurrency: ctx.globals.concurrency, platforms: e.platforms, referrers: opts.referrers, repair: opts.repair });
+          return { prepared, source };
+        } catch (err) {
+          await source?.close?.().catch(() => {});
+          if (err instanceof InvalidInputError || err instanceof NotFoundError || (err as { exitCode?: number }).exitCode === ExitCode.usage) {
+            return { error: new BadEntry(e.where, `${redact(e.source)}: ${oneLine(err)}`) };
+          }
+          return { error: err };
+        } finally {
+          prog.update(`checking sources: ${++done}/${entries.length}`);
+        }
+      }),
+    ),
+  );
+  const closeAll = () => Promise.all(checked.map((c) => c.source?.close?.().catch(() => {})));
+  const bad = checked.map((c) => c.error).filter((err): err is BadEntry => err instanceof BadEntry);
+  const named = new Map<string, string>();
+  for (const [i, c] of checked.entries()) {
+    for (const dest of c.prepared?.destinations ?? []) {
+      const prior = named.get(dest);
+      if (prior !== undefined) bad.push(new BadEntry(entries[i]!.where, `destination ${dest} is also the destination of ${prior}: give each image its own`));
+      else named.set(dest, entries[i]!.where);
+    }
+  }
+  if (bad.length > 0) {
+    prog.done();
+    await closeAll();
+    // The first in full; the others by where they are (each is one line when fixed and rerun).
+    throw bad.length === 1 ? bad[0]! : new InvalidInputError(`${bad[0]!.message} (and ${bad.length - 1} more bad: ${bad.slice(1).map((b) => b.where).join(', ')})`);
+  }
+  done = 0;
+  prog.update(`syncing ${entries.length} images...`);
+  const results = await Promise.all(
+    entries.map((e, i) =>
       limit(async (): Promise<SyncResult> => {
         const base = { source: e.source, destination: destString(e) };
+        const { prepared, source, error } = checked[i]!;
         try {
-          const source = openSource(e.source, srcOpts);
+          if (!prepared) throw error;
           try {
-            const r = await pushInto(d, source, e.source, e.destination, { concurrency: ctx.globals.concurrency, platforms: e.platforms, referrers: opts.referrers, repair: opts.repair });
+            const r = await prepared.run();
             const changed = r.stats.blobsUploaded > 0 || r.stats.manifestsWritten > 0 || r.tagWrites > 0;
             return {
               ...base,
@@ -120,7 +178,7 @@ async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<numb
               blobsMoved: r.stats.blobsUploaded,
             };
           } finally {
-            await source.close?.();
+            await source?.close?.();
           }
         } catch (err) {
           return { ...base, status: 'failed', bytesMoved: 0, blobsMoved: 0, error: redact((err as Error).message ?? String(err)).replace(/\s*\n\s*/g, ' ') };

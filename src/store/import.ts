@@ -1,7 +1,7 @@
 // An image source into the store: push's core; copy and sync call it too.
 import type { StorageDriver } from '../drivers/driver.js';
 import { InvalidReferenceError, UsageError } from '../errors.js';
-import { ImageCopier, sumStats, type CopyProgress, type CopyStats } from '../image/image-copier.js';
+import { ImageCopier, sumStats, type CopyPlan, type CopyProgress, type CopyStats } from '../image/image-copier.js';
 import { isTag, parseStoreRef, type StoreRef } from '../image/reference.js';
 import type { ImageSource, SourceImage } from '../image/transfer.js';
 import { StoreSink } from './source-sink.js';
@@ -105,8 +105,24 @@ export interface PushIntoResult {
   tagWrites: number;
 }
 
+/** A push whose sources were all read and checked: `run` writes. */
+export interface PreparedPush {
+  /** Where each image goes (`repo:tag`), known before anything is written. */
+  readonly destinations: string[];
+  run(): Promise<PushIntoResult>;
+}
+
 /** Copies what `source` offers into the store at `dest` (or each image's own name): push's core, sync's too. */
 export async function pushInto(d: StorageDriver, source: ImageSource, sourceRef: string, dest: StoreRef | undefined, opts: PushInto): Promise<PushIntoResult> {
+  return (await preparePush(d, source, sourceRef, dest, opts)).run();
+}
+
+/**
+ * Everything a push decides before its first write: the images and their destinations, every
+ * manifest fetched and checked, every blob asked about (present, with its size) where the source
+ * can tell. A source that is not whole fails here with nothing written.
+ */
+export async function preparePush(d: StorageDriver, source: ImageSource, sourceRef: string, dest: StoreRef | undefined, opts: PushInto): Promise<PreparedPush> {
   const plan = planTags(await source.images(), dest?.repo, dest?.tag, sourceRef);
   const sinks = new Map<string, StoreSink>();
   const sinkFor = (repo: string): StoreSink => {
@@ -120,13 +136,21 @@ export async function pushInto(d: StorageDriver, source: ImageSource, sourceRef:
     }
     return copiers.get(repo)!;
   };
-  const pushed: PushedImage[] = [];
-  let tagWrites = 0;
-  for (const { image, repo, tag } of plan) {
-    const desc = await copierFor(repo).copy(image.descriptor);
-    tagWrites += await sinkFor(repo).tag(tag, desc);
-    pushed.push({ repo, tag, digest: desc.digest, mediaType: desc.mediaType });
-  }
-  if (opts.referrers && plan.length) tagWrites += await copyFallbackTags(source, sinkFor(plan[0]!.repo), copierFor(plan[0]!.repo));
-  return { pushed, stats: sumStats([...copiers.values()].map((c) => c.stats)), tagWrites };
+  const planned: { repo: string; tag: string; copy: CopyPlan }[] = [];
+  for (const { image, repo, tag } of plan) planned.push({ repo, tag, copy: await copierFor(repo).plan([image.descriptor]) });
+  return {
+    destinations: planned.map((p) => `${p.repo}:${p.tag}`),
+    run: async () => {
+      const pushed: PushedImage[] = [];
+      let tagWrites = 0;
+      for (const { repo, tag, copy } of planned) {
+        await copierFor(repo).execute(copy);
+        const desc = copy.roots[0]!;
+        tagWrites += await sinkFor(repo).tag(tag, desc);
+        pushed.push({ repo, tag, digest: desc.digest, mediaType: desc.mediaType });
+      }
+      if (opts.referrers && plan.length) tagWrites += await copyFallbackTags(source, sinkFor(plan[0]!.repo), copierFor(plan[0]!.repo));
+      return { pushed, stats: sumStats([...copiers.values()].map((c) => c.stats)), tagWrites };
+    },
+  };
 }

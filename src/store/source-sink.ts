@@ -1,12 +1,12 @@
 // The store as an image source (pull, copy) and as an image sink (push, copy).
 import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../drivers/driver.js';
-import { NotFoundError } from '../errors.js';
+import { NotFoundError, SizeMismatchError } from '../errors.js';
 import { hexOf, type Digest } from '../image/digest.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { formatStoreRef, type StoreRef } from '../image/reference.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
-import { openBlob, uploadBlob } from './blobs.js';
+import { openBlob, statBlob, uploadBlob } from './blobs.js';
 import { readLink } from './links.js';
 import { getManifest, hasIntactManifest, hasRevision, putManifest } from './manifests.js';
 import { tagCurrentLinkPath } from './paths.js';
@@ -49,6 +49,13 @@ export class StoreSource implements ImageSource {
 
   openBlob(desc: Descriptor): Promise<Readable> {
     return openBlob(this.d, desc.digest);
+  }
+
+  /** The blob is in the store with the descriptor's size (a copy checks every one before its first write). */
+  async checkBlob(desc: Descriptor): Promise<void> {
+    const st = await statBlob(this.d, desc.digest);
+    if (!st) throw new NotFoundError(`blob ${desc.digest} of ${this.description} is missing from the source store: run regbucket verify there (push the image again to repair it)`);
+    if (desc.size >= 0 && st.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, st.size, `${this.description}: the source store's copy`);
   }
 
   readonly fallbackTags = new Map<string, Descriptor>();

@@ -1,4 +1,5 @@
 // regbucket copy: store to store, only the blobs the destination lacks, served by the real registry.
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
@@ -11,6 +12,8 @@ interface CopyJson {
   images: { source: string; destination: string; digest: string }[];
   stats: { blobsUploaded: number; blobsSkipped: number; manifestsWritten: number };
 }
+
+const blobFile = (store: string, digest: string): string => join(store, 'docker/registry/v2/blobs/sha256', digest.slice(7, 9), digest.slice(7), 'data');
 
 describe('regbucket copy between filesystem stores', () => {
   let src: string;
@@ -54,6 +57,28 @@ describe('regbucket copy between filesystem stores', () => {
     stops.push(() => served.stop());
     expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/mirror/app:v1`))).toBe(roots.get('v1'));
     expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/team/base:1`))).toBe(roots.get('base'));
+  });
+
+  it('a source blob missing or of the wrong size fails the copy before anything is written', async () => {
+    // A copy of the source store with one layer of app:v2 gone, then with it truncated.
+    const broken = tempDir();
+    cpSync(src, broken, { recursive: true });
+    const manifest = JSON.parse(readFileSync(blobFile(broken, roots.get('v2')!), 'utf8')) as { layers: { digest: string }[] };
+    const layer = blobFile(broken, manifest.layers.at(-1)!.digest);
+    const bytes = readFileSync(layer);
+    for (const [what, damage] of [
+      ['missing', () => rmSync(layer)],
+      ['truncated', () => writeFileSync(layer, bytes.subarray(0, 10))],
+    ] as const) {
+      damage();
+      const dest = tempDir();
+      // The whole repository: v1 is whole, v2 is not; nothing of either may land.
+      const r = await regbucket(['--store', broken, 'copy', 'team/app', '--to', dest]);
+      expect(r.code, `${what}: ${r.stderr}`).not.toBe(0);
+      expect(r.stderr.trim().split('\n'), what).toHaveLength(1);
+      expect(r.stderr, what).toContain(manifest.layers.at(-1)!.digest);
+      expect(existsSync(join(dest, 'docker')), `${what}: ${readdirSync(dest).join(', ')}`).toBe(false);
+    }
   });
 
   it('a repository without a tag copies every tag; a tag on the destination then is refused', async () => {

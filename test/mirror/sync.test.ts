@@ -1,6 +1,6 @@
 // regbucket sync: 20 images from the real registry into a store; a second run moves nothing; a
-// missing source fails alone and sets the exit code.
-import { writeFileSync } from 'node:fs';
+// missing source is a bad line (exit 2, nothing copied); an unreachable one fails alone (exit 1).
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
@@ -58,18 +58,32 @@ describe('regbucket sync', () => {
     expect(human.stdout).toContain(`0 copied, ${IMAGES} unchanged, 0 failed; 0 B moved`);
   });
 
-  it('one missing source: the other 19 are mirrored, the failure is named, exit 1', async () => {
+  it('one missing source: exit 2 naming file:line before anything is copied; an unreachable one fails alone (exit 1)', async () => {
     const store = tempDir();
     const names = [...digests.keys()];
     names[7] = 'lib/missing:v1';
     const list = join(tempDir(), 'images.txt');
     writeFileSync(list, lines(names));
     const r = await regbucket(['--store', store, '--json', 'sync', '--src-tls-verify=false', list]);
-    expect(r.code).toBe(1);
-    const out = r.json<SyncJson>();
-    expect(out.summary).toMatchObject({ images: IMAGES, copied: IMAGES - 1, failed: 1 });
-    expect(out.images[7]).toMatchObject({ status: 'failed', source: `docker://${source.host}/lib/missing:v1` });
-    expect(r.stderr.trim().split('\n')).toEqual([`regbucket: error: docker://${source.host}/lib/missing:v1: tag v1 is not in ${source.host}/lib/missing (or the repository does not exist)`]);
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      `regbucket: error: ${list}:9: docker://${source.host}/lib/missing:v1: tag v1 is not in ${source.host}/lib/missing (or the repository does not exist)`,
+    ]);
+    expect(existsSync(join(store, 'docker'))).toBe(false);
+    // Two lines with one destination: refused naming both, nothing copied.
+    const twice = join(tempDir(), 'twice.txt');
+    writeFileSync(twice, `docker://${source.host}/lib/img1:v1 mirror/x:v1\ndocker://${source.host}/lib/img2:v1 mirror/x:v1\n`);
+    const dup = await regbucket(['--store', store, 'sync', '--src-tls-verify=false', twice]);
+    expect(dup.code, dup.stderr).toBe(2);
+    expect(dup.stderr.trim()).toBe(`regbucket: error: ${twice}:2: destination mirror/x:v1 is also the destination of ${twice}:1: give each image its own`);
+    expect(existsSync(join(store, 'docker'))).toBe(false);
+    // A registry that cannot be reached is not a bad line: that image fails, the others are copied.
+    names[7] = 'lib/img7:v1';
+    writeFileSync(list, `${lines(names.slice(0, 3))}docker://127.0.0.1:1/lib/gone:v1 mirror/gone\n`);
+    const down = await regbucket(['--store', store, '--retries', '0', '--json', 'sync', '--src-tls-verify=false', list]);
+    expect(down.code, down.stderr).toBe(1);
+    expect(down.json<SyncJson>().summary).toMatchObject({ images: 4, copied: 3, failed: 1 });
+    expect(down.stderr.trim().split('\n')).toHaveLength(1);
   });
 
   it('reads YAML with per-image platforms; refuses a bad list before copying anything', async () => {
