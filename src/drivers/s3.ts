@@ -115,18 +115,20 @@ const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {}
 
 /** The server refused the credentials or what they may do (HTTP 403): one line with the fix. */
 export class S3AccessError extends StorageError {
-  constructor(driver: string, readonly bucket: string, op: string, key: string, readonly code: string, status: number | undefined) {
+  constructor(driver: string, readonly bucket: string, op: string, key: string, readonly code: string, status: number | undefined, clockOffsetMs?: number) {
+    const known = code && !['Forbidden', 'UnknownError', 'Unknown', '403'].includes(code);
+    const skewed = clockOffsetMs !== undefined && Math.abs(clockOffsetMs) > 5 * 60_000;
     const fix =
-      code === 'InvalidAccessKeyId'
+      (code === 'RequestTimeTooSkewed' || (!known && skewed))
+        ? `the server's clock (its Date header) is ${Math.round(Math.abs(clockOffsetMs ?? 0) / 60_000)} min from this machine's and it refuses requests signed with either: fix the clock that is wrong (NTP)`
+        : code === 'InvalidAccessKeyId'
         ? 'the server does not know this access key: check AWS_ACCESS_KEY_ID (or AWS_PROFILE)'
         : code === 'SignatureDoesNotMatch'
           ? 'the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)'
-          : code === 'RequestTimeTooSkewed'
-            ? "the server's clock and this machine's differ by more than it accepts: fix the clock (NTP)"
           : code === 'ExpiredToken' || code === 'TokenRefreshRequired' || code === 'InvalidToken'
             ? 'the session token is expired or invalid: refresh the credentials (AWS_SESSION_TOKEN or AWS_PROFILE)'
             : `the credentials may not do ${op} on bucket ${bucket}: grant it (IAM or bucket policy) or use other credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)`;
-    const what = [code && code !== 'Forbidden' && code !== 'UnknownError' ? code : '', status ? `HTTP ${status}` : ''].filter(Boolean).join(', ');
+    const what = [known ? code : '', status ? `HTTP ${status}` : ''].filter(Boolean).join(', ');
     super(driver, `${op} s3://${bucket}/${key}: access denied${what ? ` (${what})` : ''}: ${fix}`);
   }
 }
@@ -288,7 +290,7 @@ export class S3Driver implements StorageDriver {
     const attempts = e?.$metadata?.attempts;
     const code = status(err);
     const name = errName(err);
-    if (code === 403 || CREDENTIAL_CODES.has(name)) return new S3AccessError(this.name, this.bucket, op, key, name, code);
+    if (code === 403 || CREDENTIAL_CODES.has(name)) return new S3AccessError(this.name, this.bucket, op, key, name, code, this.clock?.offsetMs);
     let msg = oneLine(e?.message || name || String(err));
     if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(msg)) {
       msg += ' (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)';
@@ -297,6 +299,13 @@ export class S3Driver implements StorageDriver {
     const where = `s3://${this.bucket}/${key}`;
     const tail = [code ? `HTTP ${code}` : '', attempts && attempts > 1 ? `after ${attempts} attempts` : ''].filter(Boolean).join(', ');
     return new StorageError(this.name, `${op} ${where}: ${msg}${tail ? ` (${tail})` : ''}`, { cause: err });
+  }
+
+  private partialListing(op: string, prefix: string): StorageError {
+    return new StorageError(
+      this.name,
+      `${op} s3://${this.bucket}/${prefix}: the server says the listing goes on but gives nothing to continue from (no token, marker or key): refusing to act on a partial listing`,
+    );
   }
 
   // ---- paths and keys ----
@@ -403,10 +412,11 @@ export class S3Driver implements StorageDriver {
       }
     }
     const dir = this.dirKey(path);
-    const out = await this.send<{ Contents?: _Object[] }>('ListObjectsV2', dir, undefined, (s) =>
+    const out = await this.send<{ Contents?: _Object[]; IsTruncated?: boolean }>('ListObjectsV2', dir, undefined, (s) =>
       new s.ListObjectsV2Command({ Bucket: this.bucket, Prefix: dir, MaxKeys: 1 }),
     );
     const first = out.Contents?.[0];
+    if (!first && out.IsTruncated) throw this.partialListing('ListObjectsV2', dir);
     if (!first) throw new PathNotFoundError(this.name, path);
     return { path, size: 0, modTime: first.LastModified ?? new Date(0), isDir: true };
   }
@@ -463,10 +473,7 @@ export class S3Driver implements StorageDriver {
           for (const o of objects) if (o.Key && o.Key > last) last = o.Key;
           for (const p of prefixes) if (afterPrefix(p) > last) last = afterPrefix(p);
           if (!last || (cursor.startAfter !== undefined && last <= cursor.startAfter)) {
-            throw new StorageError(
-              this.name,
-              `ListObjectsV2 s3://${this.bucket}/${prefix}: the server says the listing goes on but gives no continuation token and no key to continue after: refusing to act on a partial listing`,
-            );
+            throw this.partialListing('ListObjectsV2', prefix);
           }
           cursor = { startAfter: last };
         }
@@ -704,10 +711,7 @@ export class S3Driver implements StorageDriver {
       const nextKey = page.NextKeyMarker || lastKey;
       const nextId = page.NextKeyMarker ? page.NextUploadIdMarker : lastId;
       if (!nextKey || (nextKey === keyMarker && (nextId ?? '') === (uploadIdMarker ?? ''))) {
-        throw new StorageError(
-          this.name,
-          `ListMultipartUploads s3://${this.bucket}/${prefix}: the server says the listing goes on but gives no marker to continue from: refusing to act on a partial listing`,
-        );
+        throw this.partialListing('ListMultipartUploads', prefix);
       }
       keyMarker = nextKey;
       uploadIdMarker = nextId || undefined;

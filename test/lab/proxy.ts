@@ -6,6 +6,11 @@
 //
 // `faults` injects what real S3 does under load, reproducibly (seeded): 503 SlowDown and 500
 // InternalError answers, connections dropped before an answer, latency spikes.
+//
+// `quirks` makes it a server that is wrong in ways real ones are: listings cut short and marked
+// truncated without a continuation token or markers (partial ListObjectsV2 support), or with no
+// entries at all (no progress); requests that never get an answer, or whose answer stalls mid-body
+// (the connection stays open); a Date header off by some hours.
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -21,12 +26,26 @@ export interface FaultOptions {
   seed?: number;
 }
 
+export interface Quirks {
+  /** ListObjectsV2 and ListMultipartUploads answers keep their first N entries, say "truncated", and carry no continuation token or next markers. */
+  listPageLimit?: number;
+  /** Listings answer "truncated" with no entries and no token (a server that makes no progress). */
+  emptyTruncatedListings?: boolean;
+  /** The first `count` requests that `match` get no answer; the connection stays open. */
+  stallHeaders?: { match: (op: string) => boolean; count: number };
+  /** The answers of the first `count` requests that `match` stop after `afterBytes` bytes of body; the connection stays open. */
+  stallBody?: { match: (op: string) => boolean; count: number; afterBytes: number };
+  /** Added to the Date header of every answer. */
+  dateOffsetMs?: number;
+}
+
 export interface ProxyOptions {
   /** The endpoint behind the proxy, e.g. http://127.0.0.1:8080. */
   target: string;
   /** Added before each request is forwarded. */
   latencyMs?: number;
   faults?: FaultOptions;
+  quirks?: Quirks;
 }
 
 export interface RunningProxy {
@@ -35,6 +54,10 @@ export interface RunningProxy {
   port: number;
   latencyMs: number;
   faults: FaultOptions;
+  /** Set to change how the server misbehaves from the next request on (stall counts restart). */
+  quirks: Quirks;
+  /** Requests stalled since the last reset (`headers`, `body`) and listings cut (`cut`). */
+  quirked(): Record<string, number>;
   /** Requests seen since the last reset, by kind. */
   counts(): Record<string, number>;
   total(): number;
@@ -101,16 +124,53 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   let counts: Record<string, number> = {};
   let injected: Record<string, number> = {};
   let random = prng(opts.faults?.seed ?? 1);
-  const state = { latencyMs: opts.latencyMs ?? 0, faults: opts.faults ?? {} };
+  const state = { latencyMs: opts.latencyMs ?? 0, faults: opts.faults ?? {}, quirks: opts.quirks ?? {} };
+  let quirked: Record<string, number> = {};
+  let stalledHeaders = 0;
+  let stalledBodies = 0;
+  const quirk = (kind: string): void => {
+    quirked[kind] = (quirked[kind] ?? 0) + 1;
+  };
   const inject = (kind: string): void => {
     injected[kind] = (injected[kind] ?? 0) + 1;
   };
 
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+  const forward = (req: IncomingMessage, res: ServerResponse, op: string): void => {
+    const q = state.quirks;
     const up = request(
       { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
       (upRes) => {
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, upRes.rawHeaders);
+        const headers = { ...upRes.headers };
+        if (q.dateOffsetMs && typeof headers.date === 'string') headers.date = new Date(Date.parse(headers.date) + q.dateOffsetMs).toUTCString();
+        const listing = op === 'ListObjectsV2' || op === 'ListMultipartUploads';
+        if (listing && upRes.statusCode === 200 && (q.listPageLimit !== undefined || q.emptyTruncatedListings)) {
+          const chunks: Buffer[] = [];
+          upRes.on('data', (c: Buffer) => chunks.push(c));
+          upRes.on('end', () => {
+            const body = Buffer.from(cutListing(Buffer.concat(chunks).toString('utf8'), op, q, quirk));
+            delete headers['transfer-encoding'];
+            headers['content-length'] = String(body.length);
+            res.writeHead(200, upRes.statusMessage, headers);
+            res.end(body);
+          });
+          return;
+        }
+        const sb = q.stallBody;
+        if (sb && stalledBodies < sb.count && sb.match(op) && upRes.statusCode !== undefined && upRes.statusCode < 300) {
+          stalledBodies++;
+          quirk('body');
+          res.writeHead(upRes.statusCode, upRes.statusMessage, headers);
+          let sent = 0;
+          upRes.on('data', (c: Buffer) => {
+            if (sent >= sb.afterBytes) return;
+            const part = c.subarray(0, sb.afterBytes - sent);
+            sent += part.length;
+            res.write(part);
+          });
+          // Never ended: the client has to give up on the connection.
+          return;
+        }
+        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
         upRes.pipe(res);
       },
     );
@@ -122,7 +182,8 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
   };
 
   const server = createServer((req, res) => {
-    const kind = `${req.method} ${s3Operation(req.method ?? '', req.url ?? '/', req.headers)}`;
+    const op = s3Operation(req.method ?? '', req.url ?? '/', req.headers);
+    const kind = `${req.method} ${op}`;
     counts[kind] = (counts[kind] ?? 0) + 1;
     const f = state.faults;
     let delay = state.latencyMs;
@@ -149,7 +210,14 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         });
         return;
       }
-      forward(req, res);
+      const sh = state.quirks.stallHeaders;
+      if (sh && stalledHeaders < sh.count && sh.match(op)) {
+        stalledHeaders++;
+        quirk('headers');
+        req.resume(); // read the request, never answer
+        return;
+      }
+      forward(req, res, op);
     }, delay);
   });
   server.keepAliveTimeout = 30_000;
@@ -174,12 +242,22 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
       state.faults = f;
       random = prng(f.seed ?? 1);
     },
+    get quirks() {
+      return state.quirks;
+    },
+    set quirks(q: Quirks) {
+      state.quirks = q;
+      stalledHeaders = 0;
+      stalledBodies = 0;
+    },
+    quirked: () => ({ ...quirked }),
     counts: () => ({ ...counts }),
     total: () => Object.values(counts).reduce((a, b) => a + b, 0),
     injected: () => ({ ...injected }),
     reset: () => {
       counts = {};
       injected = {};
+      quirked = {};
     },
     stop: () =>
       new Promise<void>((resolve) => {
@@ -188,4 +266,39 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Entries of a listing answer (XML) with the key they sort by. */
+function entries(xml: string, tag: string, keyTag: string): { text: string; key: string }[] {
+  const out: { text: string; key: string }[] = [];
+  for (const m of xml.matchAll(new RegExp(`<${tag}>[\\s\\S]*?</${tag}>`, 'g'))) {
+    const k = new RegExp(`<${keyTag}>([\\s\\S]*?)</${keyTag}>`).exec(m[0]);
+    out.push({ text: m[0], key: k?.[1] ?? '' });
+  }
+  return out;
+}
+
+/** A listing answer as a server with partial support sends it (see Quirks). */
+function cutListing(xml: string, op: string, q: Quirks, quirk: (kind: string) => void): string {
+  const blocks =
+    op === 'ListObjectsV2'
+      ? [...entries(xml, 'Contents', 'Key'), ...entries(xml, 'CommonPrefixes', 'Prefix')]
+      : [...entries(xml, 'Upload', 'Key')].map((e, i) => ({ ...e, key: `${e.key}\u0000${String(i).padStart(6, '0')}` }));
+  blocks.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const limit = q.emptyTruncatedListings ? 0 : (q.listPageLimit ?? Infinity);
+  const wasTruncated = /<IsTruncated>true<\/IsTruncated>/.test(xml);
+  const keep = blocks.slice(0, limit);
+  const truncated = wasTruncated || keep.length < blocks.length || Boolean(q.emptyTruncatedListings);
+  if (keep.length < blocks.length || q.emptyTruncatedListings) quirk('cut');
+  let out = xml;
+  for (const b of blocks) out = out.replace(b.text, '');
+  out = out
+    .replace(/<NextContinuationToken>[\s\S]*?<\/NextContinuationToken>/, '')
+    .replace(/<NextKeyMarker>[\s\S]*?<\/NextKeyMarker>/, '')
+    .replace(/<NextUploadIdMarker>[\s\S]*?<\/NextUploadIdMarker>/, '')
+    .replace(/<KeyCount>\d+<\/KeyCount>/, `<KeyCount>${keep.length}</KeyCount>`);
+  out = /<IsTruncated>/.test(out)
+    ? out.replace(/<IsTruncated>\w+<\/IsTruncated>/, `<IsTruncated>${truncated}</IsTruncated>`)
+    : out.replace(/(<\/(?:ListBucketResult|ListMultipartUploadsResult)>)/, `<IsTruncated>${truncated}</IsTruncated>$1`);
+  return out.replace(/(<\/(?:ListBucketResult|ListMultipartUploadsResult)>)/, `${keep.map((b) => b.text).join('')}$1`);
 }
