@@ -241,7 +241,10 @@ async function scanReposFlat(d: StorageDriver, table: BlobTable, opts: ScanOptio
       }),
     ),
   );
-  const repos = await Promise.all([...builders.values()].map((b) => finishRepo(d, table, b, limit)));
+  // Keys below a name that are none of `_layers`, `_manifests`, `_uploads` (stray `_junk`) do not
+  // make a repository: gc would "remove" it on every run, deleting nothing.
+  const real = [...builders.values()].filter((b) => b.repo.hasLayers || b.repo.hasManifests || b.repo.hasUploads);
+  const repos = await Promise.all(real.map((b) => finishRepo(d, table, b, limit)));
   return repos.sort(byName);
 }
 

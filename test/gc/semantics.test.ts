@@ -233,6 +233,21 @@ describe.each(STORES)('gc on %s', (_name, makeStore) => {
     await servable(d);
   });
 
+  it('stray `_`-named keys are not a repository: no run reports deleting one, and they stay', async () => {
+    const s = makeStore();
+    const { d } = s;
+    await image(d, 'app', { tag: 'v1' });
+    const stray = [`${P.REPOSITORIES}/stray/_junk`, `${P.REPOSITORIES}/app/_notes/readme`, `${P.REPOSITORIES}/gone/_old/x`];
+    for (const f of stray) await d.putContent(f, 'x');
+    for (let run = 0; run < 2; run++) {
+      const r = await gc(d);
+      expect(r.lists.repositories, `run ${run}`).toEqual([]);
+    }
+    const files = await s.files();
+    for (const f of stray) expect(files).toContain(f);
+    await servable(d);
+  });
+
   it('an upload without startedat ages by its files; a malformed tag link keeps its repository whole', async () => {
     const s = makeStore();
     const { d } = s;
