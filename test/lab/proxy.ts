@@ -32,9 +32,9 @@ export interface Quirks {
   /** Listings answer "truncated" with no entries and no token (a server that makes no progress). */
   emptyTruncatedListings?: boolean;
   /** The first `count` requests that `match` get no answer; the connection stays open. */
-  stallHeaders?: { match: (op: string) => boolean; count: number };
+  stallHeaders?: { match: (op: string, url: string) => boolean; count: number };
   /** The answers of the first `count` requests that `match` stop after `afterBytes` bytes of body; the connection stays open. */
-  stallBody?: { match: (op: string) => boolean; count: number; afterBytes: number };
+  stallBody?: { match: (op: string, url: string) => boolean; count: number; afterBytes: number };
   /** Added to the Date header of every answer. */
   dateOffsetMs?: number;
 }
@@ -156,7 +156,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
           return;
         }
         const sb = q.stallBody;
-        if (sb && stalledBodies < sb.count && sb.match(op) && upRes.statusCode !== undefined && upRes.statusCode < 300) {
+        if (sb && stalledBodies < sb.count && sb.match(op, req.url ?? '') && upRes.statusCode !== undefined && upRes.statusCode < 300) {
           stalledBodies++;
           quirk('body');
           res.writeHead(upRes.statusCode, upRes.statusMessage, headers);
@@ -211,7 +211,7 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
         return;
       }
       const sh = state.quirks.stallHeaders;
-      if (sh && stalledHeaders < sh.count && sh.match(op)) {
+      if (sh && stalledHeaders < sh.count && sh.match(op, req.url ?? '')) {
         stalledHeaders++;
         quirk('headers');
         req.resume(); // read the request, never answer

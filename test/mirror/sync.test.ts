@@ -56,7 +56,7 @@ describe('regbucket sync', () => {
     const human = await regbucketOk(['--store', store, 'sync', '--src-tls-verify=false', list]);
     expect(human.stdout.trim().split('\n')).toHaveLength(IMAGES + 2);
     expect(human.stdout).toContain(`0 copied, ${IMAGES} unchanged, 0 failed; 0 B moved`);
-  });
+  }, 600_000);
 
   it('one missing source: exit 2 naming file:line before anything is copied; an unreachable one fails alone (exit 1)', async () => {
     const store = tempDir();
@@ -84,7 +84,7 @@ describe('regbucket sync', () => {
     expect(down.code, down.stderr).toBe(1);
     expect(down.json<SyncJson>().summary).toMatchObject({ images: 4, copied: 3, failed: 1 });
     expect(down.stderr.trim().split('\n')).toHaveLength(1);
-  });
+  }, 600_000);
 
   it('reads YAML with per-image platforms; refuses a bad list before copying anything', async () => {
     const store = tempDir();
@@ -115,5 +115,5 @@ describe('regbucket sync', () => {
     expect(refused.stderr).toContain(`${bad}:2: invalid repository name "Bad/Name"`);
     const nothing = await regbucket(['--store', store, 'pull', 'ok/img2:v1', `oci:${join(tempDir(), 'o')}`]);
     expect(nothing.code).toBe(1);
-  });
+  }, 600_000);
 });
