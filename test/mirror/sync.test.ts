@@ -27,7 +27,7 @@ describe('regbucket sync', () => {
     const specs: Record<string, { layers: number; platforms?: string[] }> = {};
     for (let i = 0; i < IMAGES; i++) specs[`lib/img${i}:v1`] = i % 5 === 0 ? { layers: 2, platforms: ['linux/amd64', 'linux/arm64'] } : { layers: 2 };
     ({ digests } = await seedRegistry(source.host, specs));
-  });
+  }, 600_000);
   afterAll(async () => {
     for (const s of stops) await s();
   });
