@@ -13,6 +13,17 @@ export interface FileInfo {
   isDir: boolean;
   /** S3 only: the listed ETag without quotes (the MD5 of single-PUT objects). */
   etag?: string;
+  /**
+   * Only from walks asked for them (`unaddressable: true`): an object whose key no driver path
+   * can hold (a space, a control character in a segment). `path` is then its raw text, to
+   * classify and report (escaped), never to pass to another operation.
+   */
+  unaddressable?: boolean;
+}
+
+export interface WalkOptions {
+  /** Also yield objects whose keys are not driver paths (flagged `unaddressable`); default: skip them. */
+  unaddressable?: boolean;
 }
 
 export interface StorageDriver {
@@ -39,7 +50,7 @@ export interface StorageDriver {
   /** Direct children (full paths), sorted. Throws PathNotFoundError for a missing directory. */
   list(path: string): Promise<string[]>;
   /** Every file below `path`, recursively, in any order; missing `path` yields nothing. */
-  walk(path: string): AsyncIterable<FileInfo>;
+  walk(path: string, opts?: WalkOptions): AsyncIterable<FileInfo>;
   /** Move a file; overwrites the destination. */
   move(source: string, dest: string): Promise<void>;
   /** Recursive delete of a file or directory. Missing paths throw PathNotFoundError. */

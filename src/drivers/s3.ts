@@ -489,14 +489,17 @@ export class S3Driver implements StorageDriver {
    * Every file below `path`, one ListObjectsV2 request per 1,000 keys. `startAfter` (a driver
    * path) resumes a walk after that path. Keys that are not driver paths are skipped.
    */
-  async *walk(path: string, opts: { startAfter?: string } = {}): AsyncIterable<FileInfo> {
+  async *walk(path: string, opts: { startAfter?: string; unaddressable?: boolean } = {}): AsyncIterable<FileInfo> {
     const dir = this.dirKey(path);
     const startAfter = opts.startAfter ? this.key(opts.startAfter) : undefined;
     for await (const page of this.pages(dir, { startAfter })) {
       for (const o of page.objects) {
         const p = o.Key ? this.pathOf(o.Key) : undefined;
-        if (!p) continue;
-        yield { path: p, size: o.Size ?? 0, modTime: o.LastModified ?? new Date(0), isDir: false, etag: unquote(o.ETag) };
+        const info = { size: o.Size ?? 0, modTime: o.LastModified ?? new Date(0), isDir: false, etag: unquote(o.ETag) };
+        if (p) yield { path: p, ...info };
+        else if (opts.unaddressable && o.Key && o.Key.startsWith(this.root) && o.Key.length > this.root.length) {
+          yield { path: `/${o.Key.slice(this.root.length)}`, ...info, unaddressable: true };
+        }
       }
     }
   }

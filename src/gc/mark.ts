@@ -53,7 +53,7 @@ function fallbackSubject(table: BlobTable, graph: ManifestGraph, t: TagScan): nu
 }
 
 function whyPinned(table: BlobTable, graph: ManifestGraph, r: RepoScan): string | undefined {
-  if (r.unaddressable) return 'its name cannot be addressed by a storage path: nothing in it can be read, so no blob of the store is deleted';
+  if (r.unaddressable) return 'it holds names no storage path can hold: what it references cannot be read, so no blob of the store is deleted';
   if (r.outsideGrammar) return 'its name is outside the repository grammar: the registry walks it as a repository, so it is marked from and nothing in it is deleted';
   for (const rev of r.revisions) {
     const info = graph.get(rev);

@@ -50,7 +50,7 @@ async function walkPrefix(d: StorageDriver, prefix: string, depth: number, split
   const { limit, after } = split;
   const whole = await limit(async () => {
     let n = 0;
-    for await (const f of d.walk(prefix)) {
+    for await (const f of d.walk(prefix, { unaddressable: true })) {
       if (depth > 0 && n++ === after) return false;
       onFile(f);
     }
@@ -235,7 +235,9 @@ async function scanReposFlat(d: StorageDriver, table: BlobTable, opts: ScanOptio
         let b = builders.get(s.name);
         if (!b) builders.set(s.name, (b = builder(s.name)));
         if (!isRepoName(s.name)) b.repo.outsideGrammar = true;
-        if (s.unaddressable) b.repo.unaddressable = true;
+        // A key no path can hold anywhere in a repository (a revision link the registry's gc
+        // would abort on, say): nothing it names can be ruled out.
+        if (s.unaddressable || f.unaddressable) b.repo.unaddressable = true;
         else addRepoFile(b, table, s.section, f);
         count.tick();
       }),
