@@ -208,7 +208,14 @@ export class DockerArchiveSource implements ImageSource {
       throw new InvalidInputError(`image ${i} of ${this.file} lists ${e.Layers.length} layers but its config has ${cfg.ids.length} diff_ids: the archive is inconsistent`);
     }
     const layers: Descriptor[] = [];
-    for (const [j, path] of e.Layers.entries()) layers.push(await this.layer(tar, path, cfg.ids[j]!));
+    for (const [j, path] of e.Layers.entries()) {
+      // skopeo sizes a layer by the header of the member its path names: a symlink's own size
+      // (0), so its copy fails, unless the diff_id came earlier (then skopeo skips the path).
+      if (tar.lookup(path)?.type === 'symlink' && !cfg.ids.slice(0, j).includes(cfg.ids[j]!)) {
+        throw new InvalidInputError(`layer ${JSON.stringify(path)} named in manifest.json of ${this.file} is a symlink: skopeo takes its size from the link and fails, so regbucket refuses it too`);
+      }
+      layers.push(await this.layer(tar, path, cfg.ids[j]!));
+    }
     this.blobs.set(cfg.digest, cfg.entry);
     // newer Docker describes the image twice; the OCI manifest is used (its digest survives) only
     // when it names exactly the layers manifest.json does.

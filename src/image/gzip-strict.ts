@@ -1,9 +1,10 @@
 // Gzip as Go's compress/gzip (and skopeo) reads it: concatenated members are one stream, and
 // anything after the last member fails. Node's gunzip silently stops at trailing bytes that
-// begin with a NUL; the zlib handle's count of unconsumed input after the last write tells.
+// begin with a NUL; its bytesWritten counts the input zlib consumed, so less than was fed means
+// bytes after the end.
 import { createReadStream } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, type Gunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 
 export class GzipError extends Error {}
 
@@ -21,11 +22,6 @@ export function otherCompression(head: Buffer | Uint8Array): string | undefined 
   return undefined;
 }
 
-function unconsumed(g: Gunzip): number {
-  const state = (g as unknown as { _writeState?: Uint32Array })._writeState;
-  return state ? state[1]! : 0;
-}
-
 function describe(err: unknown): GzipError {
   if (err instanceof GzipError) return err;
   const e = err as NodeJS.ErrnoException;
@@ -39,6 +35,8 @@ const TRAILING = 'data follows the end of the gzip stream (Go and skopeo refuse 
 /** Decompressed chunks of a gzip file, failing on anything a Go reader fails on. */
 export async function* gunzipFile(path: string): AsyncGenerator<Buffer> {
   const input = createReadStream(path, { highWaterMark: 1 << 20 });
+  let fed = 0;
+  input.on('data', (c: Buffer | string) => (fed += c.length));
   const g = createGunzip();
   const piped = pipeline(input, g).then(
     () => undefined,
@@ -55,7 +53,7 @@ export async function* gunzipFile(path: string): AsyncGenerator<Buffer> {
     }
   }
   const failure = await piped;
-  if (!input.readableEnded || unconsumed(g) > 0) throw new GzipError(TRAILING);
+  if (!input.readableEnded || g.bytesWritten < fed) throw new GzipError(TRAILING);
   if (failure) throw describe(failure);
 }
 
@@ -68,6 +66,7 @@ export class StrictGunzip {
   private failure?: unknown;
   private ended = false;
   private extra = false;
+  private fed = 0;
   private readonly done: Promise<void>;
 
   constructor(onData: (chunk: Buffer) => void) {
@@ -90,6 +89,7 @@ export class StrictGunzip {
       this.extra = true;
       return;
     }
+    this.fed += chunk.length;
     if (!this.g.write(chunk)) {
       await new Promise<void>((resolve) => {
         const go = (): void => {
@@ -108,7 +108,7 @@ export class StrictGunzip {
     if (!this.ended && !this.failure) this.g.end();
     await this.done;
     if (this.failure) throw describe(this.failure);
-    if (this.extra || unconsumed(this.g) > 0) throw new GzipError(TRAILING);
+    if (this.extra || this.g.bytesWritten < this.fed) throw new GzipError(TRAILING);
   }
 
   destroy(): void {
