@@ -105,7 +105,7 @@ describe('hostile docker save archives', () => {
     await expectRefused(`docker-archive:${sym}`, /is a symlink: skopeo takes its size from the link/);
     const hard = legacy('link-hard.tar', (e) => setManifest([...e, ...links], (m) => (m.Layers[1] = 'hard.tar')));
     await expectRefused(`docker-archive:${hard}`, /is a hard link/);
-  });
+  }, 300_000);
 
   it('refuses a name with a NUL byte and a very long name', async () => {
     await expectRefused(`docker-archive:${legacy('nul.tar', (e) => [...e, { name: 'bad\0name', data: 'x', pax: true }])}`, /NUL byte/);
