@@ -18,8 +18,9 @@ import { randomUUID } from 'node:crypto';
 import { dirname, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import { statBlob } from '../store/blobs.js';
-import { blobDataPath, blobDir, layerLinkPath, layersDir, manifestsDir, revisionDir, revisionLinkPath, tagDir, tagIndexEntryDir, tagIndexLinkPath, uploadsDir } from '../store/paths.js';
-import { listOrEmpty, listUploads } from '../store/walk.js';
+import { blobDataPath, blobDir, layerLinkPath, layersDir, manifestsDir, revisionDir, revisionLinkPath, tagDir, tagIndexEntryDir, tagIndexLinkPath, uploadsDir, parseStorePath } from '../store/paths.js';
+import { uploadAges } from '../store/enumerate.js';
+import { listOrEmpty } from '../store/walk.js';
 import { eachLimit } from '../util/each-limit.js';
 import { fetchLinkTimes, newestFile } from './facts.js';
 import { readManifests, type ManifestGraph } from './manifest-graph.js';
@@ -308,10 +309,10 @@ class Sweeper {
       let total = 0;
       if (d.prefersFlatListing) {
         for await (const f of d.walk(layersDir(name))) {
-          const [hex, file] = f.path.slice(layersDir(name).length + 1).split('/');
-          if (file !== 'link' || !/^[a-f0-9]{64}$/.test(hex!)) continue;
+          const e = parseStorePath(f.path);
+          if (e.kind !== 'layer-link' || e.repo !== name) continue;
           total++;
-          times.set(table.set.indexOf(hex!), f.modTime.getTime());
+          times.set(table.set.indexOf(e.digest), f.modTime.getTime());
         }
       } else {
         total = (await listOrEmpty(d, layersDir(name))).length;
@@ -333,7 +334,7 @@ class Sweeper {
       plan.repos.filter((rp) => rp.uploads.length > 0),
       this.opts.concurrency,
       async (rp) => {
-        const now = new Map((await listUploads(this.d, rp.repo.name)).map((u) => [u.id, u.startedAt?.getTime() ?? NaN]));
+        const now = new Map((await uploadAges(this.d, rp.repo.name, 1)).map((u) => [u.id, u.startedAt]));
         for (const u of rp.uploads) {
           if (!now.has(u.id) || isYoung(now.get(u.id)!, age)) continue;
           await deleteIfThere(this.d, u.path);

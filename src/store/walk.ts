@@ -1,14 +1,11 @@
-// Enumerating a store cheaply. Digests are in directory names, so listings of parent
-// directories name every blob, revision and layer link without opening them. On S3 (flat
-// listings) one request returns 1,000 keys; on a filesystem, reading names from the parent
-// directories avoids descending into every leaf.
-import { basename, hasFastReads, joinPath, type FileInfo, type StorageDriver } from '../drivers/driver.js';
+// Directory-level helpers under the one enumerator (enumerate.ts): listings that tolerate a
+// missing directory, the repository directories, and the digests a links directory names.
+import { basename, dirname, hasFastReads, joinPath, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName } from '../image/reference.js';
-import { BLOBS, REPOSITORIES, layersDir, revisionsDir, uploadsDir } from './paths.js';
+import { REPOSITORIES, digestLinkPath, isHex, layersDir, parseStorePath, revisionsDir } from './paths.js';
 
-const HEX_RE = /^[a-f0-9]{64}$/;
 const REPO_MARKERS = new Set(['_manifests', '_layers', '_uploads']);
 
 /** Names of a directory's entries (unsorted), none when it does not exist. */
@@ -85,17 +82,18 @@ export async function listLinkedDigests(d: StorageDriver, dir: string): Promise<
   const out: Digest[] = [];
   if (d.prefersFlatListing) {
     for await (const f of d.walk(dir)) {
-      const rest = f.path.slice(dir.length + 1).split('/');
-      if (rest.length === 2 && rest[1] === 'link' && HEX_RE.test(rest[0]!)) out.push(`sha256:${rest[0]}`);
+      const e = parseStorePath(f.path);
+      // The link kinds whose directory names the digest, directly below `dir`.
+      if ((e.kind === 'layer-link' || e.kind === 'revision-link' || e.kind === 'tag-index') && dirname(dirname(f.path)) === dir) out.push(e.digest);
     }
     return out.sort();
   }
   // 2.8 leaves an empty `<hex>/` behind when it deletes a revision: only a dir with a link counts.
   for (const p of await listOrEmpty(d, dir)) {
     const hex = basename(p);
-    if (!HEX_RE.test(hex)) continue;
+    if (!isHex(hex)) continue;
     try {
-      const st = await d.stat(`${p}/link`);
+      const st = await d.stat(digestLinkPath(dir, hex));
       if (!st.isDir) out.push(`sha256:${hex}`);
     } catch (err) {
       if (!isNotFound(err)) throw err;
@@ -111,62 +109,3 @@ export function listRevisions(d: StorageDriver, repo: string): Promise<Digest[]>
 export function listLayerLinks(d: StorageDriver, repo: string): Promise<Digest[]> {
   return listLinkedDigests(d, layersDir(repo));
 }
-
-export interface UploadEntry {
-  repo: string;
-  id: string;
-  path: string;
-  /** From `startedat`, else the newest modification time inside the upload dir. */
-  startedAt?: Date;
-}
-
-export async function listUploads(d: StorageDriver, repo: string): Promise<UploadEntry[]> {
-  const out: UploadEntry[] = [];
-  for (const p of await listOrEmpty(d, uploadsDir(repo))) {
-    const entry: UploadEntry = { repo, id: basename(p), path: p };
-    try {
-      const t = new Date((await d.getContent(`${p}/startedat`)).toString('utf8').trim());
-      if (!Number.isNaN(t.getTime())) entry.startedAt = t;
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    if (!entry.startedAt) {
-      for await (const f of d.walk(p)) {
-        if (!entry.startedAt || f.modTime > entry.startedAt) entry.startedAt = f.modTime;
-      }
-    }
-    out.push(entry);
-  }
-  return out;
-}
-
-export interface BlobEntry {
-  digest: Digest;
-  /** Present when the listing returned it (flat listings do); stat the data path otherwise. */
-  info?: FileInfo;
-}
-
-/**
- * Every blob directory in `blobs/sha256/`, shard by shard. Flat listings report size and
- * modification time of `data`; tree listings only name the directories (stat lazily). A blob
- * directory without `data` (a crashed writer, a half-finished delete) still appears, without info,
- * when listing by tree.
- */
-export async function* walkBlobs(d: StorageDriver, shards?: string[]): AsyncIterable<BlobEntry> {
-  const shardDirs = shards ? shards.map((s) => `${BLOBS}/${s}`) : await listOrEmpty(d, BLOBS);
-  for (const shard of shardDirs) {
-    if (!/^[a-f0-9]{2}$/.test(basename(shard))) continue;
-    if (d.prefersFlatListing) {
-      for await (const f of d.walk(shard)) {
-        const rest = f.path.slice(shard.length + 1).split('/');
-        if (rest.length === 2 && rest[1] === 'data' && HEX_RE.test(rest[0]!)) yield { digest: `sha256:${rest[0]}`, info: f };
-      }
-    } else {
-      for (const p of await listOrEmpty(d, shard)) {
-        const hex = basename(p);
-        if (HEX_RE.test(hex)) yield { digest: `sha256:${hex}` };
-      }
-    }
-  }
-}
-
