@@ -27,7 +27,8 @@ async function planThenSweep(d: StorageDriver, between: () => Promise<void>, ext
   const planned = s.plan.blobs.map((i) => s.table.set.digest(i));
   await new Promise((r) => setTimeout(r, 10));
   await between();
-  const swept = await sweep(d, s.table, s.graph, s.plan, { ...opts, now, uploadsOlderThanMs: opts.uploadsOlderThanMs });
+  const { onProgress: _progress, ...sweepOpts } = opts;
+  const swept = await sweep(d, s.table, s.graph, s.plan, { ...sweepOpts, now, uploadsOlderThanMs: opts.uploadsOlderThanMs });
   return { planned, swept, digest: (i) => s.table.set.digest(i) };
 }
 

@@ -56,7 +56,9 @@ export async function makeLayerTar(size: number, name = `file-${randomBytes(4).t
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => chunks.push(c));
+    pack.on('data', (c: Buffer) => {
+      chunks.push(c);
+    });
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });

@@ -22,7 +22,7 @@ describe('blob upload on a filesystem store, streaming sources that lie', () => 
     const root = tempDir();
     const d = new FilesystemDriver(root);
     const claimed = sha256(Buffer.alloc(size, 1));
-    const chunks = [];
+    const chunks: Buffer[] = [];
     for (let i = 0; i < bytes.length; i += 64 * 1024) chunks.push(bytes.subarray(i, i + 64 * 1024));
     await expect(uploadBlob(d, 'r', { digest: claimed, size }, async () => Readable.from(chunks))).rejects.toBeInstanceOf(type);
     expect(allFiles(root)).toEqual([]);
