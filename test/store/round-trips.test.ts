@@ -75,8 +75,9 @@ describe('round trips on a filesystem store (driver calls)', () => {
     // reads its revision link and the links again).
     expect(await counted(c, () => push(d, { repair: true }))).toEqual({ getContent: 16, reader: 12, stat: 12 });
     const out = join(tempDir(), 'out');
-    // Pull: the tag, revision link and manifest, then one read per blob.
-    expect(await counted(c, () => pull(d, out))).toEqual({ getContent: 5, reader: 11 });
+    // Pull: the tag, revision link and manifest, then per blob a stat (StoreSource.checkBlob: a
+    // damaged store fails before anything is written) and one read.
+    expect(await counted(c, () => pull(d, out))).toEqual({ getContent: 5, reader: 11, stat: 11 });
     // Into a layout that has it all: no blob read from the store (the layout's copies are checked locally).
     expect(await counted(c, () => pull(d, out))).toEqual({ getContent: 5 });
     const to = new CountingDriver(new FilesystemDriver(tempDir()));
@@ -101,7 +102,7 @@ describe('round trips on S3 (requests)', () => {
     expect(await counted(c, () => push(d))).toEqual({ GetObject: 16, HeadObject: 12 });
     expect(await counted(c, () => push(d, { repair: true }))).toEqual({ GetObject: 28, HeadObject: 12 });
     const out = join(tempDir(), 'out');
-    expect(await counted(c, () => pull(d, out))).toEqual({ GetObject: 16 });
+    expect(await counted(c, () => pull(d, out))).toEqual({ GetObject: 16, HeadObject: 11 });
     expect(await counted(c, () => pull(d, out))).toEqual({ GetObject: 5 });
   }, 300_000);
 });
