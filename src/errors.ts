@@ -99,3 +99,46 @@ export class InvalidPathError extends StorageError {
 export function isNotFound(err: unknown): err is PathNotFoundError {
   return err instanceof PathNotFoundError;
 }
+
+/** What makes a path unsafe to use: never followed, opened or deleted through. */
+export type HazardKind = 'symlink' | 'special' | 'oversized' | 'loop';
+
+/**
+ * A store path that is a symlink (or lies below one), a FIFO, socket or device, or a small file
+ * (link, manifest, startedat) over its bound. Nothing is read, written or deleted through it.
+ * Exit 3: the store has a problem to look at.
+ */
+export class UnsafePathError extends StorageError {
+  override readonly exitCode = ExitCode.integrity;
+  constructor(
+    driver: string,
+    readonly path: string,
+    readonly kind: HazardKind,
+    detail = '',
+  ) {
+    super(driver, `${path} is ${hazardText(kind)}${detail ? ` (${detail})` : ''}: regbucket never follows, opens or deletes through it; look at it and remove or replace it by hand`);
+  }
+}
+
+export function hazardText(kind: HazardKind): string {
+  switch (kind) {
+    case 'symlink':
+      return 'a symbolic link';
+    case 'special':
+      return 'a special file (FIFO, socket or device)';
+    case 'oversized':
+      return 'larger than such a file can be';
+    case 'loop':
+      return 'a symbolic link loop';
+  }
+}
+
+/** A directory that gained entries while it was being deleted (a concurrent push): left in place. */
+export class ChangedDuringDeleteError extends StorageError {
+  constructor(
+    driver: string,
+    readonly path: string,
+  ) {
+    super(driver, `${path} changed while it was being deleted (a concurrent write): left in place`);
+  }
+}

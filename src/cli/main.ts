@@ -1,18 +1,16 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { boundedInt } from './numbers.js';
 import { Output } from './output.js';
 import { exitCodeFor } from './exit.js';
 import { takeExitCode } from './action.js';
 import { COMMANDS } from '../commands/index.js';
 import { silenceSdkNodeVersionWarning } from './sdk-warnings.js';
 import { parseDuration } from '../util/duration.js';
+import { runInterruptSteps } from '../util/interrupt.js';
 
-function positiveInt(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} takes a whole number, got ${JSON.stringify(v)}`);
-    return n;
-  };
-}
+/** Bounds of the global numeric options: past them a run only exhausts memory or sockets. */
+export const MAX_CONCURRENCY = 1024;
+export const MAX_RETRIES = 100;
 
 function timeoutArg(v: string): number {
   let ms: number;
@@ -32,8 +30,8 @@ export function buildProgram(): Command {
     .addOption(new Option('--store <url>', 'the store: a directory, file://dir or s3://bucket[/prefix] (env REGBUCKET_STORE)'))
     .option('--json', 'machine-readable output on stdout')
     .option('-q, --quiet', 'print nothing but errors')
-    .addOption(new Option('--concurrency <n>', 'parallel transfers and requests').default(8).argParser(positiveInt('--concurrency')))
-    .addOption(new Option('--retries <n>', 'retries with backoff for storage requests').default(5).argParser(positiveInt('--retries')))
+    .addOption(new Option('--concurrency <n>', 'parallel transfers and requests').default(8).argParser(boundedInt('--concurrency', 1, MAX_CONCURRENCY)))
+    .addOption(new Option('--retries <n>', 'retries with backoff for storage requests').default(5).argParser(boundedInt('--retries', 0, MAX_RETRIES)))
     .addOption(
       new Option('--timeout <duration>', 'a storage or registry connection with no byte for this long (connecting, waiting for an answer, mid-body) fails the attempt, retried like other failures')
         .default(60_000, '60s')
@@ -56,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     throw err;
   });
   silenceSdkNodeVersionWarning();
+  handleInterrupts();
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
@@ -64,4 +63,22 @@ export async function main(argv: string[]): Promise<number> {
     const opts = program.opts<{ json?: boolean; quiet?: boolean }>();
     return exitCodeFor(err, new Output(opts.json ? 'json' : opts.quiet ? 'quiet' : 'human'));
   }
+}
+
+/**
+ * SIGINT and SIGTERM: the run's own uploads are removed and its store lock released, then it
+ * exits 130 or 143 (128 + the signal number, as shells report). A second signal exits at once.
+ */
+function handleInterrupts(): void {
+  let stopping = false;
+  const on = (signal: 'SIGINT' | 'SIGTERM', code: number) => {
+    process.on(signal, () => {
+      if (stopping) process.exit(code);
+      stopping = true;
+      process.stderr.write(`regbucket: interrupted (${signal}): removing this run's unfinished uploads\n`);
+      void runInterruptSteps().finally(() => process.exit(code));
+    });
+  };
+  on('SIGINT', 130);
+  on('SIGTERM', 143);
 }

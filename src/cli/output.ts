@@ -3,6 +3,7 @@
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import type { Ora } from 'ora';
+import { escapeLines, escapeText } from '../util/escape.js';
 
 // ora and cli-table3 cost ~60 ms to load: only a terminal session pays for them.
 const require = createRequire(import.meta.url);
@@ -38,6 +39,7 @@ export class Output {
     });
     return {
       update: (t) => {
+        t = escapeText(t);
         current = t;
         if (spinner) spinner.text = t;
       },
@@ -48,12 +50,16 @@ export class Output {
     };
   }
 
-  /** The command's result: `json` for --json, `human` rendered otherwise. */
+  /**
+   * The command's result: `json` for --json, `human` rendered otherwise. Human text passes
+   * through escapeLines: whatever stored text a renderer forgot to escape, no control character
+   * but its line breaks reaches the terminal (renderers escape single values with escapeText).
+   */
   result(json: unknown, human: () => string | undefined): void {
     if (this.mode === 'json') this.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
     else if (this.mode === 'human') {
       const text = human();
-      if (text) this.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      if (text) this.stdout.write(escapeLines(text.endsWith('\n') ? text : `${text}\n`));
     }
   }
 
@@ -73,24 +79,26 @@ export class Output {
   }
 
   info(line: string): void {
-    if (this.mode === 'human') this.stderr.write(`${line}\n`);
+    if (this.mode === 'human') this.stderr.write(`${escapeLines(line)}\n`);
   }
 
   warn(line: string): void {
-    if (this.mode !== 'quiet') this.stderr.write(`regbucket: warning: ${line}\n`);
+    if (this.mode !== 'quiet') this.stderr.write(`regbucket: warning: ${escapeText(line)}\n`);
   }
 
   error(line: string): void {
-    this.stderr.write(`regbucket: error: ${line}\n`);
+    this.stderr.write(`regbucket: error: ${escapeText(line)}\n`);
   }
 
-  table(head: string[], rows: (string | number)[][]): string {
+  /** Cells are escaped (escapeText): a tab or newline in stored text cannot forge a column or a row. */
+  table(head: string[], cells: (string | number)[][]): string {
+    const rows = cells.map((r) => r.map((c) => escapeText(String(c))));
     if (!this.stdout.isTTY) {
       return [head.join('\t'), ...rows.map((r) => r.join('\t'))].join('\n');
     }
     const Table = require('cli-table3') as typeof import('cli-table3');
     const t = new Table({ head, style: { head: [], border: [] } });
-    t.push(...rows.map((r) => r.map(String)));
+    t.push(...rows);
     return t.toString();
   }
 }

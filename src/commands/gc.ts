@@ -6,6 +6,9 @@ import { buildReport, reportJson, type GcReport, type GcTotals, type ReportInput
 import { collectGc, type GcProgress } from '../gc/run.js';
 import { parseDuration } from '../util/duration.js';
 import { parseMaxSkew } from '../gc/clock.js';
+import { ExitCode } from '../errors.js';
+import { lockStore } from '../store/lock.js';
+import { escapeText as esc } from '../util/escape.js';
 
 interface GcFlags {
   dryRun?: boolean;
@@ -13,6 +16,7 @@ interface GcFlags {
   minAge: string;
   uploadsOlderThan: string;
   maxClockSkew: string;
+  breakLock?: boolean;
 }
 
 /** Items shown per kind on a terminal; --json lists them all. */
@@ -84,7 +88,9 @@ function render(out: Output, r: GcReport): string {
   lines.push(...capped(l.manifests, shown.manifests, (m) => `${verb} manifest ${m.repository}@${m.digest}`, 'manifests'));
   lines.push(...capped(l.tags, shown.tags, (t) => `${verb} referrers tag ${t.repository}:${t.tag} (its subject is gone)`, 'tags'));
   lines.push(...capped(l.repositories, shown.repositories, (name) => `${verb} repository ${name} (no manifest left)`, 'repositories'));
-  for (const w of r.warnings) lines.push(`warning: ${w.kind} ${w.repo}${w.tag ? `:${w.tag}` : ''}${w.digest ? `@${w.digest}` : ''}: ${w.detail}`);
+  for (const w of r.warnings) {
+    lines.push(w.path !== undefined ? `warning: ${w.kind}: ${esc(w.detail)}` : `warning: ${w.kind} ${esc(w.repo)}${w.tag ? `:${esc(w.tag)}` : ''}${w.digest ? `@${w.digest}` : ''}: ${esc(w.detail)}`);
+  }
   if (r.clockOffsetMs === null) lines.push("warning: the store does not tell its time: ages were measured by this machine's clock (a real run refuses; see --max-clock-skew)");
   else if (Math.abs(r.clockOffsetMs) >= 60_000) lines.push(`note: ages measured by the store's clock, ${Math.round(r.clockOffsetMs / 1000)} s from this machine's`);
   if (r.dryRun) lines.push('dry run: nothing was deleted');
@@ -97,6 +103,8 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
   const uploadsOlderThanMs = parseDuration(flags.uploadsOlderThan, '--uploads-older-than');
   const maxClockSkewMs = parseMaxSkew(flags.maxClockSkew, parseDuration);
   const d = await ctx.registryStore();
+  // A dry run deletes nothing: it needs no lock and may run beside a real one.
+  const lock = flags.dryRun ? undefined : await lockStore(d, 'regbucket gc', { breakLock: flags.breakLock });
   const prog = ctx.output.progress('gc: listing the store');
   let last = 0;
   let run: ReportInput;
@@ -120,13 +128,15 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
     });
   } finally {
     prog.done();
+    await lock?.release();
   }
   if (ctx.output.mode === 'json') await ctx.output.jsonStream(reportJson(run));
   else {
     const report = buildReport(run);
     ctx.output.result(report, () => render(ctx.output, report));
   }
-  return 0;
+  // Unsafe paths (symlinks, special files): what they might protect was kept; the store needs a look.
+  return run.plan.warnings.some((w) => w.kind === 'unsafe-path') ? ExitCode.integrity : ExitCode.ok;
 }
 
 export function register(program: Command): void {
@@ -138,5 +148,6 @@ export function register(program: Command): void {
     .option('--min-age <duration>', 'never delete anything written less than this long ago (90s, 30m, 1h, 7d, 0)', '1h')
     .option('--uploads-older-than <duration>', 'remove unfinished uploads started longer ago than this', '7d')
     .option('--max-clock-skew <duration>', "ages are measured by the storage's clock; delete nothing when this machine's clock differs from it by more, or the storage does not tell its time (any: go on regardless)", '5m')
+    .option('--break-lock', 'take the store lock (.regbucket-gc.lock in the store root) even if another gc or verify --fix seems to hold it; only when that run is surely gone')
     .action(action(gc));
 }

@@ -11,6 +11,7 @@ import { readBlob } from '../store/blobs.js';
 import { resolveStoreRef } from '../store/source-sink.js';
 import { getManifest } from '../store/manifests.js';
 import { ManifestReader } from '../store/summary.js';
+import { escapeText as esc } from '../util/escape.js';
 
 interface InspectOptions {
   raw?: boolean;
@@ -77,23 +78,23 @@ async function inspect(ctx: Context, ref: string, opts: InspectOptions): Promise
     const lines = [
       `reference:  ${info.reference}`,
       `digest:     ${digest}`,
-      `media type: ${m.mediaType}${m.kind === 'index' ? ' (index)' : ''}`,
+      `media type: ${esc(String(m.mediaType))}${m.kind === 'index' ? ' (index)' : ''}`,
       `size:       ${bytes.length} B manifest; ${info.totalSize !== null ? formatBytes(info.totalSize) : 'unknown'} in config and layers${m.kind === 'index' ? ' (distinct, across children)' : ''}`,
     ];
-    if (info.artifactType) lines.push(`artifact:   ${info.artifactType}`);
-    if (info.platform) lines.push(`platform:   ${info.platform}`);
-    if (info.config) lines.push(`config:     ${info.config.digest} (${formatBytes(info.config.size)}, ${info.config.mediaType})`);
+    if (info.artifactType) lines.push(`artifact:   ${esc(info.artifactType)}`);
+    if (info.platform) lines.push(`platform:   ${esc(info.platform)}`);
+    if (info.config) lines.push(`config:     ${info.config.digest} (${formatBytes(info.config.size)}, ${esc(String(info.config.mediaType))})`);
     if (info.layers.length) {
       lines.push(`layers:     ${info.layers.length}`);
-      for (const l of info.layers) lines.push(`  ${l.digest}  ${formatBytes(l.size)}  ${l.mediaType}`);
+      for (const l of info.layers) lines.push(`  ${l.digest}  ${formatBytes(l.size)}  ${esc(String(l.mediaType))}`);
     }
     if (info.manifests.length) {
       lines.push(`manifests:  ${info.manifests.length}`);
-      for (const c of info.manifests) lines.push(`  ${c.digest}  ${c.platform ?? '-'}  ${c.mediaType}`);
+      for (const c of info.manifests) lines.push(`  ${c.digest}  ${esc(c.platform ?? '-')}  ${esc(String(c.mediaType))}`);
     }
-    if (info.subject) lines.push(`subject:    ${info.subject.digest} (${info.subject.mediaType})`);
-    for (const [k, v] of Object.entries(info.annotations ?? {})) lines.push(`annotation: ${k}=${v}`);
-    if (summary.problem) lines.push(`problem:    ${summary.problem}`);
+    if (info.subject) lines.push(`subject:    ${info.subject.digest} (${esc(String(info.subject.mediaType))})`);
+    for (const [k, v] of Object.entries(info.annotations ?? {})) lines.push(`annotation: ${esc(k)}=${esc(String(v))}`);
+    if (summary.problem) lines.push(`problem:    ${esc(summary.problem)}`);
     return lines.join('\n');
   });
   return 0;

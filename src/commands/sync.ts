@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { InvalidArgumentError, type Command } from 'commander';
+import { readSourceFile } from '../image/local-files.js';
+import { boundedInt } from '../cli/numbers.js';
+import type { Command } from 'commander';
 import pLimit from 'p-limit';
 import { parse as parseYaml } from 'yaml';
 import { action } from '../cli/action.js';
@@ -103,13 +104,11 @@ function destString(e: SyncEntry): string {
   return e.destination.tag ? `${e.destination.repo}:${e.destination.tag}` : e.destination.repo;
 }
 
+/** A sync list is a few thousand lines at most: 16 MiB is far past any real one. */
+const MAX_SYNC_LIST_BYTES = 16 * 1024 * 1024;
+
 async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<number> {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new UsageError(`cannot read the sync list ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-  }
+  const text = (await readSourceFile(file, 'the sync list', MAX_SYNC_LIST_BYTES)).toString('utf8');
   const entries = parseSyncFile(text, file);
   // Sources on one registry share a client: its connection pool serves every job at once.
   const srcOpts = { ...sourceOptions(ctx, opts), concurrency: ctx.globals.concurrency * opts.jobs };
@@ -215,11 +214,7 @@ export function register(program: Command): void {
     .command('sync')
     .description('mirror a list of images into the store, in parallel; a second run copies nothing')
     .argument('<file>', 'YAML (images: [{source, destination, platforms}]) or lines "source destination[:tag]" (# comments)')
-    .option('--jobs <n>', 'images copied at once', (v: string) => {
-      const n = Number(v);
-      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--jobs takes a whole number of at least 1, got ${JSON.stringify(v)}`);
-      return n;
-    }, 4)
+    .option('--jobs <n>', 'images copied at once (1-256)', boundedInt('--jobs', 1, 256), 4)
     .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
     .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
   addSourceOptions(cmd).action(action(sync));

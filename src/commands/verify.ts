@@ -1,11 +1,14 @@
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { boundedInt } from '../cli/numbers.js';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
 import { ExitCode, isNotFound, NotFoundError } from '../errors.js';
 import { parseRepoName } from '../image/reference.js';
 import { ROOT } from '../store/paths.js';
+import { lockStore } from '../store/lock.js';
+import { escapeText as esc } from '../util/escape.js';
 import { verifyStore, type AuditProgress, type VerifyReport } from '../verify/audit.js';
 import { FINDING_KINDS, type Finding } from '../verify/findings.js';
 
@@ -13,6 +16,7 @@ interface VerifyOptions {
   hash: boolean;
   fix?: boolean;
   workers: number;
+  breakLock?: boolean;
 }
 
 /** Warnings shown per kind on a terminal; --json lists them all. */
@@ -42,8 +46,8 @@ function count(n: number, one: string, many = `${one}s`): string {
 }
 
 function findingLine(f: Finding): string {
-  const where = [f.repo && `repo=${f.repo}`, f.tag && `tag=${f.tag}`, f.digest && `digest=${f.digest}`, `path=${f.path}`].filter(Boolean).join(' ');
-  const lines = [`${f.severity} ${f.kind} ${where}`, `  ${f.detail}`];
+  const where = [f.repo && `repo=${esc(f.repo)}`, f.tag && `tag=${esc(f.tag)}`, f.digest && `digest=${esc(f.digest)}`, `path=${esc(f.path)}`].filter(Boolean).join(' ');
+  const lines = [`${f.severity} ${f.kind} ${where}`, `  ${esc(f.detail)}`];
   if (f.usedBy?.length) lines.push(`  used by ${f.usedBy.join(', ')}`);
   if (f.fix && !f.repaired) lines.push(`  fix: ${f.fix}`);
   if (f.repaired) lines.push(`  repaired: ${f.repaired}`);
@@ -86,6 +90,7 @@ async function verify(ctx: Context, repos: string[], opts: VerifyOptions): Promi
     if (!isNotFound(err)) throw err;
     throw new NotFoundError(`no registry storage in ${ctx.storeUrl} (nothing at ${ROOT.slice(1)}): check --store`);
   }
+  const lock = opts.fix ? await lockStore(d, 'regbucket verify --fix', { breakLock: opts.breakLock }) : undefined;
   const started = Date.now();
   const prog = ctx.output.progress('verify: listing the store');
   let hashStart = 0;
@@ -108,17 +113,15 @@ async function verify(ctx: Context, repos: string[], opts: VerifyOptions): Promi
     });
   } finally {
     prog.done();
+    await lock?.release();
   }
   const seconds = (Date.now() - started) / 1000;
   ctx.output.result({ ...report, seconds }, () => render(ctx.output, report, seconds));
   return report.clean ? ExitCode.ok : ExitCode.integrity;
 }
 
-function threads(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--workers takes a whole number of 1 or more, got ${JSON.stringify(v)}`);
-  return n;
-}
+/** Hashing threads: each holds buffers and a thread's stack; more than this never helps. */
+const MAX_WORKERS = 256;
 
 export function register(program: Command): void {
   program
@@ -127,6 +130,7 @@ export function register(program: Command): void {
     .argument('[repos...]', 'audit only these repositories (default: the whole store, orphans included)')
     .option('--no-hash', 'skip hashing layers and configs: a structural audit (manifests are still hashed)')
     .option('--fix', 'make the safe repairs (rewrite or re-create links, remove dangling _layers links and stale uploads); never deletes a blob')
-    .option('--workers <n>', 'hashing threads', threads, availableParallelism())
+    .option('--workers <n>', `hashing threads (1-${MAX_WORKERS})`, boundedInt('--workers', 1, MAX_WORKERS), availableParallelism())
+    .option('--break-lock', 'with --fix: take the store lock even if another gc or verify --fix seems to hold it')
     .action(action(verify));
 }

@@ -6,11 +6,25 @@ import { InvalidPathError } from '../errors.js';
  * component matches [A-Za-z0-9._-]+ (distribution's driver path rule): checkPath() is the one
  * choke point that keeps `..`, NUL bytes and odd characters out of every backend.
  */
+/**
+ * What an entry is. Filesystem stores have symlinks and special files (FIFOs, sockets, devices):
+ * they are reported, never followed or opened. S3 has files only (and prefixes, as directories).
+ */
+export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
+
+/** A direct child of a listed directory. */
+export interface ListedEntry {
+  path: string;
+  type: EntryType;
+}
+
 export interface FileInfo {
   path: string;
   size: number;
   modTime: Date;
   isDir: boolean;
+  /** Absent means 'file' (or 'dir' with isDir). walk() yields 'symlink' and 'other' entries too. */
+  type?: EntryType;
   /** S3 only: the listed ETag without quotes (the MD5 of single-PUT objects). */
   etag?: string;
   /**
@@ -34,8 +48,11 @@ export interface StorageDriver {
    * descending into every leaf.
    */
   readonly prefersFlatListing: boolean;
-  /** Small content, whole. Throws PathNotFoundError. */
-  getContent(path: string): Promise<Buffer>;
+  /**
+   * Small content, whole. Throws PathNotFoundError; UnsafePathError when it is over `maxBytes`
+   * (a backend's default bound when not given), a symlink or a special file.
+   */
+  getContent(path: string, maxBytes?: number): Promise<Buffer>;
   /** Small content, written atomically: readers see the old bytes or the new, never a part. */
   putContent(path: string, data: Buffer | string): Promise<void>;
   /** Streamed read from an offset. Throws PathNotFoundError. */
@@ -49,7 +66,15 @@ export interface StorageDriver {
   stat(path: string): Promise<FileInfo>;
   /** Direct children (full paths), sorted. Throws PathNotFoundError for a missing directory. */
   list(path: string): Promise<string[]>;
-  /** Every file below `path`, recursively, in any order; missing `path` yields nothing. */
+  /**
+   * Direct children with their type. Where absent (S3), list() and a 'dir'/'file' guess serve:
+   * use listEntries() below.
+   */
+  listEntries?(path: string): Promise<ListedEntry[]>;
+  /**
+   * Every file below `path`, recursively, in any order; missing `path` yields nothing. Symlinks
+   * and special files are yielded with their `type` (never followed): skip what is not a file.
+   */
   walk(path: string, opts?: WalkOptions): AsyncIterable<FileInfo>;
   /** Move a file; overwrites the destination. */
   move(source: string, dest: string): Promise<void>;
@@ -74,6 +99,11 @@ export interface StorageDriver {
    * Throws PathNotFoundError for a directory or nothing.
    */
   statFile?(path: string): Promise<FileInfo>;
+  /**
+   * Where directories exist (a filesystem): remove `path` if it is an empty directory; false when
+   * it is missing or not empty (someone wrote into it meanwhile). Never recursive.
+   */
+  removeEmptyDir?(path: string): Promise<boolean>;
   /** Release connections, timers. */
   close(): Promise<void>;
 }
@@ -84,10 +114,16 @@ export interface StorageDriver {
 /** The store is a local directory: `localRoot` + a checked path (with the OS separator) is the file. */
 export interface LocalPaths {
   readonly localRoot: string;
+  /**
+   * The root resolved (undefined while it does not exist) and whether /proc/self/fd tells where an
+   * opened handle is: whoever opens files by local path opens them as confine-sync.ts does.
+   */
+  confinement(): { realRoot: string; proc: boolean } | undefined;
 }
 
 export function hasLocalPaths(d: StorageDriver): d is StorageDriver & LocalPaths {
-  return typeof (d as Partial<LocalPaths>).localRoot === 'string';
+  const l = d as Partial<LocalPaths>;
+  return typeof l.localRoot === 'string' && typeof l.confinement === 'function';
 }
 
 /** Reads of a local store faster than the interface's calls allow (drivers/local-reads/). */
@@ -139,4 +175,9 @@ export function basename(path: string): string {
 
 export function joinPath(dir: string, name: string): string {
   return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/** True for a walked entry that is a plain file (S3 entries carry no type). */
+export function isPlainFile(f: FileInfo): boolean {
+  return !f.isDir && (f.type === undefined || f.type === 'file');
 }

@@ -1,31 +1,37 @@
 import { randomUUID } from 'node:crypto';
-import { createReadStream, createWriteStream, type Dirent } from 'node:fs';
+import * as fsSync from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { PathNotFoundError, RegbucketError, StorageError } from '../errors.js';
+import { ChangedDuringDeleteError, PathNotFoundError, RegbucketError, StorageError, UnsafePathError } from '../errors.js';
 import { whenClosed } from '../util/write-stream.js';
-import { checkPath, joinPath, type FileInfo, type StorageDriver } from './driver.js';
+import { confinedFs, type OpenRefusal } from './confine-sync.js';
+import { basename, checkPath, dirname, joinPath, type EntryType, type FileInfo, type ListedEntry, type StorageDriver } from './driver.js';
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
 const STAGING_PREFIX = '.regbucket-staging-';
 /** Writes into a directory that another process deletes meanwhile are tried this many times. */
 const VANISHED_DIR_ATTEMPTS = 4;
+/** getContent's bound when the caller gives none: a manifest's (image/manifest.ts). */
+export const SMALL_FILE_MAX = 4 * 1024 * 1024;
 
-async function exists(p: string): Promise<boolean> {
-  try {
-    await fs.lstat(p);
-    return true;
-  } catch (err) {
-    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return false;
-    throw err;
-  }
+const cfs = confinedFs(fsSync);
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW } = fsSync.constants;
+const NEW_FILE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+
+function code(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
 }
 
-/** Writes a new file and fsyncs it, so a rename after it never exposes unwritten bytes. */
+function entryType(e: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryType {
+  return e.isFile() ? 'file' : e.isDirectory() ? 'dir' : e.isSymbolicLink() ? 'symlink' : 'other';
+}
+
+/** Writes a new file (never through a symlink) and fsyncs it, so a rename after it never exposes unwritten bytes. */
 async function writeSynced(file: string, data: Buffer | string): Promise<void> {
-  const fh = await fs.open(file, 'w');
+  const fh = await fs.open(file, NEW_FILE, 0o644);
   try {
     await fh.writeFile(data);
     await fh.sync();
@@ -34,79 +40,179 @@ async function writeSynced(file: string, data: Buffer | string): Promise<void> {
   }
 }
 
-function code(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
+/** An open directory of the store, checked: children are named through it, not through the path again. */
+interface DirHandle {
+  fd: number;
+  /** The local path of a child of this directory. */
+  child(name: string): string;
 }
 
 /**
  * A directory with the meaning of the registry's `storage.filesystem.rootdirectory`.
  * Small writes and streams go to `<path>.<uuid>.tmp` beside the target, are fsynced and renamed
  * into place (what distribution 3.1 does), so a crash never leaves a half-written link.
+ *
+ * Containment: no operation follows a symlink on any component or leaves the root, and only
+ * regular files and directories are opened (confine-sync.ts). A symlink, FIFO, socket or device
+ * met on the way is an UnsafePathError; listings and walks report it with its entry type instead.
+ * Small reads are bounded on the opened handle. A deletion never goes through or removes a symlink.
  */
 export class FilesystemDriver implements StorageDriver {
   readonly name = 'filesystem';
   readonly prefersFlatListing = false;
+  private real?: string;
+  private proc = false;
 
   constructor(readonly root: string) {}
 
-  /** LocalPaths capability (driver.ts). */
+  /**
+   * LocalPaths capability (driver.ts). Code that opens files by local path must open them as
+   * confine-sync.ts does (see confinement()): the path may go through a symlink.
+   */
   get localRoot(): string {
     return this.root;
   }
 
-  private full(path: string): string {
-    checkPath(this.name, path);
-    return path === '/' ? this.root : nodePath.join(this.root, ...path.slice(1).split('/'));
-  }
-
-  private inside(p: string): boolean {
-    const rel = nodePath.relative(this.root, p);
-    return rel !== '' && !rel.startsWith('..') && !nodePath.isAbsolute(rel);
-  }
-
-  private notFound(err: unknown, path: string): never {
-    if (err instanceof RegbucketError) throw err;
-    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') throw new PathNotFoundError(this.name, path);
-    throw new StorageError(this.name, `${path}: ${(err as Error).message}`, { cause: err });
-  }
-
-  async getContent(path: string): Promise<Buffer> {
-    const f = this.full(path);
-    try {
-      return await fs.readFile(f);
-    } catch (err) {
-      if (code(err) === 'EISDIR') throw new PathNotFoundError(this.name, path);
-      this.notFound(err, path);
+  /** The root resolved once (undefined while it does not exist), and whether /proc checks opened handles. */
+  confinement(): { realRoot: string; proc: boolean } | undefined {
+    if (this.real === undefined) {
+      try {
+        this.real = fsSync.realpathSync(this.root);
+      } catch (err) {
+        if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return undefined;
+        throw new StorageError(this.name, `store root ${this.root}: ${(err as Error).message}`, { cause: err });
+      }
+      this.proc = cfs.procWorks(this.real);
     }
+    return { realRoot: this.real, proc: this.proc };
   }
 
-  private async commitTemp(tmp: string, target: string): Promise<void> {
-    await fs.rename(tmp, target);
-    // fsync the directory so the rename itself survives a power cut.
-    const dir = await fs.open(nodePath.dirname(target), 'r');
+  private refused(r: OpenRefusal, path: string, realRoot: string): never {
+    if (r.refused === 'missing') throw new PathNotFoundError(this.name, path);
+    throw new UnsafePathError(this.name, r.at.slice(realRoot.length) || '/', r.refused);
+  }
+
+  private fail(err: unknown, what: string): never {
+    if (err instanceof RegbucketError) throw err;
+    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') throw new PathNotFoundError(this.name, what);
+    throw new StorageError(this.name, `${what}: ${(err as Error).message}`, { cause: err });
+  }
+
+  /** Opens a checked path; the handle is a regular file or a directory, reached without a symlink. */
+  private openAt(path: string, flags: number): { fd: number; st: fsSync.Stats } {
+    checkPath(this.name, path);
+    const c = this.confinement();
+    if (!c) throw new PathNotFoundError(this.name, path);
+    let r;
     try {
-      await dir.sync();
+      r = cfs.open(c.realRoot, path === '/' ? '' : path, flags, c.proc);
+    } catch (err) {
+      this.fail(err, path);
+    }
+    if ('refused' in r) this.refused(r, path, c.realRoot);
+    return r;
+  }
+
+  private openDir(path: string): DirHandle {
+    const { fd, st } = this.openAt(path, O_RDONLY | O_DIRECTORY);
+    if (!st.isDirectory()) {
+      fsSync.closeSync(fd);
+      throw new PathNotFoundError(this.name, path);
+    }
+    const local = this.confinement()!.realRoot + (path === '/' ? '' : path);
+    return { fd, child: (name) => (this.proc ? `/proc/self/fd/${fd}/${name}` : `${local}/${name}`) };
+  }
+
+  /** The directory, made (one component at a time, each checked) if missing. */
+  private ensureDir(path: string): DirHandle {
+    try {
+      return this.openDir(path);
+    } catch (err) {
+      if (!(err instanceof PathNotFoundError)) throw err;
+    }
+    if (path === '/') {
+      fsSync.mkdirSync(this.root, { recursive: true });
+      return this.openDir(path);
+    }
+    const parent = this.ensureDir(dirname(path));
+    try {
+      fsSync.mkdirSync(parent.child(basename(path)));
+    } catch (err) {
+      if (code(err) !== 'EEXIST') this.fail(err, path);
     } finally {
-      await dir.close();
+      fsSync.closeSync(parent.fd);
+    }
+    return this.openDir(path);
+  }
+
+  /** The entry itself (never followed): undefined when missing. */
+  private lstatChild(dir: DirHandle, name: string): fsSync.Stats | undefined {
+    return fsSync.lstatSync(dir.child(name), { throwIfNoEntry: false });
+  }
+
+  /** Throws UnsafePathError unless `st` is a regular file, a directory or nothing. */
+  private plainOrMissing(st: fsSync.Stats | undefined, path: string): void {
+    if (!st || st.isFile() || st.isDirectory()) return;
+    if (st.isSymbolicLink()) throw new UnsafePathError(this.name, path, 'symlink');
+    throw new UnsafePathError(this.name, path, 'special');
+  }
+
+  private syncDir(dir: DirHandle): void {
+    fsSync.fsyncSync(dir.fd);
+  }
+
+  async getContent(path: string, maxBytes = SMALL_FILE_MAX): Promise<Buffer> {
+    const { fd, st } = this.openAt(path, O_RDONLY);
+    try {
+      if (st.isDirectory()) throw new PathNotFoundError(this.name, path);
+      if (st.size > maxBytes) throw new UnsafePathError(this.name, path, 'oversized', `${st.size} bytes, at most ${maxBytes} expected`);
+      // Bounded on the handle: a file growing after the fstat is not read past the bound.
+      const buf = Buffer.allocUnsafe(Math.min(maxBytes + 1, st.size + 4096));
+      let at = 0;
+      for (;;) {
+        const n = fsSync.readSync(fd, buf, at, buf.length - at, at);
+        if (n === 0) break;
+        at += n;
+        if (at > maxBytes) throw new UnsafePathError(this.name, path, 'oversized', `more than ${maxBytes} bytes`);
+        if (at === buf.length) break;
+      }
+      return buf.subarray(0, at);
+    } catch (err) {
+      this.fail(err, path);
+    } finally {
+      fsSync.closeSync(fd);
     }
   }
 
   async putContent(path: string, data: Buffer | string): Promise<void> {
-    const target = this.full(path);
+    checkPath(this.name, path);
+    const name = basename(path);
     // A gc deleting a directory (an old blob's) while this writes into it takes the temp file
     // with it: the directory is made again and the write repeated.
     for (let attempt = 1; ; attempt++) {
-      if (await this.putInNewDirectories(path, target, data)) return;
-      await fs.mkdir(nodePath.dirname(target), { recursive: true });
-      const tmp = `${target}.${randomUUID()}.tmp`;
+      let dir: DirHandle;
       try {
+        dir = this.openDir(dirname(path));
+      } catch (err) {
+        if (!(err instanceof PathNotFoundError)) throw err;
+        if (await this.putInNewDirectories(path, data)) return;
+        if (attempt >= 2 * VANISHED_DIR_ATTEMPTS) throw new StorageError(this.name, `writing ${path}: its directory keeps vanishing`);
+        continue;
+      }
+      const tmp = dir.child(`${name}.${randomUUID()}.tmp`);
+      try {
+        this.plainOrMissing(this.lstatChild(dir, name), path);
         await writeSynced(tmp, data);
-        await this.commitTemp(tmp, target);
+        await fs.rename(tmp, dir.child(name));
+        this.syncDir(dir);
         return;
       } catch (err) {
         await fs.rm(tmp, { force: true });
+        if (err instanceof RegbucketError) throw err;
         if (code(err) === 'ENOENT' && attempt < VANISHED_DIR_ATTEMPTS) continue;
         throw new StorageError(this.name, `writing ${path}: ${(err as Error).message}`, { cause: err });
+      } finally {
+        fsSync.closeSync(dir.fd);
       }
     }
   }
@@ -116,156 +222,288 @@ export class FilesystemDriver implements StorageDriver {
    * private staging directory and the topmost one is renamed into place, so they appear whole.
    * A directory is what the registry lists (a tag, a revision, a repository): made first and
    * filled later, a write cut short by a crash would leave, say, a tag that is listed but has no
-   * `current` link. False when the parent exists, or another writer made the directory meanwhile.
+   * `current` link. False when another writer made the directory meanwhile (try again).
    */
-  private async putInNewDirectories(path: string, target: string, data: Buffer | string): Promise<boolean> {
-    let top = nodePath.dirname(target);
-    if (await exists(top)) return false;
-    for (;;) {
-      if (!this.inside(top)) return false; // a new store: nothing anyone lists yet
-      const up = nodePath.dirname(top);
-      if (await exists(up)) break;
-      top = up;
+  private async putInNewDirectories(path: string, data: Buffer | string): Promise<boolean> {
+    let top = dirname(path);
+    let up: DirHandle | undefined;
+    while (!up) {
+      const parent = dirname(top);
+      if (parent === '/') {
+        // A new store: nothing anyone lists yet.
+        fsSync.closeSync(this.ensureDir(dirname(path)).fd);
+        return false;
+      }
+      try {
+        up = this.openDir(parent);
+      } catch (err) {
+        if (!(err instanceof PathNotFoundError)) throw err;
+        top = parent;
+      }
     }
-    const staging = nodePath.join(this.root, STAGING_PREFIX + randomUUID());
-    const stagedTop = nodePath.join(staging, nodePath.basename(top));
-    const staged = nodePath.join(stagedTop, nodePath.relative(top, target));
+    const staging = nodePath.join(this.confinement()!.realRoot, STAGING_PREFIX + randomUUID());
+    const stagedTop = nodePath.join(staging, basename(top));
+    const staged = nodePath.join(stagedTop, ...path.slice(top.length + 1).split('/'));
     try {
       await fs.mkdir(nodePath.dirname(staged), { recursive: true });
       await writeSynced(staged, data);
       try {
-        await this.commitTemp(stagedTop, top);
+        await fs.rename(stagedTop, up.child(basename(top)));
+        this.syncDir(up);
       } catch (err) {
-        if (['EEXIST', 'ENOTEMPTY', 'EXDEV'].includes(code(err) ?? '')) return false;
+        if (['EEXIST', 'ENOTEMPTY', 'EXDEV', 'ENOENT'].includes(code(err) ?? '')) return false;
         throw err;
       }
       return true;
     } catch (err) {
+      if (err instanceof RegbucketError) throw err;
       throw new StorageError(this.name, `writing ${path}: ${(err as Error).message}`, { cause: err });
     } finally {
+      fsSync.closeSync(up.fd);
       await fs.rm(staging, { recursive: true, force: true });
     }
   }
 
   async reader(path: string, offset = 0): Promise<Readable> {
-    const f = this.full(path);
-    try {
-      const st = await fs.stat(f);
-      if (st.isDirectory()) throw new PathNotFoundError(this.name, path);
-    } catch (err) {
-      if (err instanceof PathNotFoundError) throw err;
-      this.notFound(err, path);
+    const { fd, st } = this.openAt(path, O_RDONLY);
+    if (st.isDirectory()) {
+      fsSync.closeSync(fd);
+      throw new PathNotFoundError(this.name, path);
     }
-    return createReadStream(f, { start: offset, highWaterMark: 1 << 20 });
+    return createReadStream('', { fd, start: offset, highWaterMark: 1 << 20, autoClose: true });
   }
 
   async putStream(path: string, data: Readable): Promise<number> {
-    const target = this.full(path);
-    await fs.mkdir(nodePath.dirname(target), { recursive: true });
-    const tmp = `${target}.${randomUUID()}.tmp`;
-    const out = createWriteStream(tmp, { highWaterMark: 1 << 20 });
+    checkPath(this.name, path);
+    const name = basename(path);
+    const dir = this.ensureDir(dirname(path));
+    const tmp = dir.child(`${name}.${randomUUID()}.tmp`);
+    let out: fsSync.WriteStream | undefined;
     try {
+      this.plainOrMissing(this.lstatChild(dir, name), path);
+      out = createWriteStream(tmp, { flags: NEW_FILE as unknown as string, mode: 0o644, highWaterMark: 1 << 20 });
       await pipeline(data, out);
-      const fh = await fs.open(tmp, 'r');
+      const fh = await fs.open(tmp, O_RDONLY | O_NOFOLLOW);
       try {
         await fh.sync();
       } finally {
         await fh.close();
       }
-      await this.commitTemp(tmp, target);
+      await fs.rename(tmp, dir.child(name));
+      this.syncDir(dir);
       return out.bytesWritten;
     } catch (err) {
-      if (!out.destroyed) out.destroy();
-      await whenClosed(out);
+      if (out) {
+        if (!out.destroyed) out.destroy();
+        await whenClosed(out);
+      }
       await fs.rm(tmp, { force: true });
+      if (err instanceof RegbucketError) throw err;
+      if (code(err) === 'ENOENT') throw new StorageError(this.name, `writing ${path}: its directory was deleted meanwhile`, { cause: err });
       throw err;
+    } finally {
+      fsSync.closeSync(dir.fd);
     }
   }
 
   async stat(path: string): Promise<FileInfo> {
+    const { fd, st } = this.openAt(path, cfs.O_PATH || O_RDONLY);
+    fsSync.closeSync(fd);
+    const isDir = st.isDirectory();
+    return { path, size: isDir ? 0 : st.size, modTime: st.mtime, isDir, type: isDir ? 'dir' : 'file' };
+  }
+
+  /** Direct children with their types (symlinks and special files included, never followed), sorted. */
+  async listEntries(path: string): Promise<ListedEntry[]> {
+    const dir = this.openDir(path);
     try {
-      const st = await fs.stat(this.full(path));
-      return { path, size: st.isDirectory() ? 0 : st.size, modTime: st.mtime, isDir: st.isDirectory() };
+      const local = this.proc ? `/proc/self/fd/${dir.fd}` : this.confinement()!.realRoot + (path === '/' ? '' : path);
+      const entries = await fs.readdir(local, { withFileTypes: true });
+      return entries
+        .map((e) => ({ path: joinPath(path, e.name), type: entryType(e) }))
+        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     } catch (err) {
-      this.notFound(err, path);
+      this.fail(err, path);
+    } finally {
+      fsSync.closeSync(dir.fd);
     }
   }
 
   async list(path: string): Promise<string[]> {
-    let names: string[];
-    try {
-      names = await fs.readdir(this.full(path));
-    } catch (err) {
-      this.notFound(err, path);
-    }
-    return names.sort().map((n) => joinPath(path, n));
+    return (await this.listEntries(path)).map((e) => e.path);
   }
 
+  /** Every file below `path`; symlinks and special files are yielded with their type, never followed. */
   async *walk(path: string): AsyncIterable<FileInfo> {
     checkPath(this.name, path);
     const stack = [path];
     while (stack.length > 0) {
       const dir = stack.pop()!;
-      let entries: Dirent[];
+      let entries: ListedEntry[];
       try {
-        entries = await fs.readdir(this.full(dir), { withFileTypes: true });
+        entries = await this.listEntries(dir);
       } catch (err) {
-        if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') continue;
-        throw new StorageError(this.name, `listing ${dir}: ${(err as Error).message}`, { cause: err });
-      }
-      for (const e of entries) {
-        const p = joinPath(dir, e.name);
-        if (e.isDirectory()) stack.push(p);
-        else if (e.isFile()) {
-          try {
-            const st = await fs.stat(this.full(p));
-            yield { path: p, size: st.size, modTime: st.mtime, isDir: false };
-          } catch (err) {
-            if (code(err) !== 'ENOENT') throw err;
-          }
+        if (err instanceof PathNotFoundError) continue;
+        if (err instanceof UnsafePathError && dir !== path && err.path === dir) {
+          yield { path: dir, size: 0, modTime: new Date(0), isDir: false, type: err.kind === 'special' ? 'other' : 'symlink' };
+          continue;
         }
-        // Symlinks and other special files are not part of the layout: never followed.
+        throw err;
+      }
+      const real = this.confinement()!.realRoot;
+      for (const e of entries) {
+        if (e.type === 'dir') {
+          stack.push(e.path);
+          continue;
+        }
+        const st = fsSync.lstatSync(real + e.path, { throwIfNoEntry: false });
+        if (!st) continue;
+        yield { path: e.path, size: st.size, modTime: st.mtime, isDir: false, type: entryType(st) };
       }
     }
   }
 
   async move(source: string, dest: string): Promise<void> {
-    const s = this.full(source);
-    const d = this.full(dest);
+    checkPath(this.name, source);
+    checkPath(this.name, dest);
     for (let attempt = 1; ; attempt++) {
-      await fs.mkdir(nodePath.dirname(d), { recursive: true });
+      const from = this.openDir(dirname(source));
       try {
-        await fs.rename(s, d);
-        return;
+        const st = this.lstatChild(from, basename(source));
+        if (!st) throw new PathNotFoundError(this.name, source);
+        this.plainOrMissing(st, source);
+        const to = this.ensureDir(dirname(dest));
+        try {
+          this.plainOrMissing(this.lstatChild(to, basename(dest)), dest);
+          await fs.rename(from.child(basename(source)), to.child(basename(dest)));
+          return;
+        } finally {
+          fsSync.closeSync(to.fd);
+        }
       } catch (err) {
         // The destination's directory deleted meanwhile (see putContent), not a missing source.
-        if (code(err) === 'ENOENT' && attempt < VANISHED_DIR_ATTEMPTS && (await exists(s))) continue;
-        this.notFound(err, source);
+        if (code(err) === 'ENOENT' && attempt < VANISHED_DIR_ATTEMPTS && this.lstatChild(from, basename(source))) continue;
+        this.fail(err, source);
+      } finally {
+        fsSync.closeSync(from.fd);
       }
     }
   }
 
-  async delete(path: string): Promise<void> {
-    const f = this.full(path);
-    try {
-      await fs.lstat(f);
-    } catch (err) {
-      this.notFound(err, path);
+  /** The first symlink or special file below a directory (nothing there: undefined). */
+  private async hazardBelow(path: string): Promise<UnsafePathError | undefined> {
+    for await (const f of this.walk(path)) {
+      if (f.type === 'symlink') return new UnsafePathError(this.name, f.path, 'symlink', `inside ${path}, which is not deleted`);
+      if (f.type === 'other') return new UnsafePathError(this.name, f.path, 'special', `inside ${path}, which is not deleted`);
     }
-    await fs.rm(f, { recursive: true, force: true });
+    return undefined;
+  }
+
+  async delete(path: string): Promise<void> {
+    checkPath(this.name, path);
+    if (path === '/') throw new StorageError(this.name, 'refusing to delete the store root');
+    const dir = this.openDir(dirname(path));
+    try {
+      const name = basename(path);
+      const st = this.lstatChild(dir, name);
+      if (!st) throw new PathNotFoundError(this.name, path);
+      this.plainOrMissing(st, path);
+      if (st.isFile()) {
+        await fs.unlink(dir.child(name));
+        return;
+      }
+      const hazard = await this.hazardBelow(path);
+      if (hazard) throw hazard;
+      await fs.rm(dir.child(name), { recursive: true, force: true });
+    } catch (err) {
+      if (code(err) === 'ENOTEMPTY' || code(err) === 'EEXIST') throw new ChangedDuringDeleteError(this.name, path);
+      this.fail(err, path);
+    } finally {
+      fsSync.closeSync(dir.fd);
+    }
+  }
+
+  /** Creates a file that must not exist yet (a lock): false when it exists. */
+  async createExclusive(path: string, data: string): Promise<boolean> {
+    checkPath(this.name, path);
+    const dir = this.ensureDir(dirname(path));
+    try {
+      await writeSynced(dir.child(basename(path)), data);
+      this.syncDir(dir);
+      return true;
+    } catch (err) {
+      if (code(err) === 'EEXIST') return false;
+      this.fail(err, path);
+    } finally {
+      fsSync.closeSync(dir.fd);
+    }
+  }
+
+  async removeEmptyDir(path: string): Promise<boolean> {
+    checkPath(this.name, path);
+    if (path === '/') return false;
+    let dir: DirHandle;
+    try {
+      dir = this.openDir(dirname(path));
+    } catch (err) {
+      if (err instanceof PathNotFoundError) return false;
+      throw err;
+    }
+    try {
+      const st = this.lstatChild(dir, basename(path));
+      if (!st) return false;
+      if (!st.isDirectory()) this.plainOrMissing(st, path);
+      if (!st.isDirectory()) return false;
+      await fs.rmdir(dir.child(basename(path)));
+      return true;
+    } catch (err) {
+      if (['ENOTEMPTY', 'EEXIST', 'ENOENT'].includes(code(err) ?? '')) return false;
+      this.fail(err, path);
+    } finally {
+      fsSync.closeSync(dir.fd);
+    }
   }
 
   async deleteFiles(paths: string[]): Promise<void> {
-    const files = paths.map((p) => this.full(p)); // every path checked before any is deleted
-    for (const f of files) await fs.rm(f, { force: true });
+    for (const p of paths) checkPath(this.name, p); // every path checked before any is deleted
+    let refused: UnsafePathError | undefined;
+    for (const p of paths) {
+      let dir: DirHandle;
+      try {
+        dir = this.openDir(dirname(p));
+      } catch (err) {
+        if (err instanceof PathNotFoundError) continue;
+        if (err instanceof UnsafePathError) {
+          refused ??= err;
+          continue;
+        }
+        throw err;
+      }
+      try {
+        const st = this.lstatChild(dir, basename(p));
+        if (!st) continue;
+        if (!st.isFile()) {
+          refused ??= new UnsafePathError(this.name, p, st.isSymbolicLink() ? 'symlink' : 'special');
+          continue;
+        }
+        await fs.rm(dir.child(basename(p)), { force: true });
+      } finally {
+        fsSync.closeSync(dir.fd);
+      }
+    }
+    if (refused) throw refused;
   }
 
   async touch(path: string): Promise<void> {
-    const now = new Date();
+    const { fd, st } = this.openAt(path, O_RDONLY);
     try {
-      await fs.utimes(this.full(path), now, now);
+      if (st.isDirectory()) throw new PathNotFoundError(this.name, path);
+      const now = new Date();
+      fsSync.futimesSync(fd, now, now);
     } catch (err) {
-      this.notFound(err, path);
+      this.fail(err, path);
+    } finally {
+      fsSync.closeSync(fd);
     }
   }
 
@@ -275,10 +513,12 @@ export class FilesystemDriver implements StorageDriver {
    * Undefined when the root is not writable.
    */
   async clockOffset(): Promise<number | undefined> {
-    const f = nodePath.join(this.root, `${STAGING_PREFIX}clock-${randomUUID()}`);
+    const c = this.confinement();
+    if (!c) return undefined;
+    const f = nodePath.join(c.realRoot, `${STAGING_PREFIX}clock-${randomUUID()}`);
     const before = Date.now();
     try {
-      await fs.writeFile(f, '', { flag: 'wx' });
+      await fs.writeFile(f, '', { flag: NEW_FILE as unknown as string });
       const st = await fs.lstat(f);
       // Whole seconds: a local disk's coarse timestamps lag by milliseconds, which is no skew.
       return Math.round((st.mtimeMs - (before + Date.now()) / 2) / 1000) * 1000;

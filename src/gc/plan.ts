@@ -26,11 +26,14 @@ export interface RepoPlan {
   remove: boolean;
 }
 
-export type WarningKind = 'unaddressable-repository' | 'repository-outside-grammar' | 'unreadable-manifest' | 'ambiguous-manifest' | 'unreadable-tag' | 'missing-manifest' | 'schema1-manifest';
+export type WarningKind = 'unaddressable-repository' | 'repository-outside-grammar' | 'unreadable-manifest' | 'ambiguous-manifest' | 'unreadable-tag' | 'missing-manifest' | 'schema1-manifest' | 'unsafe-path' | 'left-in-place';
 
 export interface GcWarning {
   kind: WarningKind;
+  /** The repository ('' for a path outside any). */
   repo: string;
+  /** unsafe-path, left-in-place: the storage path. */
+  path?: string;
   digest?: string;
   tag?: string;
   detail: string;

@@ -13,6 +13,8 @@ import { hasFastReads } from '../drivers/driver.js';
 import { localReads, type LocalReadMode } from '../drivers/local-reads/decorator.js';
 import { multipartAborter, multipartUploads } from './multipart.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, gcClock } from './clock.js';
+import { HazardLog, surveyHazards } from '../store/hazards.js';
+import { containPlan, hazardWarnings } from './contain.js';
 
 const LOCAL_CONCURRENCY = 256;
 
@@ -54,8 +56,11 @@ export interface GcState {
   plan: GcPlan;
 }
 
-/** Everything up to the plan: what a dry run prints and a real run carries out. */
-export async function planStore(d: StorageDriver, opts: GcOptions, now: number): Promise<GcState> {
+/**
+ * Everything up to the plan: what a dry run prints and a real run carries out. `hazards` holds
+ * the unsafe paths surveyed before and met while reading: the plan keeps what they might protect.
+ */
+export async function planStore(d: StorageDriver, opts: GcOptions, now: number, hazards = new HazardLog()): Promise<GcState> {
   const progress = (phase: GcPhase, done = 0, total = 0): void => opts.onProgress?.({ phase, done, total });
   const table = new BlobTable();
   let listed = 0;
@@ -77,7 +82,7 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number):
   const markOpts = { deleteUntagged: opts.deleteUntagged, minAgeMs: opts.minAgeMs, now };
   const marks = markStore(table, graph, repos, markOpts);
   await fetchFacts(d, table, marks, concurrency);
-  const plan = planGc(table, graph, marks, multipart ?? [], { ...markOpts, uploadsOlderThanMs: opts.uploadsOlderThanMs });
+  const plan = containPlan(planGc(table, graph, marks, multipart ?? [], { ...markOpts, uploadsOlderThanMs: opts.uploadsOlderThanMs }), table, hazards.list());
   return { table, repos, graph, plan };
 }
 
@@ -89,9 +94,12 @@ export async function collectGc(store: StorageDriver, opts: GcOptions): Promise<
       ? { now: opts.now, offsetMs: 0 }
       : await gcClock(store, opts.storeName ?? 'the store', opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, !opts.dryRun);
   const now = clock.now;
-  const { d, release } = localReads(store, opts.localReads);
+  const hazards = new HazardLog();
+  await surveyHazards(store, hazards);
+  const { d, release } = localReads(store, opts.localReads, undefined, hazards);
   try {
-    const { table, repos, graph, plan } = await planStore(d, opts, now);
+    const { table, repos, graph, plan } = await planStore(d, opts, now, hazards);
+    const planned = new Set(hazards.list().map((h) => h.path));
     const swept = opts.dryRun
       ? undefined
       : await sweep(d, table, graph, plan, {
@@ -103,7 +111,10 @@ export async function collectGc(store: StorageDriver, opts: GcOptions): Promise<
           recheckMs: opts.recheckMs,
           onProgress: (phase, done, total) => opts.onProgress?.({ phase, done, total }),
           abortMultipart: multipartAborter(d),
+          onLeft: (path, why) => plan.warnings.push({ kind: 'left-in-place', repo: '', path, detail: `${path} was not deleted: ${why}` }),
         });
+    // Met only while sweeping (created meanwhile): named too.
+    plan.warnings.push(...hazardWarnings(hazards.list().filter((h) => !planned.has(h.path))));
     return {
       table,
       repos,

@@ -16,7 +16,7 @@
 //   still without revisions and without recent files.
 import { randomUUID } from 'node:crypto';
 import { dirname, type StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
+import { ChangedDuringDeleteError, isNotFound, UnsafePathError } from '../errors.js';
 import { statBlob } from '../store/blobs.js';
 import { blobDataPath, blobDir, layerLinkPath, layersDir, manifestsDir, revisionDir, revisionLinkPath, tagDir, tagIndexEntryDir, tagIndexLinkPath, uploadsDir, parseStorePath } from '../store/paths.js';
 import { uploadAges } from '../store/enumerate.js';
@@ -43,6 +43,8 @@ export interface SweepOptions extends PlanOptions {
   onProgress?: (phase: SweepPhase, done: number, total: number) => void;
   /** S3: abort an in-flight multipart upload. */
   abortMultipart?: (u: MultipartUpload) => Promise<void>;
+  /** A path not deleted because it turned out unsafe (a symlink, a special file) or changed meanwhile. */
+  onLeft?: (path: string, why: string) => void;
 }
 
 export interface SweepResult {
@@ -65,11 +67,18 @@ interface Entry {
   file: string;
 }
 
-async function deleteIfThere(d: StorageDriver, path: string): Promise<void> {
+/** Deletes a path; false when it is not deleted because it is unsafe or was written to meanwhile. */
+async function deleteIfThere(d: StorageDriver, path: string, onLeft?: SweepOptions['onLeft']): Promise<boolean> {
   try {
     await d.delete(path);
+    return true;
   } catch (err) {
-    if (!isNotFound(err)) throw err;
+    if (isNotFound(err)) return true;
+    if (err instanceof UnsafePathError || err instanceof ChangedDuringDeleteError) {
+      onLeft?.(path, err instanceof UnsafePathError ? `${err.path} is unsafe (${err.kind})` : 'written to meanwhile');
+      return false;
+    }
+    throw err;
   }
 }
 
@@ -130,7 +139,7 @@ class Sweeper {
   private async remove(entries: Entry[]): Promise<void> {
     if (this.d.prefersFlatListing) {
       await eachLimit(chunks(entries, BATCH), this.opts.concurrency, (c) => this.d.deleteFiles(c.map((e) => e.file)));
-    } else await eachLimit(entries, this.opts.concurrency, (e) => deleteIfThere(this.d, e.dir));
+    } else await eachLimit(entries, this.opts.concurrency, async (e) => void (await deleteIfThere(this.d, e.dir, this.opts.onLeft)));
   }
 
   private read(digests: number[]): Promise<void> {
@@ -149,7 +158,7 @@ class Sweeper {
     const tagsGoing = new Set(m.deleteTags.map((t) => t.name));
     const tags = rp.tags.filter((t) => tagsGoing.has(t.name));
     for (const t of tags) {
-      await deleteIfThere(d, tagDir(name, t.name));
+      await deleteIfThere(d, tagDir(name, t.name), this.opts.onLeft);
       this.result.tags.push({ repo: name, tag: t.name });
     }
     const going = new Set(revs);
@@ -220,6 +229,10 @@ class Sweeper {
       await d.move(data, aside);
     } catch (err) {
       if (isNotFound(err)) return false;
+      if (err instanceof UnsafePathError) {
+        this.opts.onLeft?.(blobDir(digest), `${err.path} is unsafe (${err.kind})`);
+        return false;
+      }
       throw err;
     }
     if (isYoung((await d.stat(aside)).modTime.getTime(), this.opts)) {
@@ -229,7 +242,11 @@ class Sweeper {
       table.flags.data[i]! |= MARKED;
       return false;
     }
-    await deleteIfThere(d, blobDir(digest));
+    // Only what was claimed goes: a push may be writing the blob again into its directory now
+    // (a recursive delete would take the new data with it, or fail with ENOTEMPTY).
+    await d.deleteFiles([aside]);
+    if (d.removeEmptyDir) await d.removeEmptyDir(blobDir(digest));
+    else await deleteIfThere(d, blobDir(digest), this.opts.onLeft);
     return true;
   }
 
@@ -337,8 +354,7 @@ class Sweeper {
         const now = new Map((await uploadAges(this.d, rp.repo.name, 1)).map((u) => [u.id, u.startedAt]));
         for (const u of rp.uploads) {
           if (!now.has(u.id) || isYoung(now.get(u.id)!, age)) continue;
-          await deleteIfThere(this.d, u.path);
-          this.result.uploads.push({ repo: rp.repo.name, upload: u });
+          if (await deleteIfThere(this.d, u.path, this.opts.onLeft)) this.result.uploads.push({ repo: rp.repo.name, upload: u });
         }
       },
     );
@@ -368,7 +384,9 @@ class Sweeper {
         const name = rp.repo.name;
         if (!(await this.stillEmpty(name))) return;
         // `_layers` last: registry 2.8 stops seeing the repository when it goes.
-        for (const dir of [uploadsDir(name), manifestsDir(name), dirname(layersDir(name))]) await deleteIfThere(this.d, dir);
+        for (const dir of [uploadsDir(name), manifestsDir(name), dirname(layersDir(name))]) {
+          if (!(await deleteIfThere(this.d, dir, this.opts.onLeft))) return;
+        }
         this.result.repositories.push(name);
       },
     );

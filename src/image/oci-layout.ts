@@ -10,6 +10,8 @@ import { whenClosed } from '../util/write-stream.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { checkLayoutDestination, refuseInsideStore, withIndexLock } from './export-destination.js';
 import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.js';
+import { MAX_MANIFEST_BYTES } from './manifest.js';
+import { openInside, readBounded, type OpenedFile } from './local-files.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
@@ -27,17 +29,14 @@ function isMissing(err: unknown): boolean {
   return c === 'ENOENT' || c === 'ENOTDIR';
 }
 
-/** Reads and checks a layout's index.json; `undefined` when the directory has no layout. */
+/**
+ * Reads and checks a layout's index.json; `undefined` when the directory has no layout. A
+ * symlinked or special index.json, or one over MAX_INDEX_BYTES, is refused (exit 2).
+ */
 export async function readLayoutIndex(dir: string): Promise<OciIndex | undefined> {
-  let raw: Buffer;
-  try {
-    const st = await fs.stat(nodePath.join(dir, 'index.json'));
-    if (st.size > MAX_INDEX_BYTES) throw new InvalidInputError(`${dir}/index.json is ${st.size} bytes: refusing an index that large`);
-    raw = await fs.readFile(nodePath.join(dir, 'index.json'));
-  } catch (err) {
-    if (isMissing(err)) return undefined;
-    throw err;
-  }
+  const f = await openInside(dir, 'index.json', 'the OCI layout index');
+  if (!f) return undefined;
+  const raw = await readBounded(f, `${dir}/index.json`, MAX_INDEX_BYTES);
   return parseLayoutIndex(raw, `${dir}/index.json`);
 }
 
@@ -49,29 +48,13 @@ export function parseLayoutIndex(raw: Buffer, where: string): OciIndex {
 }
 
 /**
- * Opens `blobs/sha256/<hex>` without following a symlink anywhere on the way: a layout from an
- * untrusted archive must not make us read files outside it.
+ * Opens `blobs/sha256/<hex>` without following a symlink anywhere on the way, and only a regular
+ * file: a layout from an untrusted archive must not make us read files outside it or block on a FIFO.
  */
-async function openLayoutBlob(root: string, digest: Digest): Promise<fs.FileHandle> {
-  const rel = ['blobs', 'sha256', hexOf(digest)];
-  let p = root;
-  for (const part of rel.slice(0, -1)) {
-    p = nodePath.join(p, part);
-    const st = await fs.lstat(p).catch((err: unknown) => {
-      if (isMissing(err)) throw new InvalidInputError(`blob ${digest} is missing from the OCI layout ${root}: the layout is incomplete, export it again`);
-      throw err;
-    });
-    if (!st.isDirectory()) throw new InvalidInputError(`${p} in OCI layout ${root} is not a directory (symlinks are not followed)`);
-  }
-  try {
-    return await fs.open(nodePath.join(p, rel.at(-1)!), constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch (err) {
-    if (isMissing(err)) throw new InvalidInputError(`blob ${digest} is missing from the OCI layout ${root}: the layout is incomplete, export it again`);
-    if ((err as NodeJS.ErrnoException).code === 'ELOOP') {
-      throw new InvalidInputError(`blob ${digest} in OCI layout ${root} is a symlink: refusing to follow it`);
-    }
-    throw err;
-  }
+async function openLayoutBlob(root: string, digest: Digest): Promise<OpenedFile> {
+  const f = await openInside(root, `blobs/sha256/${hexOf(digest)}`, `blob ${digest} of the OCI layout`);
+  if (!f) throw new InvalidInputError(`blob ${digest} is missing from the OCI layout ${root}: the layout is incomplete, export it again`);
+  return f;
 }
 
 /** Two different images under one name: skopeo would take one, a bundle import the other; refused, naming both. */
@@ -161,30 +144,21 @@ export class OciLayoutSource implements ImageSource {
   }
 
   async getManifest(desc: Descriptor): Promise<Buffer> {
-    const fh = await openLayoutBlob(this.dir, desc.digest);
-    try {
-      const st = await fs.stat(nodePath.join(this.dir, 'blobs', 'sha256', hexOf(desc.digest)));
-      if (st.size > 4 * 1024 * 1024) throw new InvalidInputError(`manifest ${desc.digest} in ${this.dir} is ${st.size} bytes: too large for a manifest`);
-      return await fh.readFile();
-    } finally {
-      await fh.close();
-    }
+    return readBounded(await openLayoutBlob(this.dir, desc.digest), `manifest ${desc.digest} in ${this.dir}`, MAX_MANIFEST_BYTES);
   }
 
   async checkBlob(desc: Descriptor): Promise<void> {
-    const fh = await openLayoutBlob(this.dir, desc.digest);
+    const f = await openLayoutBlob(this.dir, desc.digest);
     try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new InvalidInputError(`blob ${desc.digest} in OCI layout ${this.dir} is not a regular file`);
-      if (st.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, st.size, `OCI layout ${this.dir}`);
+      if (f.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, f.size, `OCI layout ${this.dir}`);
     } finally {
-      await fh.close();
+      await f.fh.close();
     }
   }
 
   async openBlob(desc: Descriptor): Promise<Readable> {
-    const fh = await openLayoutBlob(this.dir, desc.digest);
-    return fh.createReadStream({ highWaterMark: 1 << 20 });
+    const f = await openLayoutBlob(this.dir, desc.digest);
+    return f.fh.createReadStream({ highWaterMark: 1 << 20 });
   }
 }
 

@@ -13,6 +13,7 @@ import * as nodePath from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { InvalidInputError } from '../errors.js';
+import { openSourceFile } from './local-files.js';
 import type { Digest } from './digest.js';
 import { gunzipFile, GzipError, isGzipMagic, StrictGunzip } from './gzip-strict.js';
 import { cString, isHeaderOnly, isZeroBlock, MAX_SPECIAL_FILE, mergePax, modeTypeBits, parseHeader, parsePax, TarFormatError, type RawHeader } from './tar-format.js';
@@ -244,9 +245,10 @@ export class TarArchive {
     let fh: fs.FileHandle | undefined;
     let a: TarArchive;
     try {
-      fh = await fs.open(path, 'r');
-      const st = await fh.stat();
-      if (!st.isFile()) throw new InvalidInputError(`${path} is not a regular file`);
+      // Never through a symlink, never a FIFO or device (a blocking open): local-files.ts.
+      const opened = await openSourceFile(path, 'the archive');
+      fh = opened.fh;
+      const st = { size: opened.size };
       if (st.size === 0) throw bad(path, 'the file is empty');
       const magic = Buffer.alloc(3);
       await fh.read(magic, 0, 3, 0);

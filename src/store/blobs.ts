@@ -1,5 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { pipeline, type Readable } from 'node:stream';
+import { onInterrupt } from '../util/interrupt.js';
 import { isNotFound, NotFoundError } from '../errors.js';
 import type { FileInfo, StorageDriver } from '../drivers/driver.js';
 import { DigestingStream, type Digest } from '../image/digest.js';
@@ -181,6 +182,8 @@ export async function uploadBlob(
 async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>, where: string): Promise<number> {
   const id = randomUUID();
   const dir = uploadDir(repo, id);
+  // Interrupted (Ctrl-C), the run removes its own upload before it exits.
+  const untrack = onInterrupt(() => d.delete(dir));
   try {
     await d.putContent(uploadStartedAtPath(repo, id), rfc3339Now());
     const source = await open();
@@ -196,6 +199,7 @@ async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descr
   } finally {
     // Where directories are only key prefixes (S3), the two files are the whole directory: one
     // batch delete instead of a listing of the prefix and then the delete.
+    untrack();
     const gone = d.prefersFlatListing ? d.deleteFiles([uploadStartedAtPath(repo, id), uploadDataPath(repo, id)]) : d.delete(dir);
     await gone.catch((err: unknown) => {
       if (!isNotFound(err)) throw err;

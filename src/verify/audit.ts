@@ -14,6 +14,8 @@ import { HashFeed } from './hashing/hash-as-found.js';
 import { scanStore, statBlobs, type BlobInfo, type Inventory } from './inventory.js';
 import { readLinks } from './link-check.js';
 import { applyRepairs, planRepairs, type Repair } from './fix.js';
+import { describeHazard, HazardLog, surveyHazards, tolerant } from '../store/hazards.js';
+import { finding } from './findings.js';
 
 export type AuditPhase = 'scan' | 'links' | 'manifests' | 'hash' | 'fix';
 
@@ -105,12 +107,17 @@ function scopedDigests(a: AuditData): Digest[] {
 }
 
 /** A digest and reference audit of the store, and with `fix` its safe repairs. */
-export async function verifyStore(d: StorageDriver, opts: VerifyOptions): Promise<VerifyReport> {
+export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Promise<VerifyReport> {
+  // Symlinks and special files found by the survey or met while reading are findings; to the
+  // audit's reads they are missing, and no repair goes near them.
+  const hazards = new HazardLog();
+  await surveyHazards(store, hazards);
+  const d = tolerant(store, hazards);
   const progress = (phase: AuditPhase, p: Partial<AuditProgress> = {}): void =>
     opts.onProgress?.({ phase, done: 0, total: 0, bytes: 0, totalBytes: 0, ...p });
   // Worker threads start only when something is hashed in bulk.
   let pool: BlobHasher | undefined;
-  const hasher = (): BlobHasher => (pool ??= new BlobHasher(d, { threads: opts.threads, streamHashing: opts.streamHashing }));
+  const hasher = (): BlobHasher => (pool ??= new BlobHasher(store, { threads: opts.threads, streamHashing: opts.streamHashing, hazards }));
   const hashed = new Map<Digest, HashResult | undefined>();
   // Blobs are hashed while the rest of the store is read: on a whole-store audit from the moment
   // the scan finds them.
@@ -156,7 +163,8 @@ export async function verifyStore(d: StorageDriver, opts: VerifyOptions): Promis
     let bytesHashed = 0;
     for (const h of hashed.values()) bytesHashed += h?.size ?? 0;
     const blobsHashed = hashed.size;
-    let findings = checkStore(a);
+    const unsafe = () => hazards.list().map((h) => finding({ kind: 'unsafe-path', path: h.path, detail: `${describeHazard(h)}: regbucket does not follow, open or fix through it; look at it and remove or replace it by hand` }));
+    let findings = [...checkStore(a), ...unsafe()];
     let repairs: Repair[] | undefined;
     if (opts.fix) {
       progress('fix');
@@ -168,7 +176,10 @@ export async function verifyStore(d: StorageDriver, opts: VerifyOptions): Promis
         }
         return h?.digest === digest;
       };
-      repairs = await applyRepairs(d, await planRepairs(findings, a, verified), opts.concurrency);
+      const plannedRepairs = await planRepairs(findings, a, verified);
+      const before = hazards.size;
+      repairs = await applyRepairs(d, plannedRepairs, opts.concurrency, hazards.list());
+      if (hazards.size > before) findings = [...findings.filter((f) => f.kind !== 'unsafe-path'), ...unsafe()];
     }
     findings = sortFindings(findings);
     const problems = findings.filter((f) => f.severity === 'problem');

@@ -5,6 +5,7 @@ export type Severity = 'problem' | 'warning';
 
 export const FINDING_KINDS = {
   // problems
+  'unsafe-path': { severity: 'problem', text: 'a symlink, special file (FIFO, socket, device) or oversized file in the layout: never followed, opened or fixed through' },
   'digest-mismatch': { severity: 'problem', text: "a blob's bytes do not hash to the digest in its path" },
   'missing-blob': { severity: 'problem', text: 'a revision or a reference names a blob that is not in blobs/' },
   'bad-manifest': { severity: 'problem', text: 'a revision is not a manifest of a known media type' },

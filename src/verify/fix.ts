@@ -4,7 +4,8 @@
 // and a repository's last _layers link stays (without `_layers` registry 2.8 no longer sees the
 // repository and its garbage-collect sweeps the repository's blobs).
 import { dirname, type StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
+import { ChangedDuringDeleteError, isNotFound, UnsafePathError } from '../errors.js';
+import { touchesHazard, type Hazard } from '../store/hazards.js';
 import type { Digest } from '../image/digest.js';
 import { writeLink } from '../store/links.js';
 import { REPOSITORIES } from '../store/paths.js';
@@ -124,21 +125,36 @@ function describe(r: Repair): string {
   return `removed ${r.path}`;
 }
 
-/** Carries the repairs out and marks each finding repaired. Touches nothing outside `repositories/`. */
-export async function applyRepairs(d: StorageDriver, planned: Planned[], concurrency: number): Promise<Repair[]> {
+/**
+ * Carries the repairs out and marks each finding repaired. Touches nothing outside
+ * `repositories/`, and nothing at, below or above an unsafe path (a symlink, a special file):
+ * those repairs are not made, and one that meets such a path only now is dropped.
+ */
+export async function applyRepairs(d: StorageDriver, planned: Planned[], concurrency: number, hazards: Hazard[] = []): Promise<Repair[]> {
   for (const { repair } of planned) {
     if (!repair.path.startsWith(`${REPOSITORIES}/`)) throw new Error(`internal error: repair outside repositories/: ${repair.path}`);
   }
-  await eachLimit(planned, concurrency, async ({ repair, findings }) => {
-    if (repair.action === 'write-link') await writeLink(d, repair.path, repair.digest!);
-    else {
+  const made: Repair[] = [];
+  await eachLimit(
+    planned.filter((p) => !touchesHazard(p.repair.path, hazards)),
+    concurrency,
+    async ({ repair, findings }) => {
       try {
-        await d.delete(repair.path);
+        if (repair.action === 'write-link') await writeLink(d, repair.path, repair.digest!);
+        else {
+          try {
+            await d.delete(repair.path);
+          } catch (err) {
+            if (!isNotFound(err)) throw err;
+          }
+        }
       } catch (err) {
-        if (!isNotFound(err)) throw err;
+        if (err instanceof UnsafePathError || err instanceof ChangedDuringDeleteError) return;
+        throw err;
       }
-    }
-    for (const f of findings) f.repaired = describe(repair);
-  });
-  return planned.map((p) => p.repair);
+      for (const f of findings) f.repaired = describe(repair);
+      made.push(repair);
+    },
+  );
+  return made;
 }

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FilesystemDriver } from '../../src/drivers/filesystem.js';
 import { MemoryDriver } from '../../src/drivers/memory.js';
 import { sha256 } from '../../src/image/digest.js';
+import { UnsafePathError } from '../../src/errors.js';
 import { putBlobContent } from '../../src/store/blobs.js';
 import { BlobHasher } from '../../src/verify/hashing/blob-hasher.js';
 import { eachLimit } from '../../src/util/each-limit.js';
@@ -32,10 +33,13 @@ describe('HashPool', () => {
     const datas = [0, 1, 1 << 20, (1 << 20) + 1, 5_000_000].map((n) => randomBytes(n));
     datas.forEach((b, i) => writeFileSync(join(dir, `f${i}`), b));
     let bytes = 0;
-    const results = await Promise.all(datas.map((_, i) => pool.hashFile(join(dir, `f${i}`), (n) => (bytes += n))));
+    const at = { root: realpathSync(dir), proc: process.platform === 'linux' };
+    const results = await Promise.all(datas.map((_, i) => pool.hashFile(at, `/f${i}`, (n) => (bytes += n))));
     expect(results).toEqual(datas.map((b) => ({ digest: sha256(b), size: b.length })));
     expect(bytes).toBe(datas.reduce((s, b) => s + b.length, 0));
-    expect(await pool.hashFile(join(dir, 'absent'))).toBeUndefined();
+    expect(await pool.hashFile(at, '/absent')).toBeUndefined();
+    symlinkSync('f1', join(dir, 'link'));
+    await expect(pool.hashFile(at, '/link')).rejects.toBeInstanceOf(UnsafePathError);
   });
 
   it('hashes streams whose bytes are handed to the workers, with uneven pieces', async () => {

@@ -8,11 +8,13 @@ import { availableParallelism } from 'node:os';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { checkPath, hasLocalPaths, joinPath, type FastReads, type FileInfo, type LocalPaths, type StorageDriver } from '../driver.js';
-import { PathNotFoundError } from '../../errors.js';
+import { PathNotFoundError, UnsafePathError } from '../../errors.js';
+import type { HazardLog } from '../../store/hazards.js';
+import { confinedFs } from '../confine-sync.js';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { StorageError } from '../../errors.js';
-import { localOps, type LocalOps } from './thread-body.js';
+import { localOps, type LocalOps, type LocalRoot } from './thread-body.js';
 import { LocalPool, settle, type CallResult, type Op, type ReadResult, type StatResult } from './thread-pool.js';
 
 /** The largest small read (a manifest's limit, image/manifest.ts MAX_MANIFEST_BYTES); larger reads go to the driver. */
@@ -22,6 +24,8 @@ const SAMPLE = 256;
 /** Absolute, components of [A-Za-z0-9._-] (driver.ts checkPath), none of them `.` or `..`. */
 const SAFE_PATH_RE = /^(?:\/[A-Za-z0-9._-]+)+$/;
 const DOT_COMPONENT_RE = /\/\.\.?(?:\/|$)/;
+/** Stands for a store root that does not exist: every path below it is missing. */
+const NO_ROOT = '/nonexistent/regbucket-store-root-missing';
 
 /** First calls not timed: they pay for compiling the code that makes them. */
 const WARM_UP = 32;
@@ -31,8 +35,8 @@ const SLOW_MS = 0.05;
 class LocalReads implements StorageDriver, FastReads {
   readonly name: string;
   readonly prefersFlatListing = false;
-  private readonly root: string;
-  private readonly ops: LocalOps = localOps(createRequire(import.meta.url));
+  private readonly at: LocalRoot;
+  private readonly ops: LocalOps = localOps(createRequire(import.meta.url), confinedFs);
   private pool?: LocalPool;
   private sampled = 0;
   private sampledMs = 0;
@@ -41,10 +45,12 @@ class LocalReads implements StorageDriver, FastReads {
     private readonly fs: StorageDriver & LocalPaths,
     private threads: number,
     mode: LocalReadMode,
+    private readonly hazards?: HazardLog,
   ) {
     this.name = fs.name;
-    this.root = fs.localRoot.endsWith(nodePath.sep) ? fs.localRoot.slice(0, -1) : fs.localRoot;
-    if (mode === 'threads') this.pool = new LocalPool(threads, MAX_SMALL_READ);
+    const c = fs.confinement();
+    this.at = c ? { root: c.realRoot === nodePath.sep ? '' : c.realRoot, proc: c.proc } : { root: NO_ROOT, proc: false };
+    if (mode === 'threads') this.pool = new LocalPool(threads, MAX_SMALL_READ, this.at);
     if (mode === 'main') this.threads = 0;
   }
 
@@ -53,30 +59,51 @@ class LocalReads implements StorageDriver, FastReads {
     return this.pool !== undefined;
   }
 
+  /** A symlink or special file met is logged and, to the caller, missing (gc keeps what it might protect). */
   private async call(op: Op, path: string): Promise<CallResult> {
+    try {
+      return await this.callRaw(op, path);
+    } catch (err) {
+      if (!(err instanceof UnsafePathError) || !this.hazards) throw err;
+      this.hazards.add(err);
+      return op === 'read' ? 'missing' : undefined;
+    }
+  }
+
+  private async callRaw(op: Op, path: string): Promise<CallResult> {
     if (this.pool) return this.pool.call(op, path);
     const t = performance.now();
     const paths = [path];
-    const reply = op === 'read' ? this.ops.read(paths, MAX_SMALL_READ) : op === 'stat' ? this.ops.stat(paths) : this.ops.names(paths);
+    const reply = op === 'read' ? this.ops.read(this.at, paths, MAX_SMALL_READ) : op === 'stat' ? this.ops.stat(this.at, paths) : this.ops.names(this.at, paths);
     // Stats and small reads take microseconds from the page cache and the disk's latency
     // without it; directory listings take long either way and say nothing.
     if (op !== 'names' && ++this.sampled > WARM_UP) this.sampledMs += performance.now() - t;
     if (this.sampled === WARM_UP + SAMPLE) {
-      if (this.sampledMs / SAMPLE > SLOW_MS && this.threads > 0) this.pool = new LocalPool(this.threads, MAX_SMALL_READ);
+      if (this.sampledMs / SAMPLE > SLOW_MS && this.threads > 0) this.pool = new LocalPool(this.threads, MAX_SMALL_READ, this.at);
       this.sampled = WARM_UP;
       this.sampledMs = 0;
       await new Promise((r) => setImmediate(r)); // timers (the progress spinner) get their turn
     }
-    const r = settle(paths, reply)[0];
+    const r = settle(paths, reply, this.at)[0];
     if (r instanceof StorageError) throw r;
     return r;
   }
 
   /** checkPath's rule in two regular expressions (it is called for every one of ~100k calls). */
   private full(path: string): string {
-    if (path === '/') return this.fs.localRoot;
+    if (path === '/') return '';
     if (!SAFE_PATH_RE.test(path) || DOT_COMPONENT_RE.test(path)) checkPath(this.name, path); // throws InvalidPathError
-    return this.root + path;
+    return path;
+  }
+
+  private async tolerate<T>(f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      if (!(err instanceof UnsafePathError) || !this.hazards) throw err;
+      this.hazards.add(err);
+      throw new PathNotFoundError(this.name, err.path);
+    }
   }
 
   /** A file of at most `max` (<= 4 MiB) bytes, without a stat first; 'too-big' otherwise. */
@@ -86,9 +113,11 @@ class LocalReads implements StorageDriver, FastReads {
     return r !== 'too-big' && r.length <= max ? r : 'too-big';
   }
 
-  async getContent(path: string): Promise<Buffer> {
-    const r = await this.getSmall(path, MAX_SMALL_READ);
-    return r === 'too-big' ? this.fs.getContent(path) : r;
+  async getContent(path: string, maxBytes = MAX_SMALL_READ): Promise<Buffer> {
+    if (maxBytes > MAX_SMALL_READ) return this.tolerate(() => this.fs.getContent(path, maxBytes));
+    const r = await this.getSmall(path, maxBytes);
+    if (r !== 'too-big') return r;
+    return this.tolerate(() => Promise.reject(new UnsafePathError(this.name, path, 'oversized', `more than ${maxBytes} bytes`)));
   }
 
   async stat(path: string): Promise<FileInfo> {
@@ -112,7 +141,7 @@ class LocalReads implements StorageDriver, FastReads {
     return this.fs.putContent(path, data);
   }
   reader(path: string, offset?: number): Promise<Readable> {
-    return this.fs.reader(path, offset);
+    return this.tolerate(() => this.fs.reader(path, offset));
   }
   putStream(path: string, data: Readable): Promise<number> {
     return this.fs.putStream(path, data);
@@ -129,6 +158,9 @@ class LocalReads implements StorageDriver, FastReads {
   deleteFiles(paths: string[]): Promise<void> {
     return this.fs.deleteFiles(paths);
   }
+  removeEmptyDir(path: string): Promise<boolean> {
+    return this.fs.removeEmptyDir ? this.fs.removeEmptyDir(path) : Promise.resolve(false);
+  }
   /** Stops the read threads; the filesystem driver stays open (its owner closes it). */
   async close(): Promise<void> {
     await this.pool?.close();
@@ -142,8 +174,13 @@ export type LocalReadMode = 'auto' | 'main' | 'threads';
  * The driver with fast reads when it is a local directory, any other driver as it is; `release`
  * stops the read threads if any were started.
  */
-export function localReads(d: StorageDriver, mode: LocalReadMode = 'auto', threads = Math.min(8, 2 * availableParallelism())): { d: StorageDriver; release: () => Promise<void> } {
+export function localReads(
+  d: StorageDriver,
+  mode: LocalReadMode = 'auto',
+  threads = Math.min(8, 2 * availableParallelism()),
+  hazards?: HazardLog,
+): { d: StorageDriver; release: () => Promise<void> } {
   if (!hasLocalPaths(d)) return { d, release: async () => {} };
-  const local = new LocalReads(d, threads, mode);
+  const local = new LocalReads(d, threads, mode, hazards);
   return { d: local, release: () => local.close() };
 }

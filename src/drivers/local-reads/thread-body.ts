@@ -4,13 +4,23 @@
 // the same code runs from dist/, under tsx and under vitest: localOps must not refer to anything
 // outside its own body, imports included; it gets `require` from its caller.
 
-/** Main thread -> worker. `paths` are absolute local paths. */
-export type LocalRequest = { id: number; op: 'read'; paths: string[]; max: number } | { id: number; op: 'stat' | 'names'; paths: string[] };
+import type { ConfinedFs } from '../confine-sync.js';
+
+/** Where the paths of a request are: the resolved store root, and whether /proc checks handles. */
+export interface LocalRoot {
+  root: string;
+  proc: boolean;
+}
+
+/** Main thread -> worker. `paths` are driver paths below `root` ("" for the root itself). */
+export type LocalRequest = ({ id: number; op: 'read'; paths: string[]; max: number } | { id: number; op: 'stat' | 'names'; paths: string[] }) & LocalRoot;
 
 /** Status per path: >= 0 a size (read) or the kind (stat: 1 file, 2 directory); negative: */
 export const MISSING = -1;
 export const TOO_BIG = -2;
 export const FAILED = -3;
+/** A symlink or special file on the way (errors[i]: `<kind> <local path>`); never followed or opened. */
+export const HAZARD = -4;
 
 /** Worker -> main thread. */
 export type LocalReply =
@@ -23,20 +33,31 @@ export type LocalReply =
   | { id: number; op: 'crash'; error: string };
 
 export interface LocalOps {
-  read(paths: string[], max: number): LocalReply & { op: 'read' };
-  stat(paths: string[]): LocalReply & { op: 'stat' };
-  names(paths: string[]): LocalReply & { op: 'names' };
+  read(at: LocalRoot, paths: string[], max: number): LocalReply & { op: 'read' };
+  stat(at: LocalRoot, paths: string[]): LocalReply & { op: 'stat' };
+  names(at: LocalRoot, paths: string[]): LocalReply & { op: 'names' };
 }
 
-export function localOps(req: NodeJS.Require): LocalOps {
+/** `confine` is confine-sync.ts's confinedFs (passed in: workers get it as source text). */
+export function localOps(req: NodeJS.Require, confine: (fs: typeof import('node:fs')) => ConfinedFs): LocalOps {
   const fs = req('node:fs') as typeof import('node:fs');
+  const cfs = confine(fs);
+  const O_PATH_OR_READ = cfs.O_PATH || fs.constants.O_RDONLY;
+  const DIR = fs.constants.O_RDONLY | fs.constants.O_DIRECTORY;
+  /** An opened handle, or the status (and error text) for the path. */
+  const open = (at: LocalRoot, p: string, flags: number): { fd: number; st: import('node:fs').Stats } | { status: number; error: string | null } => {
+    const r = cfs.open(at.root, p, flags, at.proc);
+    if (!('refused' in r)) return r;
+    if (r.refused === 'missing') return { status: -1, error: null };
+    return { status: -4, error: `${r.refused} ${r.at}` };
+  };
   const missing = (err: unknown): boolean => {
     const code = (err as { code?: string }).code;
     return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR';
   };
   const message = (err: unknown): string => (err as Error).message ?? String(err);
 
-  const read = (paths: string[], max: number): LocalReply & { op: 'read' } => {
+  const read = (at: LocalRoot, paths: string[], max: number): LocalReply & { op: 'read' } => {
     const status: number[] = [];
     const errors: (string | null)[] = [];
     const parts: Uint8Array[] = [];
@@ -44,8 +65,14 @@ export function localOps(req: NodeJS.Require): LocalOps {
     for (const p of paths) {
       let fd = -1;
       try {
-        fd = fs.openSync(p, 'r');
-        const st = fs.fstatSync(fd);
+        const o = open(at, p, fs.constants.O_RDONLY);
+        if ('status' in o) {
+          status.push(o.status);
+          errors.push(o.error);
+          continue;
+        }
+        fd = o.fd;
+        const st = o.st;
         const size = st.size;
         if (st.isDirectory()) {
           status.push(-1);
@@ -54,14 +81,15 @@ export function localOps(req: NodeJS.Require): LocalOps {
         } else {
           const buf = new Uint8Array(size);
           let at = 0;
-          while (at < size) {
-            const n = fs.readSync(fd, buf, at, size - at, at);
+          let got = 0;
+          while (got < size) {
+            const n = fs.readSync(fd, buf, got, size - got, got);
             if (n === 0) break;
-            at += n;
+            got += n;
           }
-          parts.push(buf.subarray(0, at));
-          total += at;
-          status.push(at);
+          parts.push(buf.subarray(0, got));
+          total += got;
+          status.push(got);
         }
         errors.push(null);
       } catch (err) {
@@ -72,22 +100,35 @@ export function localOps(req: NodeJS.Require): LocalOps {
       }
     }
     const data = new Uint8Array(total);
-    let at = 0;
+    let off = 0;
     for (const part of parts) {
-      data.set(part, at);
-      at += part.length;
+      data.set(part, off);
+      off += part.length;
     }
     return { id: 0, op: 'read', status, data: data.buffer, errors };
   };
 
-  const stat = (paths: string[]): LocalReply & { op: 'stat' } => {
+  const stat = (at: LocalRoot, paths: string[]): LocalReply & { op: 'stat' } => {
     const status: number[] = [];
     const mtimeMs: number[] = [];
     const size: number[] = [];
     const errors: (string | null)[] = [];
     for (const p of paths) {
       try {
-        const st = fs.statSync(p, { throwIfNoEntry: false });
+        const o = open(at, p, O_PATH_OR_READ);
+        let st: import('node:fs').Stats | undefined;
+        if ('status' in o) {
+          if (o.status !== -1) {
+            status.push(o.status);
+            mtimeMs.push(0);
+            size.push(0);
+            errors.push(o.error);
+            continue;
+          }
+        } else {
+          st = o.st;
+          fs.closeSync(o.fd);
+        }
         status.push(st ? (st.isDirectory() ? 2 : 1) : -1);
         mtimeMs.push(st ? st.mtimeMs : 0);
         size.push(st && !st.isDirectory() ? st.size : 0);
@@ -102,12 +143,22 @@ export function localOps(req: NodeJS.Require): LocalOps {
     return { id: 0, op: 'stat', status, mtimeMs, size, errors };
   };
 
-  const names = (paths: string[]): LocalReply & { op: 'names' } => {
+  const names = (at: LocalRoot, paths: string[]): LocalReply & { op: 'names' } => {
     const out: (string[] | null)[] = [];
     const errors: (string | null)[] = [];
     for (const p of paths) {
       try {
-        out.push(fs.readdirSync(p));
+        const o = open(at, p, DIR);
+        if ('status' in o) {
+          out.push(null);
+          errors.push(o.error);
+          continue;
+        }
+        try {
+          out.push(o.st.isDirectory() ? fs.readdirSync(at.proc ? `/proc/self/fd/${o.fd}` : at.root + p) : null);
+        } finally {
+          fs.closeSync(o.fd);
+        }
         errors.push(null);
       } catch (err) {
         out.push(null);
@@ -120,14 +171,14 @@ export function localOps(req: NodeJS.Require): LocalOps {
   return { read, stat, names };
 }
 
-/** A worker thread's body: `ops` is localOps, passed as source text too. */
-export function localWorkerMain(ops: typeof localOps): void {
+/** A worker thread's body: `ops` is localOps and `confine` confinedFs, passed as source text too. */
+export function localWorkerMain(ops: typeof localOps, confine: (fs: typeof import('node:fs')) => ConfinedFs): void {
   const { parentPort } = require('node:worker_threads') as typeof import('node:worker_threads');
   const port = parentPort!;
-  const run = ops(require);
+  const run = ops(require, confine);
   port.on('message', (m: LocalRequest) => {
     try {
-      const reply: LocalReply = m.op === 'read' ? run.read(m.paths, m.max) : m.op === 'stat' ? run.stat(m.paths) : run.names(m.paths);
+      const reply: LocalReply = m.op === 'read' ? run.read(m, m.paths, m.max) : m.op === 'stat' ? run.stat(m, m.paths) : run.names(m, m.paths);
       reply.id = m.id;
       port.postMessage(reply, reply.op === 'read' ? [reply.data] : []);
     } catch (err) {

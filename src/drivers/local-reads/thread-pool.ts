@@ -3,8 +3,9 @@
 // big store is bound by I/O latency. Workers keep several calls in flight and use the other
 // cores. Calls made in the same turn of the event loop travel together.
 import { Worker } from 'node:worker_threads';
-import { StorageError } from '../../errors.js';
-import { FAILED, localOps, localWorkerMain, MISSING, TOO_BIG, type LocalReply, type LocalRequest } from './thread-body.js';
+import { confinedFs } from '../confine-sync.js';
+import { StorageError, UnsafePathError, type HazardKind } from '../../errors.js';
+import { FAILED, HAZARD, localOps, localWorkerMain, MISSING, TOO_BIG, type LocalReply, type LocalRequest, type LocalRoot } from './thread-body.js';
 
 const BATCH = 64;
 
@@ -19,17 +20,20 @@ export interface StatResult {
 export type CallResult = ReadResult | StatResult | string[] | undefined;
 
 /** The result for each path of a batch, or the error for that path. */
-export function settle(paths: string[], m: LocalReply): (CallResult | StorageError)[] {
+export function settle(paths: string[], m: LocalReply, at: LocalRoot): (CallResult | StorageError)[] {
   if (m.op === 'crash') return paths.map(() => new StorageError('filesystem', m.error));
   const error = (i: number): StorageError | undefined => {
     const e = m.errors[i];
-    return e ? new StorageError('filesystem', `${paths[i]}: ${e}`) : undefined;
+    if (!e) return undefined;
+    const hazard = /^(symlink|special|loop) (.*)$/s.exec(e);
+    if (hazard) return new UnsafePathError('filesystem', hazard[2]!.slice(at.root.length) || '/', hazard[1] as HazardKind);
+    return new StorageError('filesystem', `${paths[i]}: ${e}`);
   };
   if (m.op === 'read') {
     const data = Buffer.from(m.data);
     let at = 0;
     return m.status.map((s, i) => {
-      if (s === FAILED) return error(i)!;
+      if (s === FAILED || s === HAZARD) return error(i)!;
       if (s === MISSING) return 'missing';
       if (s === TOO_BIG) return 'too-big';
       at += s;
@@ -37,7 +41,7 @@ export function settle(paths: string[], m: LocalReply): (CallResult | StorageErr
     });
   }
   if (m.op === 'stat') {
-    return m.status.map((s, i) => (s === FAILED ? error(i)! : s === MISSING ? undefined : { isDir: s === 2, mtimeMs: m.mtimeMs[i]!, size: m.size[i]! }));
+    return m.status.map((s, i) => (s === FAILED || s === HAZARD ? error(i)! : s === MISSING ? undefined : { isDir: s === 2, mtimeMs: m.mtimeMs[i]!, size: m.size[i]! }));
   }
   return m.names.map((n, i) => error(i) ?? n ?? undefined);
 }
@@ -64,8 +68,9 @@ export class LocalPool {
   constructor(
     threads: number,
     private readonly max: number,
+    private readonly at: LocalRoot,
   ) {
-    const source = `var __name = (f) => f;\n(${localWorkerMain.toString()})(${localOps.toString()})`;
+    const source = `var __name = (f) => f;\n(${localWorkerMain.toString()})(${localOps.toString()}, ${confinedFs.toString()})`;
     this.slots = Array.from({ length: Math.max(1, threads) }, () => {
       const slot: Slot = { worker: new Worker(source, { eval: true }), busy: 0 };
       slot.worker.on('message', (m: LocalReply) => this.onReply(slot, m));
@@ -101,7 +106,8 @@ export class LocalPool {
     this.inFlight.set(id, calls);
     if (slot.busy++ === 0) slot.worker.ref();
     const paths = calls.map((c) => c.path);
-    const req: LocalRequest = op === 'read' ? { id, op, paths, max: this.max } : { id, op, paths };
+    const { root, proc } = this.at;
+    const req: LocalRequest = op === 'read' ? { id, op, paths, max: this.max, root, proc } : { id, op, paths, root, proc };
     slot.worker.postMessage(req);
   }
 
@@ -113,6 +119,7 @@ export class LocalPool {
     settle(
       calls.map((c) => c.path),
       m,
+      this.at,
     ).forEach((r, i) => (r instanceof StorageError ? calls[i]!.reject(r) : calls[i]!.resolve(r)));
   }
 

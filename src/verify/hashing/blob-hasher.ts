@@ -1,7 +1,7 @@
-import * as nodePath from 'node:path';
 import { createHash } from 'node:crypto';
 import { hasLocalPaths, type StorageDriver } from '../../drivers/driver.js';
-import { isNotFound } from '../../errors.js';
+import { isNotFound, UnsafePathError } from '../../errors.js';
+import type { HazardLog } from '../../store/hazards.js';
 import type { Digest } from '../../image/digest.js';
 import { blobDataPath } from '../../store/paths.js';
 import { HashPool, type HashResult } from './thread-pool.js';
@@ -13,6 +13,8 @@ export interface BlobHasherOptions {
   /** Hashing threads (default: one per core). */
   threads: number;
   streamHashing?: StreamHashing;
+  /** Where a symlink or special file met is logged (it is then reported missing); else it throws. */
+  hazards?: HazardLog;
 }
 
 /**
@@ -21,13 +23,18 @@ export interface BlobHasherOptions {
  */
 export class BlobHasher {
   private pool?: HashPool;
-  private readonly local?: string;
+  private readonly local?: { root: string; proc: boolean };
+  private readonly localMissing: boolean = false;
 
   constructor(
     private readonly d: StorageDriver,
     private readonly opts: BlobHasherOptions,
   ) {
-    if (hasLocalPaths(d)) this.local = d.localRoot;
+    if (hasLocalPaths(d)) {
+      const c = d.confinement();
+      if (c) this.local = { root: c.realRoot, proc: c.proc };
+      else this.localMissing = true;
+    }
     if (this.local !== undefined || opts.streamHashing === 'workers') this.pool = new HashPool(opts.threads);
   }
 
@@ -38,8 +45,19 @@ export class BlobHasher {
 
   /** The blob's digest and size as its bytes say; undefined when its data does not exist. */
   async hash(digest: Digest, onBytes?: (n: number) => void): Promise<HashResult | undefined> {
+    try {
+      return await this.hashRaw(digest, onBytes);
+    } catch (err) {
+      if (!(err instanceof UnsafePathError) || !this.opts.hazards) throw err;
+      this.opts.hazards.add(err);
+      return undefined;
+    }
+  }
+
+  private async hashRaw(digest: Digest, onBytes?: (n: number) => void): Promise<HashResult | undefined> {
     const path = blobDataPath(digest);
-    if (this.local !== undefined) return this.pool!.hashFile(nodePath.join(this.local, ...path.slice(1).split('/')), onBytes);
+    if (this.localMissing) return undefined;
+    if (this.local !== undefined) return this.pool!.hashFile(this.local, path, onBytes);
     let stream;
     try {
       stream = await this.d.reader(path);

@@ -8,7 +8,8 @@ export const CLAIM_SLOTS = 1 << 16;
 
 /** Main thread -> worker. */
 export type HashRequest =
-  | { op: 'file'; id: number; path: string }
+  /** A store file: `rel` below the resolved store `root` (confine-sync.ts rules: no symlink, regular files only). */
+  | { op: 'file'; id: number; root: string; rel: string; proc: boolean }
   | { op: 'begin'; id: number }
   | { op: 'chunk'; id: number; buf: ArrayBuffer; len: number }
   | { op: 'end'; id: number };
@@ -20,12 +21,15 @@ export type HashReply =
   | { id: number; ack: number }
   | { id: number; digest: string; size: number }
   | { id: number; missing: true }
+  /** A symlink or special file on the way (`at`: local path); nothing was read. */
+  | { id: number; hazard: 'symlink' | 'special' | 'loop'; at: string }
   | { id: number; error: string };
 
-export function hashWorkerMain(): void {
+export function hashWorkerMain(confine: (fs: typeof import('node:fs')) => import('../../drivers/confine-sync.js').ConfinedFs): void {
   const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const fs = require('node:fs') as typeof import('node:fs');
+  const cfs = confine(fs);
   const port = parentPort!;
   // 128 KiB reads stay in L2 between the copy from the page cache and the hash (1 MiB: ~7% slower).
   const CHUNK = 128 << 10;
@@ -40,10 +44,16 @@ export function hashWorkerMain(): void {
 
   // Synchronous reads: this thread does nothing else, and per-file costs stay low for the many
   // small blobs (configs, manifests) of a real store. Jobs queue up as messages.
-  function hashFile(id: number, path: string): void {
+  function hashFile(id: number, root: string, rel: string, proc: boolean): void {
     let fd: number;
     try {
-      fd = fs.openSync(path, 'r');
+      const o = cfs.open(root, rel, fs.constants.O_RDONLY, proc);
+      if ('refused' in o) return reply(o.refused === 'missing' ? { id, missing: true } : { id, hazard: o.refused, at: o.at });
+      if (o.st.isDirectory()) {
+        fs.closeSync(o.fd);
+        return reply({ id, missing: true });
+      }
+      fd = o.fd;
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return reply({ id, missing: true });
@@ -75,7 +85,7 @@ export function hashWorkerMain(): void {
   port.on('message', (m: HashRequest) => {
     switch (m.op) {
       case 'file':
-        if (claim(m.id)) hashFile(m.id, m.path);
+        if (claim(m.id)) hashFile(m.id, m.root, m.rel, m.proc);
         break;
       case 'begin':
         streams.set(m.id, { hash: createHash('sha256'), size: 0 });

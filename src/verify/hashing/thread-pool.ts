@@ -8,7 +8,8 @@
 //   (transferred, not copied again), a few in flight per stream.
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { StorageError } from '../../errors.js';
+import { confinedFs } from '../../drivers/confine-sync.js';
+import { StorageError, UnsafePathError } from '../../errors.js';
 import type { Digest } from '../../image/digest.js';
 import { CLAIM_SLOTS, hashWorkerMain, type HashReply, type HashRequest } from './thread-body.js';
 
@@ -30,6 +31,8 @@ interface Job {
   /** Stream jobs: chunks posted but not hashed yet, and the sender waiting for room. */
   inFlight: number;
   drained?: () => void;
+  /** File jobs: the store root their paths are below. */
+  root?: string;
 }
 
 interface Slot {
@@ -51,7 +54,7 @@ export class HashPool {
 
   constructor(readonly threads: number) {
     // esbuild's keepNames (tsx, vitest) wraps functions in a `__name` helper the worker lacks.
-    const source = `var __name = (f) => f;\n(${hashWorkerMain.toString()})()`;
+    const source = `var __name = (f) => f;\n(${hashWorkerMain.toString()})(${confinedFs.toString()})`;
     this.slots = Array.from({ length: Math.max(1, threads) }, () => {
       const slot: Slot = { worker: new Worker(source, { eval: true, workerData: this.claims }), streams: 0 };
       slot.worker.on('message', (m: HashReply) => this.onReply(m));
@@ -106,6 +109,7 @@ export class HashPool {
       this.waitingFiles.shift()?.();
     }
     if ('error' in m) job.reject(new StorageError('hash', m.error));
+    else if ('hazard' in m) job.reject(new UnsafePathError('filesystem', m.at.slice(job.root?.length ?? 0) || '/', m.hazard));
     else if ('missing' in m) job.resolve(undefined);
     else {
       if (m.size > job.reported) job.onBytes?.(m.size - job.reported);
@@ -113,13 +117,17 @@ export class HashPool {
     }
   }
 
-  /** sha256 of a local file, read by whichever worker is free first; undefined if the file does not exist. */
-  async hashFile(path: string, onBytes?: (n: number) => void): Promise<HashResult | undefined> {
+  /**
+   * sha256 of a store file (`rel` below the resolved `root`), read by whichever worker is free
+   * first; undefined if the file does not exist; UnsafePathError for a symlink or special file.
+   */
+  async hashFile(at: { root: string; proc: boolean }, rel: string, onBytes?: (n: number) => void): Promise<HashResult | undefined> {
     while (this.openFiles >= CLAIM_SLOTS / 2 && !this.broken) await new Promise<void>((r) => this.waitingFiles.push(r));
-    const { id, done } = this.newJob(true, onBytes);
+    const { id, job, done } = this.newJob(true, onBytes);
+    job.root = at.root;
     this.openFiles++;
     Atomics.store(this.claims, id % CLAIM_SLOTS, id);
-    const req: HashRequest = { op: 'file', id, path };
+    const req: HashRequest = { op: 'file', id, root: at.root, rel, proc: at.proc };
     for (const s of this.slots) s.worker.postMessage(req);
     return done;
   }
