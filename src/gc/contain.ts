@@ -18,7 +18,7 @@ export function hazardWarnings(hazards: Hazard[]): GcWarning[] {
         : s.kind === 'repo'
           ? `the manifests of ${s.repo} and every blob are kept`
           : s.kind === 'upload'
-            ? `upload${s.id ? ` ${s.id}` : 's'} of ${s.repo} kept`
+            ? `${s.id ? `upload ${s.id}` : 'the uploads'} of ${s.repo} kept`
             : s.kind === 'blobs'
               ? s.prefix === ''
                 ? 'every blob is kept'

@@ -4,7 +4,7 @@
 
 /** C0 controls, DEL, C1 controls, line/paragraph separators, bidi embeddings, overrides and isolates. */
 const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
-const CONTROL_BUT_NEWLINE_RE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const CONTROL_BUT_LAYOUT_RE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
 function escapeChar(c: string): string {
   const n = c.charCodeAt(0);
@@ -19,7 +19,7 @@ export function escapeText(s: string): string {
   return s.replace(CONTROL_RE, escapeChar);
 }
 
-/** Rendered output made of lines: the same, but its own line breaks kept. */
+/** Rendered output made of lines and tab-separated columns: the same, but its own line breaks and tabs kept. */
 export function escapeLines(s: string): string {
-  return s.replace(CONTROL_BUT_NEWLINE_RE, escapeChar);
+  return s.replace(CONTROL_BUT_LAYOUT_RE, escapeChar);
 }
