@@ -215,6 +215,15 @@ class Sweeper {
   }
 
   /**
+   * A planned blob whose directory is there but empty: what a run killed between removing the
+   * claimed data and its directory leaves. Removed (only if still empty).
+   */
+  private async emptyLeftover(i: number): Promise<boolean> {
+    if ((this.table.flags.data[i]! & (DELETE | MARKED)) !== DELETE || !this.d.removeEmptyDir) return false;
+    return this.d.removeEmptyDir(blobDir(this.table.set.digest(i)));
+  }
+
+  /**
    * Filesystem: moves the blob's data aside (atomic), then decides on the time of what it moved.
    * A push that refreshed the blob's time before the move is seen (the blob goes back); one that
    * comes after finds no blob and writes it again. Without the move, a push refreshing the time
@@ -285,7 +294,9 @@ class Sweeper {
         // Each blob is claimed, its age checked and only then deleted: a push reusing an old blob
         // refreshes its time first (checkExisting in store/blobs.ts).
         await eachLimit(plan.blobs.slice(at, at + round), this.opts.concurrency, async (i) => {
-          if ((await this.stillGoing(i)) && (await this.claimAndDelete(i))) todo.push(i);
+          if (await this.stillGoing(i)) {
+            if (await this.claimAndDelete(i)) todo.push(i);
+          } else if (await this.emptyLeftover(i)) todo.push(i);
         });
       }
       for (const i of todo) {
