@@ -56,8 +56,8 @@ export async function makeLayerTar(size: number, name = `file-${randomBytes(4).t
   const pack = tar.pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => {
-      chunks.push(c);
+    pack.on('data', (c: unknown) => {
+      chunks.push(c as Buffer);
     });
     pack.on('end', () => resolve());
     pack.on('error', reject);
