@@ -4,11 +4,14 @@ import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
 import { parseStoreRef } from '../image/reference.js';
+import { parseRepoName } from '../image/reference.js';
 import { executeDelete, planDelete, type DeletePlan, type DeleteTarget } from '../store/removal.js';
+import { planDeleteRepository } from '../store/rename.js';
 
 interface DeleteOptions {
   dryRun?: boolean;
   force?: boolean;
+  repository: string[];
 }
 
 function target(ref: string): DeleteTarget {
@@ -30,6 +33,11 @@ function render(plan: DeletePlan, dryRun: boolean): string {
 }
 
 async function del(ctx: Context, refs: string[], opts: DeleteOptions): Promise<number> {
+  if (opts.repository.length > 0) {
+    if (refs.length > 0) throw new UsageError('give <refs...> or --repository, not both');
+    return deleteRepositories(ctx, opts);
+  }
+  if (refs.length === 0) throw new UsageError('nothing to delete: give <repo>:<tag>, <repo>@<digest> or --repository <repo>');
   // Every argument is checked before the store is opened: a bad one writes nothing.
   const targets = refs.map(target);
   const d = await ctx.registryStore();
@@ -54,8 +62,31 @@ export function register(program: Command): void {
   program
     .command('delete')
     .description('untag (<repo>:<tag>) or delete a manifest and every tag pointing at it (<repo>@<digest>), as the registry does')
-    .argument('<refs...>', '<repo>:<tag> or <repo>@<digest>')
+    .argument('[refs...]', '<repo>:<tag> or <repo>@<digest>')
+    .option('--repository <repo>', 'delete every tag and manifest of this repository (repeatable); gc then frees what only it used', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--dry-run', 'print what would be deleted and change nothing')
     .option('--force', 'delete a manifest even when an index kept in the repository references it (the index breaks)')
     .action(action(del));
+}
+
+async function deleteRepositories(ctx: Context, opts: DeleteOptions): Promise<number> {
+  const repos = [...new Set(opts.repository.map(parseRepoName))];
+  const d = await ctx.registryStore();
+  const dryRun = Boolean(opts.dryRun);
+  const fast = localReads(d);
+  const plans: { repository: string; plan: DeletePlan }[] = [];
+  try {
+    for (const repo of repos) plans.push({ repository: repo, plan: await planDeleteRepository(fast.d, repo, Math.max(1, ctx.globals.concurrency)) });
+  } finally {
+    await fast.release();
+  }
+  if (!dryRun) for (const p of plans) await executeDelete(d, p.plan);
+  const json = { dryRun, repositories: plans.map((p) => ({ repository: p.repository, manifests: p.plan.manifests.map((m) => m.digest).sort(), tags: p.plan.tags.map((t) => t.tag).sort() })) };
+  ctx.output.result(json, () =>
+    plans
+      .map((p) => `${dryRun ? 'would delete' : 'deleted'} repository ${p.repository}: ${p.plan.manifests.length} manifests, ${p.plan.tags.length} tags`)
+      .concat(dryRun ? ['dry run: nothing was deleted'] : ['blobs and layer links stay until regbucket gc (which then removes the emptied repositories)'])
+      .join('\n'),
+  );
+  return 0;
 }

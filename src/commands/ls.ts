@@ -1,20 +1,30 @@
 import type { Command } from 'commander';
 import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
-import { formatBytes } from '../cli/output.js';
+import { formatAge, formatBytes } from '../cli/output.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
 import type { Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { parseRepoName } from '../image/reference.js';
+import { globToRegExp } from '../retention/policy.js';
 import { listAllTags, listRepoTags, listRepositorySummaries, type RepoTags } from '../store/listing.js';
 import { ManifestReader } from '../store/summary.js';
 
 interface LsOptions {
   all?: boolean;
   details: boolean;
+  created?: boolean;
+  sort: string;
+  tag?: string;
+  omitDigestTags?: boolean;
 }
+
+type SortKey = 'tag' | 'pushed' | 'created';
+const GLOB_CHARS = /[*?]/;
+/** cosign attachments and referrers fallback tags: `sha256-<hex>[.sig|.att|.sbom]`. */
+const DIGEST_TAG_RE = /^sha256-[a-f0-9]{64}(?:\.[a-z]+)?$/;
 
 export interface TagRow {
   tag: string;
@@ -22,7 +32,15 @@ export interface TagRow {
   mediaType?: string | null;
   platforms?: string[] | null;
   size?: number | null;
+  /** Push time (ISO 8601 UTC): the tag's current link's modification time. */
+  pushed: string | null;
+  /** The image's `created` from its config (--created). */
+  created?: string | null;
   problem?: string;
+}
+
+function iso(t: number | undefined): string | null {
+  return t === undefined || Number.isNaN(t) ? null : new Date(t).toISOString();
 }
 
 const SHORT_TYPES: Record<string, string> = {
@@ -34,9 +52,17 @@ const SHORT_TYPES: Record<string, string> = {
   [MediaType.dockerSchema1]: 'docker schema1',
 };
 
-async function rows(ctx: Context, d: StorageDriver, repos: RepoTags[], details: boolean): Promise<{ name: string; tags: TagRow[] }[]> {
-  if (!details) return repos.map((r) => ({ name: r.name, tags: r.tags.map((t) => ({ tag: t.tag, digest: t.digest ?? null, ...(t.problem ? { problem: t.problem } : {}) })) }));
+async function rows(ctx: Context, d: StorageDriver, repos: RepoTags[], details: boolean, created: boolean): Promise<{ name: string; tags: TagRow[] }[]> {
   const reader = new ManifestReader(d, ctx.globals.concurrency);
+  const withCreated = async (t: RepoTags['tags'][number], row: TagRow): Promise<TagRow> => (created ? { ...row, created: t.digest ? iso(await reader.created(t.digest)) : null } : row);
+  if (!details) {
+    return Promise.all(
+      repos.map(async (r) => ({
+        name: r.name,
+        tags: await Promise.all(r.tags.map((t) => withCreated(t, { tag: t.tag, digest: t.digest ?? null, pushed: iso(t.pushed), ...(t.problem ? { problem: t.problem } : {}) }))),
+      })),
+    );
+  }
   const total = repos.reduce((n, r) => n + r.tags.length, 0);
   const prog = ctx.output.progress(`ls: reading manifests 0/${total}`);
   let done = 0;
@@ -46,10 +72,10 @@ async function rows(ctx: Context, d: StorageDriver, repos: RepoTags[], details: 
         name: r.name,
         tags: await Promise.all(
           r.tags.map(async (t): Promise<TagRow> => {
-            if (!t.digest) return { tag: t.tag, digest: null, mediaType: null, platforms: null, size: null, problem: t.problem ?? 'tag has no current link' };
+            if (!t.digest) return withCreated(t, { tag: t.tag, digest: null, mediaType: null, platforms: null, size: null, pushed: null, problem: t.problem ?? 'tag has no current link' });
             const s = await reader.summarize(t.digest);
             if (++done % 100 === 0) prog.update(`ls: reading manifests ${done}/${total}`);
-            return { tag: t.tag, digest: t.digest, mediaType: s.mediaType, platforms: s.platforms, size: s.size, ...(s.problem ? { problem: s.problem } : {}) };
+            return withCreated(t, { tag: t.tag, digest: t.digest, mediaType: s.mediaType, platforms: s.platforms, size: s.size, pushed: iso(t.pushed), ...(s.problem ? { problem: s.problem } : {}) });
           }),
         ),
       })),
@@ -59,8 +85,13 @@ async function rows(ctx: Context, d: StorageDriver, repos: RepoTags[], details: 
   }
 }
 
-function tagTable(ctx: Context, repos: { name: string; tags: TagRow[] }[], details: boolean, withRepo: boolean): string {
-  const head = [...(withRepo ? ['REPOSITORY'] : []), 'TAG', 'DIGEST', ...(details ? ['TYPE', 'PLATFORMS', 'SIZE'] : [])];
+function age(when: string | null | undefined, now: number): string {
+  return when ? formatAge(Date.parse(when), now) : '-';
+}
+
+function tagTable(ctx: Context, repos: { name: string; tags: TagRow[] }[], details: boolean, withRepo: boolean, created: boolean): string {
+  const now = Date.now();
+  const head = [...(withRepo ? ['REPOSITORY'] : []), 'TAG', 'DIGEST', ...(details ? ['TYPE', 'PLATFORMS', 'SIZE'] : []), 'PUSHED', ...(created ? ['CREATED'] : [])];
   const body = repos.flatMap((r) =>
     r.tags.map((t) => [
       ...(withRepo ? [r.name] : []),
@@ -69,6 +100,8 @@ function tagTable(ctx: Context, repos: { name: string; tags: TagRow[] }[], detai
       ...(details
         ? [t.mediaType ? (SHORT_TYPES[t.mediaType] ?? t.mediaType) : '-', t.platforms?.join(',') || '-', t.size !== null && t.size !== undefined ? formatBytes(t.size) : '?']
         : []),
+      age(t.pushed, now),
+      ...(created ? [age(t.created, now)] : []),
     ]),
   );
   const problems = repos.flatMap((r) => r.tags.filter((t) => t.problem).map((t) => `${r.name}:${t.tag}: ${t.problem}`));
@@ -76,26 +109,59 @@ function tagTable(ctx: Context, repos: { name: string; tags: TagRow[] }[], detai
   return ctx.output.table(head, body);
 }
 
+/** Keeps the tags the filters select and orders them (newest first for times). */
+function filterAndSort(repos: { name: string; tags: TagRow[] }[], opts: LsOptions, tagRe: RegExp | undefined): void {
+  const key = opts.sort as SortKey;
+  const time = (t: TagRow): number => {
+    const v = key === 'pushed' ? t.pushed : t.created;
+    return v ? Date.parse(v) : -Infinity;
+  };
+  for (const r of repos) {
+    r.tags = r.tags.filter((t) => (!tagRe || tagRe.test(t.tag)) && !(opts.omitDigestTags && DIGEST_TAG_RE.test(t.tag)));
+    if (key !== 'tag') r.tags.sort((a, b) => time(b) - time(a) || (a.tag < b.tag ? -1 : 1));
+  }
+}
+
 async function ls(ctx: Context, repos: string[], opts: LsOptions): Promise<number> {
-  const names = [...new Set(repos.map(parseRepoName))];
-  if (opts.all && names.length > 0) throw new UsageError('give repositories or --all, not both');
+  if (!['tag', 'pushed', 'created'].includes(opts.sort)) throw new UsageError(`--sort ${JSON.stringify(opts.sort)}: use tag, pushed or created`);
+  if (opts.sort === 'created' && !opts.created) throw new UsageError('--sort created needs --created (it reads every image config)');
+  let tagRe: RegExp | undefined;
+  try {
+    tagRe = opts.tag === undefined ? undefined : new RegExp(opts.tag);
+  } catch (err) {
+    throw new UsageError(`--tag ${JSON.stringify(opts.tag)} is not a regular expression (${(err as Error).message})`);
+  }
+  const globs = repos.filter((r) => GLOB_CHARS.test(r));
+  for (const g of globs) if (!/^[a-z0-9._/*?-]{1,255}$/.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob`);
+  const names = [...new Set(repos.filter((r) => !GLOB_CHARS.test(r)).map(parseRepoName))];
+  if (opts.all && names.length + globs.length > 0) throw new UsageError('give repositories or --all, not both');
   let out: { name: string; tags: TagRow[] }[];
   // A local store is read with synchronous calls while the page cache answers (gc's local reads):
   // listings and links are thousands of tiny reads.
   const { d, release } = localReads(await ctx.registryStore());
   const concurrency = Math.max(1, ctx.globals.concurrency);
   try {
-    if (names.length === 0 && !opts.all) {
+    if (globs.length > 0) {
+      const only = globs.map(globToRegExp);
+      const listed = (await listAllTags(d, concurrency)).filter((r) => only.some((g) => g.test(r.name)) || names.includes(r.name));
+      const missing = names.filter((n) => !listed.some((r) => r.name === n));
+      listed.push(...(await Promise.all(missing.map((n) => listRepoTags(d, n, concurrency)))));
+      listed.sort((a, b) => (a.name < b.name ? -1 : 1));
+      out = await rows(ctx, d, listed, opts.details, Boolean(opts.created));
+    } else if (names.length === 0 && !opts.all) {
       const list = await listRepositorySummaries(d, concurrency);
       ctx.output.result({ repositories: list }, () => ctx.output.table(['REPOSITORY', 'TAGS'], list.map((r) => [r.unaddressable ? `${r.name} (a name no storage path can hold: see verify)` : r.name, r.tagCount])));
       return 0;
     }
-    const listed = opts.all ? await listAllTags(d, concurrency) : await Promise.all(names.map((n) => listRepoTags(d, n, concurrency)));
-    out = await rows(ctx, d, listed, opts.details);
+    else {
+      const listed = opts.all ? await listAllTags(d, concurrency) : await Promise.all(names.map((n) => listRepoTags(d, n, concurrency)));
+      out = await rows(ctx, d, listed, opts.details, Boolean(opts.created));
+    }
   } finally {
     await release();
   }
-  ctx.output.result({ repositories: out }, () => tagTable(ctx, out, opts.details, Boolean(opts.all) || names.length > 1));
+  filterAndSort(out, opts, tagRe);
+  ctx.output.result({ repositories: out }, () => tagTable(ctx, out, opts.details, Boolean(opts.all) || names.length + globs.length > 1 || globs.length > 0, Boolean(opts.created)));
   return 0;
 }
 
@@ -103,8 +169,12 @@ export function register(program: Command): void {
   program
     .command('ls')
     .description('list repositories, or the tags of repositories with digest, type, platforms and size')
-    .argument('[repos...]', 'list the tags of these repositories')
+    .argument('[repos...]', 'list the tags of these repositories (names or globs: * within a component, ** across)')
     .option('-a, --all', 'list the tags of every repository')
-    .option('--no-details', 'tags and digests only: read no manifests')
+    .option('--no-details', 'tags, digests and push times only: read no manifests')
+    .option('--created', "also show each image's creation time (reads its config; an index: its newest child's)")
+    .option('--sort <key>', 'order tags by tag, pushed or created (newest first)', 'tag')
+    .option('--tag <regex>', 'only tags matching this regular expression')
+    .option('--omit-digest-tags', 'hide sha256-<hex> tags (cosign signatures, attestations, SBOMs, referrers fallback tags)')
     .action(action(ls));
 }

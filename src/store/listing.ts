@@ -6,7 +6,7 @@
 // - Filesystem: names from parent directories, one read per `current` link.
 import pLimit from 'p-limit';
 import { basename, type StorageDriver } from '../drivers/driver.js';
-import { NotFoundError } from '../errors.js';
+import { isNotFound, NotFoundError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName, isStoredTag } from '../image/reference.js';
 import { enumerateStore } from './enumerate.js';
@@ -29,6 +29,8 @@ export interface TagLink {
   digest?: Digest;
   /** Why the current link could not be read (malformed content). */
   problem?: string;
+  /** Push time: the current link's modification time (ms since the epoch). */
+  pushed?: number;
 }
 
 export interface RepoTags {
@@ -80,10 +82,18 @@ async function listTagged(d: StorageDriver, concurrency: number, repos?: string[
   return [...out.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
 }
 
-async function readCurrent(d: StorageDriver, repo: string, tag: string): Promise<TagLink> {
+async function readCurrent(d: StorageDriver, repo: string, tag: string, time?: number): Promise<TagLink> {
   try {
-    const digest = await readLink(d, tagCurrentLinkPath(repo, tag));
-    return digest ? { tag, digest } : { tag };
+    const path = tagCurrentLinkPath(repo, tag);
+    // The time first: a tag re-pushed between the two reads shows the older time, never a newer one.
+    const pushed = time ?? (await d.stat(path).then((st) => (st.isDir ? undefined : st.modTime.getTime()),
+      (err: unknown) => {
+        if (isNotFound(err)) return undefined;
+        throw err;
+      },
+    ));
+    const digest = await readLink(d, path);
+    return digest ? { tag, digest, ...(pushed !== undefined ? { pushed } : {}) } : { tag };
   } catch (err) {
     if (err instanceof MalformedLinkError) return { tag, problem: err.message };
     throw err;

@@ -5,7 +5,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { StorageDriver } from '../drivers/driver.js';
 import type { Digest } from '../image/digest.js';
 import { parseManifest, platformString, type ParsedManifest } from '../image/manifest.js';
-import { readBlob } from './blobs.js';
+import { readBlob, statBlob } from './blobs.js';
 
 export interface ManifestSummary {
   digest: Digest;
@@ -22,6 +22,9 @@ export interface ManifestSummary {
   /** Why something is null: a missing or unparsable manifest. */
   problem?: string;
 }
+
+/** Image configs bigger than this are not read for their `created` time. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
 /** Nesting of indexes followed for sizes (an index of indexes of images). */
 const MAX_DEPTH = 4;
@@ -58,6 +61,36 @@ export class ManifestReader {
     if (m.manifests.length === 0) return;
     if (depth >= MAX_DEPTH) throw new Error(`index ${digest} nests more than ${MAX_DEPTH} levels`);
     await Promise.all(m.manifests.map((c) => this.blobs(c.digest, depth + 1, into)));
+  }
+
+  /**
+   * The image's `created` time from its config (ms since the epoch); for an index, the newest of
+   * its children's. Undefined when no config says (or it cannot be read).
+   */
+  async created(digest: Digest, depth = 0): Promise<number | undefined> {
+    let m: ParsedManifest;
+    try {
+      m = (await this.read(digest)).manifest;
+    } catch {
+      return undefined;
+    }
+    if (m.manifests.length > 0 && depth < MAX_DEPTH) {
+      const times = await Promise.all(m.manifests.map((c) => this.created(c.digest, depth + 1)));
+      const known = times.filter((t): t is number => t !== undefined);
+      return known.length > 0 ? Math.max(...known) : undefined;
+    }
+    if (!m.config || m.config.size > MAX_CONFIG_BYTES) return undefined;
+    try {
+      const digest = m.config.digest;
+      // The descriptor's size may lie in a hostile store: the blob's own size bounds the read.
+      const bytes = await this.limit(async () => ((await statBlob(this.d, digest))?.size ?? Infinity) <= MAX_CONFIG_BYTES ? readBlob(this.d, digest) : undefined);
+      if (!bytes) return undefined;
+      const config = JSON.parse(bytes.toString('utf8')) as { created?: unknown };
+      const t = typeof config.created === 'string' ? Date.parse(config.created) : NaN;
+      return Number.isNaN(t) ? undefined : t;
+    } catch {
+      return undefined;
+    }
   }
 
   async summarize(digest: Digest): Promise<ManifestSummary> {

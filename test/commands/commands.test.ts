@@ -241,18 +241,19 @@ describe('ls', () => {
     });
     const sm = JSON.parse(single.bytes.toString()) as { config: { size: number }; layers: { size: number }[] };
     const multiRow = { digest: multi.digest, mediaType: multi.mediaType, platforms: ['linux/amd64', 'linux/arm64/v8'], size: childBlobs[0]! + childBlobs[1]! };
+    const pushed = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/); // the tag's push time, ISO 8601 UTC
     expect(r.json()).toEqual({
       repositories: [
-        { name: 'a/b/c', tags: [{ tag: 'four', ...multiRow }, { tag: 'three', ...multiRow }] },
-        { name: 'a', tags: [{ tag: 'one', digest: single.digest, mediaType: single.mediaType, platforms: null, size: sm.config.size + sm.layers.reduce((n, l) => n + l.size, 0) }] },
+        { name: 'a/b/c', tags: [{ tag: 'four', ...multiRow, pushed }, { tag: 'three', ...multiRow, pushed }] },
+        { name: 'a', tags: [{ tag: 'one', digest: single.digest, mediaType: single.mediaType, platforms: null, size: sm.config.size + sm.layers.reduce((n, l) => n + l.size, 0), pushed }] },
       ],
     });
     const tsv = await regbucketOk(['--store', pristine, 'ls', 'a']);
     const [head, row] = tsv.stdout.trimEnd().split('\n');
-    expect(head).toBe('TAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE');
+    expect(head).toBe('TAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE\tPUSHED');
     expect(row!.split('\t').slice(0, 4)).toEqual(['one', single.digest, 'oci manifest', '-']);
     const bare = await regbucketOk(['--store', pristine, '--json', 'ls', '--no-details', 'a']);
-    expect(bare.json()).toEqual({ repositories: [{ name: 'a', tags: [{ tag: 'one', digest: single.digest }] }] });
+    expect(bare.json()).toEqual({ repositories: [{ name: 'a', tags: [{ tag: 'one', digest: single.digest, pushed }] }] });
   });
 
   it('--all lists every repository with its tags', async () => {
@@ -265,7 +266,7 @@ describe('ls', () => {
       ['app', ['multi', 'single']],
     ]);
     const tsv = await regbucketOk(['--store', pristine, 'ls', '--all']);
-    expect(tsv.stdout.split('\n')[0]).toBe('REPOSITORY\tTAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE');
+    expect(tsv.stdout.split('\n')[0]).toBe('REPOSITORY\tTAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE\tPUSHED');
   });
 
   it('shows a tag whose manifest is gone, with a warning, and goes on', async () => {
