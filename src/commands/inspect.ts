@@ -8,7 +8,7 @@ import { platformString, type Descriptor } from '../image/manifest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { formatStoreRef, parseStoreRef } from '../image/reference.js';
 import { readBlob } from '../store/blobs.js';
-import { resolveStoreRef } from '../store/source-sink.js';
+import { resolveStoreRef, StoreSource } from '../store/source-sink.js';
 import { getManifest } from '../store/manifests.js';
 import { ManifestReader } from '../store/summary.js';
 import { escapeText as esc } from '../util/escape.js';
@@ -56,6 +56,11 @@ async function inspect(ctx: Context, ref: string, opts: InspectOptions): Promise
   const reader = new ManifestReader(d, ctx.globals.concurrency);
   const summary = await reader.summarize(digest);
   const m = (await reader.read(digest)).manifest;
+  // OCI referrers listed in the `sha256-<hex>` fallback tag, and cosign's tag-scheme attachments.
+  const source = new StoreSource(d, { repo: r.repo, digest });
+  const found = await source.referrers({ mediaType: m.mediaType, digest, size: bytes.length });
+  const tagOf = new Map([...source.fallbackTags].filter(([t]) => t.includes('.')).map(([t, x]) => [x.digest, t]));
+  const referrers = found.map((x) => ({ ...brief(x), tag: tagOf.get(x.digest) ?? null }));
   const info = {
     repository: r.repo,
     reference: formatStoreRef(r.digest ? r : { repo: r.repo, tag: r.tag ?? 'latest' }),
@@ -72,6 +77,7 @@ async function inspect(ctx: Context, ref: string, opts: InspectOptions): Promise
     totalSize: summary.size,
     annotations: m.annotations ?? null,
     subject: m.subject ? brief(m.subject) : null,
+    referrers,
     ...(summary.problem ? { problem: summary.problem } : {}),
   };
   ctx.output.result(info, () => {
@@ -93,6 +99,10 @@ async function inspect(ctx: Context, ref: string, opts: InspectOptions): Promise
       for (const c of info.manifests) lines.push(`  ${c.digest}  ${esc(c.platform ?? '-')}  ${esc(String(c.mediaType))}`);
     }
     if (info.subject) lines.push(`subject:    ${info.subject.digest} (${esc(String(info.subject.mediaType))})`);
+    if (referrers.length) {
+      lines.push(`referrers:  ${referrers.length}`);
+      for (const x of referrers) lines.push(`  ${x.digest}  ${esc(String(x.tag ?? x.artifactType ?? x.mediaType))}`);
+    }
     for (const [k, v] of Object.entries(info.annotations ?? {})) lines.push(`annotation: ${esc(k)}=${esc(String(v))}`);
     if (summary.problem) lines.push(`problem:    ${esc(summary.problem)}`);
     return lines.join('\n');

@@ -11,6 +11,7 @@
 //   `sha256-<hex>`), recursively.
 // - Attachment tags are not ranked by rules: they go when their subject loses its last tag or is
 //   deleted by this plan, and stay otherwise.
+import { attachmentSubject } from '../image/attachments.js';
 import type { Digest } from '../image/digest.js';
 import { formatDuration } from '../util/duration.js';
 import type { CompiledPolicy } from './policy.js';
@@ -71,13 +72,6 @@ export interface RepoRetention {
   pinned?: string;
 }
 
-const ATTACHMENT_RE = /^sha256-([a-f0-9]{64})(?:\.(?:sig|att|sbom))?$/;
-
-/** The subject of a cosign tag-scheme attachment (or a referrers fallback tag), by its name. */
-export function attachmentSubject(tag: string): Digest | undefined {
-  const m = ATTACHMENT_RE.exec(tag);
-  return m ? `sha256:${m[1]}` : undefined;
-}
 
 /** True when planning this repository needs its manifests read (children, subjects). */
 export function needsManifests(policy: CompiledPolicy, tags: { name: string }[]): boolean {

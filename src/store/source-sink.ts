@@ -2,12 +2,13 @@
 import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../drivers/driver.js';
 import { NotFoundError, SizeMismatchError } from '../errors.js';
+import { attachmentTags } from '../image/attachments.js';
 import { hexOf, type Digest } from '../image/digest.js';
 import { parseManifest, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { formatStoreRef, type StoreRef } from '../image/reference.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
 import { openBlob, statBlob, uploadBlob } from './blobs.js';
-import { readLink } from './links.js';
+import { MalformedLinkError, readLink } from './links.js';
 import { getManifest, hasIntactManifest, hasRevision, putManifest } from './manifests.js';
 import { tagCurrentLinkPath } from './paths.js';
 import { resolveTag, tagManifest } from './tags.js';
@@ -66,6 +67,29 @@ export class StoreSource implements ImageSource {
    * are in no such tag are not found (that would take reading every manifest of the repository).
    */
   async referrers(subject: Descriptor): Promise<Descriptor[]> {
+    const [listed, attached] = await Promise.all([this.fallbackReferrers(subject), Promise.all(attachmentTags(subject.digest).map((t) => this.tagged(t)))]);
+    // cosign's tag-scheme attachments travel with their subject like referrers, under their tag.
+    const out = [...listed];
+    attachmentTags(subject.digest).forEach((tag, i) => {
+      const desc = attached[i];
+      if (!desc) return;
+      this.fallbackTags.set(tag, desc);
+      out.push(desc);
+    });
+    return out;
+  }
+
+  /** The manifest a tag names, when it is a revision of the repository. */
+  private async tagged(tag: string): Promise<Descriptor | undefined> {
+    const digest = await readLink(this.d, tagCurrentLinkPath(this.ref.repo, tag)).catch((err: unknown) => {
+      if (err instanceof MalformedLinkError) return undefined; // a tag no client can resolve either
+      throw err;
+    });
+    if (!digest || !(await hasRevision(this.d, this.ref.repo, digest))) return undefined;
+    return (await storeDescriptor(this.d, this.ref.repo, digest)).desc;
+  }
+
+  private async fallbackReferrers(subject: Descriptor): Promise<Descriptor[]> {
     const tag = `sha256-${hexOf(subject.digest)}`;
     const digest = await readLink(this.d, tagCurrentLinkPath(this.ref.repo, tag));
     if (!digest || !(await hasRevision(this.d, this.ref.repo, digest))) return [];

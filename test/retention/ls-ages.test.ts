@@ -36,7 +36,7 @@ interface Row {
   created?: string | null;
 }
 
-describe('ls ages', () => {
+describe('ls ages', { timeout: 600_000 }, () => {
   it('push times, created times, sorting and filters through the CLI', async () => {
     const root = tempDir('regbucket-ls-ages-');
     await build(filesystemStore(root));

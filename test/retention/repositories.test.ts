@@ -24,7 +24,7 @@ async function build(s: TestStore): Promise<void> {
 type Listing = { name: string; tags: { tag: string; digest?: string }[] }[];
 const names = (l: Listing): [string, [string, string | undefined][]][] => l.map((r) => [r.name, r.tags.map((t) => [t.tag, t.digest])]);
 
-describe('mv', () => {
+describe('mv', { timeout: 600_000 }, () => {
   for (const make of [memoryStore, () => filesystemStore()]) {
     it(`renames with every tag and manifest (${make().kind})`, async () => {
       const s = make();
@@ -63,7 +63,7 @@ describe('mv', () => {
   });
 });
 
-describe('delete --repository', () => {
+describe('delete --repository', { timeout: 600_000 }, () => {
   it('empties the repository; gc then frees what du called exclusive', async () => {
     const root = tempDir('regbucket-delrepo-');
     const s = filesystemStore(root);

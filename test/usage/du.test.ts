@@ -41,7 +41,7 @@ function bruteForce(root: string): { repos: Map<string, Set<string>>; sizes: Map
   return { repos, sizes };
 }
 
-describe('du', () => {
+describe('du', { timeout: 600_000 }, () => {
   it('agrees with a brute-force computation from the files', async () => {
     const root = tempDir('regbucket-du-');
     const s = filesystemStore(root);
