@@ -69,7 +69,6 @@ describe('listing: flat and tree listings agree', () => {
       ['two', true, false],
     ]);
     // Push times come from each copy's own files (written at different moments): compared apart.
-    expect(all.every((r) => r.tags.every((t) => (t.pushed !== undefined) === (t.digest !== undefined)))).toBe(true);
     const untimed = (r: RepoTags): RepoTags => ({ ...r, tags: r.tags.map(({ pushed: _, ...t }) => t) });
     for (const d of [mem, plain]) {
       expect(await listRepositorySummaries(d, 4)).toEqual(repos);
