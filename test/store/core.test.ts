@@ -5,6 +5,7 @@ import { DigestMismatchError, NotFoundError, ReferenceUnknownError, SizeMismatch
 import { sha256, type Digest } from '../../src/image/digest.js';
 import { blobExists, uploadBlob } from '../../src/store/blobs.js';
 import { deleteManifest, getManifest, putManifest } from '../../src/store/manifests.js';
+import { parseRepoName, parseTag } from '../../src/image/reference.js';
 import * as P from '../../src/store/paths.js';
 import { listTags, resolveTag, tagManifest, untag } from '../../src/store/tags.js';
 import { listRepositories, listRevisions } from '../../src/store/walk.js';
@@ -196,14 +197,26 @@ describe('manifests and tags', () => {
 });
 
 describe('paths', () => {
-  const bad = ['../x', 'A/B', '/abs', 'a//b', 'a/', '', 'a/../b', 'x\0y', 'a'.repeat(256)];
+  // Path builders accept two kinds of name: grammar-valid names (what users type, checked by the
+  // reference parser before any command reaches the store) and names read back from a store's own
+  // directory listings (any addressable component: the registry lists and marks from those too).
+  // Nothing else reaches a path.
+  const bad = ['../x', '/abs', 'a//b', 'a/', '', 'a/../b', 'x\0y', 'a b', '_layers', 'a/_manifests'];
   it.each(bad)('rejects repository name %j before building a path', (name) => {
     expect(() => P.repoDir(name)).toThrow(/repository name/);
   });
 
+  it('user input outside the grammar is refused by the parser, stored names still address their directory', () => {
+    expect(() => parseRepoName('A/B')).toThrow(/invalid repository name/);
+    expect(() => parseRepoName('a'.repeat(256))).toThrow(/255 at most/);
+    expect(() => parseTag('.hidden')).toThrow(/invalid tag/);
+    expect(P.repoDir('A/B')).toBe('/docker/registry/v2/repositories/A/B');
+    expect(P.tagDir('a', '.hidden')).toBe('/docker/registry/v2/repositories/a/_manifests/tags/.hidden');
+  });
+
   it('rejects bad tags and digests', () => {
-    expect(() => P.tagDir('a', 'x'.repeat(129))).toThrow(/invalid tag/);
-    expect(() => P.tagDir('a', '.hidden')).toThrow(/invalid tag/);
+    expect(() => P.tagDir('a', 'x/y')).toThrow(/invalid tag/);
+    expect(() => P.tagDir('a', '')).toThrow(/invalid tag/);
     expect(() => P.blobDataPath('sha256:abc' as Digest)).toThrow(/not a digest/);
     expect(() => P.blobDataPath(`sha256:${'A'.repeat(64)}` as Digest)).toThrow(/not a digest/);
   });
