@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
 import type { StorageDriver } from '../drivers/driver.js';
-import { openDriver } from '../drivers/open.js';
 import { isNotFound, NotFoundError, UsageError } from '../errors.js';
 import { ROOT } from '../store/paths.js';
 import { Output, type OutputMode } from './output.js';
+import type { ProgressMode } from './progress.js';
 
 export interface GlobalOptions {
   store?: string;
   json?: boolean;
   quiet?: boolean;
+  progress?: ProgressMode;
   concurrency: number;
   retries: number;
   /** --timeout, ms. */
@@ -24,7 +25,7 @@ export class Context {
 
   constructor(readonly globals: GlobalOptions) {
     const mode: OutputMode = globals.json ? 'json' : globals.quiet ? 'quiet' : 'human';
-    this.output = new Output(mode);
+    this.output = new Output(mode, globals.progress);
   }
 
   static from(cmd: Command): Context {
@@ -57,10 +58,10 @@ export class Context {
   }
 
   /** Another store (copy --to). */
-  open(url: string): Promise<StorageDriver> {
-    return Promise.resolve(
-      openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries, timeoutMs: this.globals.timeout }),
-    );
+  async open(url: string): Promise<StorageDriver> {
+    // Loaded here, not at start-up: `--help` and `version` never touch a driver.
+    const { openDriver } = await import('../drivers/open.js');
+    return openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries, timeoutMs: this.globals.timeout });
   }
 
   async close(): Promise<void> {

@@ -2,63 +2,49 @@
 // whether a human table, stable JSON, or nothing (quiet) comes out.
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
-import type { Ora } from 'ora';
 import { escapeLines, escapeText } from '../util/escape.js';
+import { progressKind, startProgress, type Progress, type ProgressKind, type ProgressMode } from './progress.js';
 
-// ora and cli-table3 cost ~60 ms to load: only a terminal session pays for them.
+// cli-table3 costs ~20 ms to load: only a terminal session pays for it.
 const require = createRequire(import.meta.url);
 
+/** Carried by every --json document (docs/json.md); raised only when a document changes incompatibly. */
+export const SCHEMA_VERSION = 1;
+
 export type OutputMode = 'human' | 'json' | 'quiet';
-
-export interface Progress {
-  update(text: string): void;
-  done(): void;
-}
-
-const noProgress: Progress = { update() {}, done() {} };
+export type { Progress };
 
 export class Output {
+  private readonly progressAs: ProgressKind;
+
   constructor(
     readonly mode: OutputMode,
+    progress: ProgressMode = 'auto',
     private readonly stdout: NodeJS.WriteStream = process.stdout,
     private readonly stderr: NodeJS.WriteStream = process.stderr,
-  ) {}
-
-  /** Progress spinners only on an interactive terminal, never in CI, JSON or quiet mode. */
-  get interactive(): boolean {
-    return this.mode === 'human' && Boolean(this.stderr.isTTY) && !process.env.CI;
+  ) {
+    // --json and -q keep stderr for errors unless plain progress lines were asked for by name.
+    this.progressAs = mode === 'human' || progress === 'plain' ? progressKind(progress, stderr) : 'none';
   }
 
+  /** Whether progress is shown at all: commands skip building progress text otherwise. */
+  get showsProgress(): boolean {
+    return this.progressAs !== 'none';
+  }
+
+  /** Progress text is escaped (escapeText): stored names in it cannot move the cursor. */
   progress(text: string): Progress {
-    if (!this.interactive) return noProgress;
-    let spinner: Ora | undefined;
-    let current = text;
-    let stopped = false;
-    void import('ora').then(({ default: ora }) => {
-      if (!stopped) spinner = ora({ text: current, stream: this.stderr }).start();
-    });
-    return {
-      update: (t) => {
-        t = escapeText(t);
-        current = t;
-        if (spinner) spinner.text = t;
-      },
-      done: () => {
-        stopped = true;
-        spinner?.stop();
-      },
-    };
+    const p = startProgress(this.progressAs, escapeText(text), this.stderr);
+    return { update: (t) => p.update(escapeText(t)), done: () => p.done() };
   }
 
-  /**
-   * The command's result: `json` for --json, `human` rendered otherwise. Human text passes
-   * through escapeLines: whatever stored text a renderer forgot to escape, no control character
-   * but its line breaks reaches the terminal (renderers escape single values with escapeText).
-   */
-  result(json: unknown, human: () => string | undefined): void {
-    if (this.mode === 'json') this.stdout.write(`${JSON.stringify(json, null, 2)}\n`);
+  /** The command's result: `json` for --json (with its schemaVersion), `human` rendered otherwise. */
+  result(json: object, human: () => string | undefined): void {
+    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ schemaVersion: SCHEMA_VERSION, ...json }, null, 2)}\n`);
     else if (this.mode === 'human') {
       const text = human();
+      // escapeLines: whatever stored text a renderer forgot to escape, no control character but its
+      // line breaks reaches the terminal (renderers escape single values with escapeText).
       if (text) this.stdout.write(escapeLines(text.endsWith('\n') ? text : `${text}\n`));
     }
   }
@@ -69,7 +55,14 @@ export class Output {
    */
   async jsonStream(pieces: Iterable<string>): Promise<void> {
     if (this.mode !== 'json') return;
-    for (const p of pieces) if (!this.stdout.write(p)) await once(this.stdout, 'drain');
+    // The document's opening brace comes from here, with the schemaVersion; the pieces' own is dropped.
+    let first = true;
+    this.stdout.write(`{\n  "schemaVersion": ${SCHEMA_VERSION},`);
+    for (const piece of pieces) {
+      const p = first ? piece.replace(/^\s*\{/, '') : piece;
+      first = false;
+      if (!this.stdout.write(p)) await once(this.stdout, 'drain');
+    }
     this.stdout.write('\n');
   }
 
@@ -88,6 +81,12 @@ export class Output {
 
   error(line: string): void {
     this.stderr.write(`regbucket: error: ${escapeText(line)}\n`);
+  }
+
+  /** A command's failure: the line on stderr and, with --json, the error document on stdout. */
+  failure(message: string, exitCode: number, kind: string): void {
+    this.error(message);
+    if (this.mode === 'json') this.stdout.write(`${JSON.stringify({ schemaVersion: SCHEMA_VERSION, error: { message, exitCode, kind } }, null, 2)}\n`);
   }
 
   /** Cells are escaped (escapeText): a tab or newline in stored text cannot forge a column or a row. */
@@ -128,3 +127,4 @@ export function formatAge(time: number, now: number): string {
   for (const [n, u] of units) if (s >= n) return `${Math.floor(s / n)}${u} ago`;
   return `${s}s ago`;
 }
+

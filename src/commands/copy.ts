@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { NotFoundError, UsageError } from '../errors.js';
 import { ImageCopier } from '../image/image-copier.js';
@@ -10,7 +8,8 @@ import { copyFallbackTags } from '../store/import.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
 interface CopyOptions {
-  to: string;
+  to?: string;
+  allTags?: boolean;
   platform?: string[];
   referrers: boolean;
   repair?: boolean;
@@ -22,30 +21,72 @@ interface CopiedImage {
   digest: string;
 }
 
-/**
- * What to copy: the one image a tag or digest names, or every tag of the repository (what users
- * mean by copying a repository; the `sha256-<hex>` referrers tags come along that way).
- */
-async function sources(ctx: Context, src: StoreRef): Promise<StoreRef[]> {
-  if (src.tag || src.digest) return [src];
-  const tags = await listTags(await ctx.registryStore(), src.repo);
-  if (tags.length === 0) throw new NotFoundError(`repository ${src.repo} has no tags in ${ctx.storeUrl}: name a digest (${src.repo}@sha256:...) to copy an untagged image`);
-  return tags.map((tag) => ({ repo: src.repo, tag }));
+const SCHEME_RE = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/** A store URL as a user writes one: a path (absolute, ./ or ../, ~), or a scheme URL. */
+function looksLikeStoreUrl(s: string): boolean {
+  return SCHEME_RE.test(s) || s.startsWith('/') || s.startsWith('./') || s.startsWith('../') || s === '.' || s === '..' || s.startsWith('~');
 }
 
-async function copy(ctx: Context, ref: string, destArg: string | undefined, opts: CopyOptions): Promise<number> {
+/**
+ * DST: `<store-url>[//<repo>[:<tag>]]`, or with --to only `<repo>[:<tag>]`. A repository name
+ * never starts with `/`, `.` or `~` and never holds `//` or a scheme, so the two cannot be confused;
+ * a bare word like `mirror` is a repository, and needs --to for its store.
+ */
+export function parseCopyDestination(dst: string | undefined, to: string | undefined): { store: string; ref?: StoreRef } {
+  if (to !== undefined) {
+    if (dst !== undefined && looksLikeStoreUrl(dst)) throw new UsageError(`copy got two destination stores, --to ${to} and ${dst}: give one`);
+    return { store: to, ref: dst === undefined ? undefined : parseStoreRef(dst) };
+  }
+  if (dst === undefined) throw new UsageError('copy needs a destination: regbucket copy <repo>[:<tag>] <store-url>[//<repo>[:<tag>]]');
+  if (!looksLikeStoreUrl(dst)) {
+    throw new UsageError(`copy destination ${dst} is a repository, not a store: write the store as a path or URL (./${dst}, /srv/${dst}, s3://bucket/prefix), or give it with --to`);
+  }
+  const scheme = SCHEME_RE.exec(dst)?.[0] ?? '';
+  const at = dst.indexOf('//', scheme.length);
+  if (at < 0) return { store: dst };
+  const store = dst.slice(0, at);
+  const repo = dst.slice(at + 2);
+  if (!repo) return { store };
+  return { store, ref: parseStoreRef(repo) };
+}
+
+/**
+ * What to copy: the one image a tag or digest names (a repository alone means latest), or with
+ * --all-tags every tag of the repository (the `sha256-<hex>` referrers tags come along that way).
+ */
+async function sources(ctx: Context, src: StoreRef, allTags: boolean): Promise<StoreRef[]> {
+  if (allTags) {
+    if (src.tag || src.digest) throw new UsageError(`--all-tags copies a whole repository: give ${src.repo}, not ${formatStoreRef(src)}`);
+    const tags = await listTags(await ctx.registryStore(), src.repo);
+    if (tags.length === 0) throw new NotFoundError(`repository ${src.repo} has no tags in ${ctx.storeUrl}: name a digest (${src.repo}@sha256:...) to copy an untagged image`);
+    return tags.map((tag) => ({ repo: src.repo, tag }));
+  }
+  if (src.tag || src.digest) return [src];
+  const d = await ctx.registryStore();
+  const tags = await listTags(d, src.repo);
+  if (!tags.includes('latest') && tags.length > 0) {
+    // Before --all-tags, a bare repository copied every tag: say how to get that now.
+    throw new UsageError(`${src.repo} has no tag latest, which a repository alone means: name a tag (${tags.slice(0, 3).map((t) => `${src.repo}:${t}`).join(', ')}) or pass --all-tags to copy all ${tags.length}`);
+  }
+  return [{ repo: src.repo, tag: 'latest' }];
+}
+
+export async function run(ctx: Context, ref: string, dstArg: string | undefined, opts: CopyOptions): Promise<number> {
   const src = parseStoreRef(ref);
-  const dest = destArg ? parseStoreRef(destArg) : { repo: src.repo };
-  if (dest.digest) throw new UsageError(`copy destination ${destArg} names a digest: give a repository and optionally a tag`);
-  const refs = await sources(ctx, src);
+  const { store: toUrl, ref: destRef } = parseCopyDestination(dstArg, opts.to);
+  const dest = destRef ?? { repo: src.repo };
+  const destText = destRef ? formatStoreRef(destRef) : undefined;
+  if (dest.digest) throw new UsageError(`copy destination ${destText} names a digest: give a repository and optionally a tag`);
+  const refs = await sources(ctx, src, Boolean(opts.allTags));
   if (dest.tag && refs.length > 1) {
-    throw new UsageError(`${src.repo} has ${refs.length} tags: copy one (${src.repo}:<tag>) to ${destArg}, or give a destination repository without a tag`);
+    throw new UsageError(`--all-tags copies ${refs.length} tags of ${src.repo}: give a destination repository without a tag`);
   }
   const from = await ctx.registryStore();
-  const to = await ctx.open(opts.to);
+  const to = await ctx.open(toUrl);
   try {
     const sink = new StoreSink(to, dest.repo, { repair: opts.repair });
-    const prog = copyProgress(ctx.output, `copying to ${opts.to}`);
+    const prog = copyProgress(ctx.output, `copying to ${toUrl}`);
     const copied: CopiedImage[] = [];
     // One copier for every tag: a blob or manifest shared by several is planned and moved once.
     const source = new StoreSource(from, { repo: src.repo });
@@ -72,24 +113,11 @@ async function copy(ctx: Context, ref: string, destArg: string | undefined, opts
     } finally {
       prog.done();
     }
-    ctx.output.result({ to: opts.to, images: copied, stats: copier.stats }, () =>
+    ctx.output.result({ to: toUrl, images: copied, stats: copier.stats }, () =>
       [...copied.map((c) => `${c.source} -> ${c.destination} ${c.digest}`), statsLine(copier.stats)].join('\n'),
     );
     return 0;
   } finally {
     await to.close();
   }
-}
-
-export function register(program: Command): void {
-  program
-    .command('copy')
-    .description('copy images from the store to another store (directory or bucket), moving only the blobs it lacks')
-    .argument('<ref>', '<repo>[:<tag>|@<digest>] in the store; a repository alone copies every tag')
-    .argument('[dest]', '<repo>[:<tag>] in the destination store (default: the same name)')
-    .requiredOption('--to <store-url>', 'destination store: a directory, file://dir or s3://bucket[/prefix]')
-    .option('--platform <os/arch[/variant]>', 'copy only this platform of a multi-arch image (repeatable)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
-    .option('--repair', 're-hash every blob and manifest of the image the destination has already and replace corrupt ones')
-    .action(action(copy));
 }

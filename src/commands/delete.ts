@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
@@ -32,7 +30,7 @@ function render(plan: DeletePlan, dryRun: boolean): string {
   return lines.join('\n');
 }
 
-async function del(ctx: Context, refs: string[], opts: DeleteOptions): Promise<number> {
+export async function run(ctx: Context, refs: string[], opts: DeleteOptions): Promise<number> {
   if (opts.repository.length > 0) {
     if (refs.length > 0) throw new UsageError('give <refs...> or --repository, not both');
     return deleteRepositories(ctx, opts);
@@ -58,16 +56,6 @@ async function del(ctx: Context, refs: string[], opts: DeleteOptions): Promise<n
   return 0;
 }
 
-export function register(program: Command): void {
-  program
-    .command('delete')
-    .description('untag (<repo>:<tag>) or delete a manifest and every tag pointing at it (<repo>@<digest>), as the registry does')
-    .argument('[refs...]', '<repo>:<tag> or <repo>@<digest>')
-    .option('--repository <repo>', 'delete every tag and manifest of this repository (repeatable); gc then frees what only it used', (v: string, prev: string[]) => [...prev, v], [] as string[])
-    .option('--dry-run', 'print what would be deleted and change nothing')
-    .option('--force', 'delete a manifest even when an index kept in the repository references it (the index breaks)')
-    .action(action(del));
-}
 
 async function deleteRepositories(ctx: Context, opts: DeleteOptions): Promise<number> {
   const repos = [...new Set(opts.repository.map(parseRepoName))];

@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
 import { UsageError } from '../errors.js';
@@ -37,7 +35,7 @@ function render(ctx: Context, u: StoreUsage): string {
   return lines.join('\n');
 }
 
-async function du(ctx: Context, globs: string[], flags: DuFlags): Promise<number> {
+export async function run(ctx: Context, globs: string[], flags: DuFlags): Promise<number> {
   if (!(flags.sort in SORTS)) throw new UsageError(`--sort ${JSON.stringify(flags.sort)}: use one of ${Object.keys(SORTS).join(', ')}`);
   for (const g of globs) if (!/^[a-z0-9._/*?-]{1,255}$/.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob`);
   const only = globs.map(globToRegExp);
@@ -56,13 +54,4 @@ async function du(ctx: Context, globs: string[], flags: DuFlags): Promise<number
   usage.repositories.sort((a, b) => SORTS[flags.sort as SortKey](a, b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   ctx.output.result(usage, () => render(ctx, usage));
   return 0;
-}
-
-export function register(program: Command): void {
-  program
-    .command('du')
-    .description('space per repository: total, exclusive (freed by deleting it, then gc), shared, reclaimable by gc now; store totals and dedup ratio')
-    .argument('[repos...]', 'repository names or globs to show (totals are always the whole store)')
-    .option('--sort <key>', 'bytes, exclusive, shared, reclaimable or name', 'bytes')
-    .action(action(du));
 }

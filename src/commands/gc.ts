@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
 import { buildReport, reportJson, type GcReport, type GcTotals, type ReportInput } from '../gc/report.js';
@@ -98,7 +96,7 @@ function render(out: Output, r: GcReport): string {
   return lines.join('\n');
 }
 
-async function gc(ctx: Context, flags: GcFlags): Promise<number> {
+export async function run(ctx: Context, flags: GcFlags): Promise<number> {
   const minAgeMs = parseDuration(flags.minAge, '--min-age');
   const uploadsOlderThanMs = parseDuration(flags.uploadsOlderThan, '--uploads-older-than');
   const maxClockSkewMs = parseMaxSkew(flags.maxClockSkew, parseDuration);
@@ -119,7 +117,7 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
       storeName: ctx.storeUrl,
       listLimit: ctx.output.mode === 'json' ? undefined : SHOWN,
       onProgress: (p) => {
-        if (!ctx.output.interactive) return;
+        if (!ctx.output.showsProgress) return;
         const now = Date.now();
         if (now - last < 200 && p.done !== p.total) return;
         last = now;
@@ -137,17 +135,4 @@ async function gc(ctx: Context, flags: GcFlags): Promise<number> {
   }
   // Unsafe paths (symlinks, special files): what they might protect was kept; the store needs a look.
   return run.plan.warnings.some((w) => w.kind === 'unsafe-path') ? ExitCode.integrity : ExitCode.ok;
-}
-
-export function register(program: Command): void {
-  program
-    .command('gc')
-    .description('garbage-collect the store: delete blobs no manifest references, stale uploads and empty repositories (offline; see --dry-run)')
-    .option('--dry-run', 'print the plan, delete nothing')
-    .option('--delete-untagged', 'also delete manifests no tag names (children of kept indexes and referrers of kept manifests stay)')
-    .option('--min-age <duration>', 'never delete anything written less than this long ago (90s, 30m, 1h, 7d, 0)', '1h')
-    .option('--uploads-older-than <duration>', 'remove unfinished uploads started longer ago than this', '7d')
-    .option('--max-clock-skew <duration>', "ages are measured by the storage's clock; delete nothing when this machine's clock differs from it by more, or the storage does not tell its time (any: go on regardless)", '5m')
-    .option('--break-lock', 'take the store lock (.regbucket-gc.lock in the store root) even if another gc or verify --fix seems to hold it; only when that run is surely gone')
-    .action(action(gc));
 }

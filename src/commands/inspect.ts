@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
 import type { StorageDriver } from '../drivers/driver.js';
@@ -44,7 +42,7 @@ async function configPlatform(d: StorageDriver, config: Descriptor | undefined):
   }
 }
 
-async function inspect(ctx: Context, ref: string, opts: InspectOptions): Promise<number> {
+export async function run(ctx: Context, ref: string, opts: InspectOptions): Promise<number> {
   const r = parseStoreRef(ref);
   const d = await ctx.registryStore();
   const digest: Digest = await resolveStoreRef(d, r);
@@ -108,13 +106,4 @@ async function inspect(ctx: Context, ref: string, opts: InspectOptions): Promise
     return lines.join('\n');
   });
   return 0;
-}
-
-export function register(program: Command): void {
-  program
-    .command('inspect')
-    .description('show a manifest: digest, media type, config, layers, platforms, annotations, subject')
-    .argument('<ref>', '<repo>[:<tag>|@<digest>] (default tag latest)')
-    .option('--raw', 'print the exact stored manifest bytes and nothing else')
-    .action(action(inspect));
 }

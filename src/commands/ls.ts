@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatAge, formatBytes } from '../cli/output.js';
 import type { StorageDriver } from '../drivers/driver.js';
@@ -122,7 +120,7 @@ function filterAndSort(repos: { name: string; tags: TagRow[] }[], opts: LsOption
   }
 }
 
-async function ls(ctx: Context, repos: string[], opts: LsOptions): Promise<number> {
+export async function run(ctx: Context, repos: string[], opts: LsOptions): Promise<number> {
   if (!['tag', 'pushed', 'created'].includes(opts.sort)) throw new UsageError(`--sort ${JSON.stringify(opts.sort)}: use tag, pushed or created`);
   if (opts.sort === 'created' && !opts.created) throw new UsageError('--sort created needs --created (it reads every image config)');
   let tagRe: RegExp | undefined;
@@ -165,16 +163,3 @@ async function ls(ctx: Context, repos: string[], opts: LsOptions): Promise<numbe
   return 0;
 }
 
-export function register(program: Command): void {
-  program
-    .command('ls')
-    .description('list repositories, or the tags of repositories with digest, type, platforms and size')
-    .argument('[repos...]', 'list the tags of these repositories (names or globs: * within a component, ** across)')
-    .option('-a, --all', 'list the tags of every repository')
-    .option('--no-details', 'tags, digests and push times only: read no manifests')
-    .option('--created', "also show each image's creation time (reads its config; an index: its newest child's)")
-    .option('--sort <key>', 'order tags by tag, pushed or created (newest first)', 'tag')
-    .option('--tag <regex>', 'only tags matching this regular expression')
-    .option('--omit-digest-tags', 'hide sha256-<hex> tags (cosign signatures, attestations, SBOMs, referrers fallback tags)')
-    .action(action(ls));
-}

@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { executeRename, planRename } from '../store/rename.js';
 
@@ -7,7 +5,7 @@ interface MvOptions {
   dryRun?: boolean;
 }
 
-async function mv(ctx: Context, from: string, to: string, opts: MvOptions): Promise<number> {
+export async function run(ctx: Context, from: string, to: string, opts: MvOptions): Promise<number> {
   const d = await ctx.registryStore();
   const plan = await planRename(d, from, to);
   const dryRun = Boolean(opts.dryRun);
@@ -17,12 +15,3 @@ async function mv(ctx: Context, from: string, to: string, opts: MvOptions): Prom
   return 0;
 }
 
-export function register(program: Command): void {
-  program
-    .command('mv')
-    .description('rename a repository (refuses to overwrite an existing one; repositories nested below it stay)')
-    .argument('<repo>', 'the repository to rename')
-    .argument('<new-repo>', 'its new name')
-    .option('--dry-run', 'check and print the rename, change nothing')
-    .action(action(mv));
-}

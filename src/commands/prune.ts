@@ -1,6 +1,4 @@
 import { readFile, stat } from 'node:fs/promises';
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatAge, type Output } from '../cli/output.js';
 import { UsageError } from '../errors.js';
@@ -127,7 +125,7 @@ function render(out: Output, plan: PrunePlan, dryRun: boolean, outcome?: PruneOu
   return lines.join('\n');
 }
 
-async function prune(ctx: Context, globs: string[], flags: PruneFlags): Promise<number> {
+export async function run(ctx: Context, globs: string[], flags: PruneFlags): Promise<number> {
   for (const g of globs) if (!GLOB_RE.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob (lowercase letters, digits, . _ - /, and * ** ?)`);
   const dryRun = Boolean(flags.dryRun);
   if (dryRun && flags.gc) throw new UsageError('--gc with --dry-run: gc cannot see what prune would untag; run regbucket gc --dry-run after a real prune');
@@ -163,20 +161,3 @@ async function prune(ctx: Context, globs: string[], flags: PruneFlags): Promise<
   return 0;
 }
 
-const collect = (v: string, prev: string[]): string[] => [...prev, v];
-
-export function register(program: Command): void {
-  program
-    .command('prune')
-    .description('untag by retention policy (keep the last N, those pushed within a window, protected names); --gc frees the space after')
-    .argument('[repos...]', 'repository names or globs (* within a component, ** across); none: every repository')
-    .option('--keep-last <n>', 'keep the n most recently pushed tags (of those --match selects)')
-    .option('--keep-within <duration>', 'keep tags pushed less than this long ago (7d, 12h, 2w)')
-    .option('--match <regex>', 'the tags the rule applies to (default: all); others are kept')
-    .option('--protect <regex>', 'never remove tags matching this (repeatable)', collect, [])
-    .option('--untagged-older-than <duration>', 'also delete manifests no kept tag reaches, pushed longer ago than this')
-    .option('--policy <file>', 'rules per repository pattern from a YAML file (docs/retention-policy.md)')
-    .option('--dry-run', 'print the plan, change nothing')
-    .option('--gc', 'run gc after pruning (frees the blobs of deleted manifests)')
-    .action(action(prune));
-}

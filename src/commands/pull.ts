@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
 import { ImageCopier, sumStats } from '../image/image-copier.js';
@@ -31,7 +29,7 @@ interface PulledImage {
  * every blob once, each image named by its `repo:tag`, which `push <bundle>` without a
  * destination puts back where it came from).
  */
-async function pull(ctx: Context, args: string[], opts: PullOptions): Promise<number> {
+export async function run(ctx: Context, args: string[], opts: PullOptions): Promise<number> {
   if (args.length < 2) throw new UsageError('pull takes one or more store references and a destination: regbucket pull <repo>[:<tag>|@<digest>]... <dest>');
   const destRef = args.at(-1)!;
   const refs = args.slice(0, -1).map((r) => parseStoreRef(r));
@@ -93,19 +91,4 @@ function fullName(ref: StoreRef): string | undefined {
 async function nameImage(sink: ReturnType<typeof openSink>['sink'], name: string | undefined, desc: Descriptor): Promise<void> {
   if (name) await sink.tag(name, desc);
   else if (sink instanceof OciLayoutSink || sink instanceof TarLayoutSink) sink.addUnnamed(desc);
-}
-
-export function register(program: Command): void {
-  program
-    .command('pull')
-    .description(
-      'export images from the store (destination: oci:<dir>[:<ref>], oci-archive:<file>[:<ref>], docker-archive:<file>[:<name:tag>]); ' +
-        'several images go into one layout or archive, each blob once, each image named by its repo:tag',
-    )
-    .usage('[options] <ref>... <dest>')
-    .argument('<ref-and-dest...>', '<repo>[:<tag>|@<digest>] in the store (one or more), then the destination')
-    .option('--platform <os/arch[/variant]>', 'pull only this platform of a multi-arch image (repeatable; a docker-archive takes one platform)', (v: string, acc: string[] = []) => [...acc, v])
-    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
-    .option('--repair', 'into an existing OCI layout: re-hash the blobs it has already and replace corrupt ones (blobs of the wrong size are always replaced)')
-    .action(action(pull));
 }

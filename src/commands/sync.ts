@@ -1,9 +1,6 @@
 import { readSourceFile } from '../image/local-files.js';
-import { boundedInt } from '../cli/numbers.js';
-import type { Command } from 'commander';
 import pLimit from 'p-limit';
 import { parse as parseYaml } from 'yaml';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
 import { ExitCode, InvalidInputError, NotFoundError, UsageError } from '../errors.js';
@@ -12,7 +9,7 @@ import { redact } from '../image/registry-auth.js';
 import type { ImageSource } from '../image/transfer.js';
 import { openSource } from '../image/transports.js';
 import { preparePush, type PreparedPush } from '../store/import.js';
-import { addSourceOptions, sourceOptions, type SourceFlags } from './source-options.js';
+import { sourceOptions, type SourceFlags } from './source-options.js';
 
 /** One line of the list: where from, where to, which platforms. */
 export interface SyncEntry {
@@ -24,7 +21,8 @@ export interface SyncEntry {
 }
 
 interface SyncOptions extends SourceFlags {
-  jobs: number;
+  /** The old --jobs (hidden): images at once; else half of --concurrency. */
+  jobs?: number;
   referrers: boolean;
   repair?: boolean;
 }
@@ -107,13 +105,14 @@ function destString(e: SyncEntry): string {
 /** A sync list is a few thousand lines at most: 16 MiB is far past any real one. */
 const MAX_SYNC_LIST_BYTES = 16 * 1024 * 1024;
 
-async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<number> {
+export async function run(ctx: Context, file: string, opts: SyncOptions): Promise<number> {
   const text = (await readSourceFile(file, 'the sync list', MAX_SYNC_LIST_BYTES)).toString('utf8');
   const entries = parseSyncFile(text, file);
   // Sources on one registry share a client: its connection pool serves every job at once.
-  const srcOpts = { ...sourceOptions(ctx, opts), concurrency: ctx.globals.concurrency * opts.jobs };
+  const jobs = opts.jobs ?? Math.max(1, Math.ceil(ctx.globals.concurrency / 2));
+  const srcOpts = { ...sourceOptions(ctx, opts), concurrency: ctx.globals.concurrency * jobs };
   const d = await ctx.store();
-  const limit = pLimit(Math.max(1, opts.jobs));
+  const limit = pLimit(jobs);
   const prog = ctx.output.progress(`checking ${entries.length} sources...`);
   let done = 0;
   // First every source is opened, resolved and checked (manifests read, blobs asked about), and
@@ -207,15 +206,4 @@ async function sync(ctx: Context, file: string, opts: SyncOptions): Promise<numb
   );
   for (const f of failed) ctx.output.error(`${f.source}: ${f.error}`);
   return failed.length > 0 ? 1 : 0;
-}
-
-export function register(program: Command): void {
-  const cmd = program
-    .command('sync')
-    .description('mirror a list of images into the store, in parallel; a second run copies nothing')
-    .argument('<file>', 'YAML (images: [{source, destination, platforms}]) or lines "source destination[:tag]" (# comments)')
-    .option('--jobs <n>', 'images copied at once (1-256)', boundedInt('--jobs', 1, 256), 4)
-    .option('--no-referrers', 'do not copy signatures, SBOMs and other referrers')
-    .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
-  addSourceOptions(cmd).action(action(sync));
 }

@@ -1,5 +1,3 @@
-import type { Command } from 'commander';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
@@ -21,7 +19,7 @@ export interface TagResult {
   changed: boolean;
 }
 
-async function tag(ctx: Context, sourceRef: string, tags: string[]): Promise<number> {
+export async function run(ctx: Context, sourceRef: string, tags: string[]): Promise<number> {
   // Everything is checked before the store is opened: a bad argument writes nothing.
   const src = parseStoreRef(sourceRef);
   if (!src.tag && !src.digest) throw new UsageError(`source ${sourceRef} names no manifest: give ${src.repo}:<tag> or ${src.repo}@<digest>`);
@@ -44,13 +42,4 @@ async function tag(ctx: Context, sourceRef: string, tags: string[]): Promise<num
       .join('\n'),
   );
   return 0;
-}
-
-export function register(program: Command): void {
-  program
-    .command('tag')
-    .description("point tags at a manifest of the same repository (the registry's manifest PUT by tag)")
-    .argument('<source>', '<repo>:<tag> or <repo>@<digest>: the manifest, which must be in the repository')
-    .argument('<tags...>', 'tags to point at it (created or moved)')
-    .action(action(tag));
 }

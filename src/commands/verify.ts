@@ -1,7 +1,4 @@
 import { availableParallelism } from 'node:os';
-import type { Command } from 'commander';
-import { boundedInt } from '../cli/numbers.js';
-import { action } from '../cli/action.js';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
 import { ExitCode, isNotFound, NotFoundError } from '../errors.js';
@@ -15,7 +12,8 @@ import { FINDING_KINDS, type Finding } from '../verify/findings.js';
 interface VerifyOptions {
   hash: boolean;
   fix?: boolean;
-  workers: number;
+  /** The old --workers (hidden): hashing threads; else --concurrency, at most one per CPU. */
+  workers?: number;
   breakLock?: boolean;
 }
 
@@ -81,7 +79,7 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
   return lines.join('\n');
 }
 
-async function verify(ctx: Context, repos: string[], opts: VerifyOptions): Promise<number> {
+export async function run(ctx: Context, repos: string[], opts: VerifyOptions): Promise<number> {
   const names = repos.map(parseRepoName);
   const d = await ctx.store();
   try {
@@ -102,7 +100,7 @@ async function verify(ctx: Context, repos: string[], opts: VerifyOptions): Promi
       hash: opts.hash,
       fix: Boolean(opts.fix),
       concurrency: Math.max(1, ctx.globals.concurrency),
-      threads: opts.workers,
+      threads: opts.workers ?? Math.max(1, Math.min(ctx.globals.concurrency, availableParallelism())),
       onProgress: (p) => {
         const now = Date.now();
         if (p.phase === 'hash' && hashStart === 0) hashStart = now;
@@ -120,17 +118,3 @@ async function verify(ctx: Context, repos: string[], opts: VerifyOptions): Promi
   return report.clean ? ExitCode.ok : ExitCode.integrity;
 }
 
-/** Hashing threads: each holds buffers and a thread's stack; more than this never helps. */
-const MAX_WORKERS = 256;
-
-export function register(program: Command): void {
-  program
-    .command('verify')
-    .description('audit the store: blob digests, links, tags, manifests and their references (exit 3 when problems are found)')
-    .argument('[repos...]', 'audit only these repositories (default: the whole store, orphans included)')
-    .option('--no-hash', 'skip hashing layers and configs: a structural audit (manifests are still hashed)')
-    .option('--fix', 'make the safe repairs (rewrite or re-create links, remove dangling _layers links and stale uploads); never deletes a blob')
-    .option('--workers <n>', `hashing threads (1-${MAX_WORKERS})`, boundedInt('--workers', 1, MAX_WORKERS), availableParallelism())
-    .option('--break-lock', 'with --fix: take the store lock even if another gc or verify --fix seems to hold it')
-    .action(action(verify));
-}

@@ -12,6 +12,7 @@ import { isRepoName, isStoredRepoName, isStoredTag } from '../image/reference.js
 import { enumerateStore } from './enumerate.js';
 import { linkEtag, MalformedLinkError, readLink } from './links.js';
 import { repoDir, tagCurrentLinkPath } from './paths.js';
+import { repositoryNotFound } from './suggest.js';
 import { listOrEmpty } from './walk.js';
 
 export interface RepoListing {
@@ -119,7 +120,7 @@ async function resolveTags(d: StorageDriver, r: ListedRepo, limit: ReturnType<ty
 }
 
 /** True when `repo` is a repository to the registry (has `_manifests` or `_layers`). */
-async function repoExists(d: StorageDriver, repo: string): Promise<boolean> {
+export async function repoExists(d: StorageDriver, repo: string): Promise<boolean> {
   const markers = (await listOrEmpty(d, repoDir(repo))).map(basename);
   return markers.includes('_manifests') || markers.includes('_layers');
 }
@@ -139,7 +140,10 @@ export async function listRepoTags(d: StorageDriver, repo: string, concurrency: 
   const limit = pLimit(Math.max(1, concurrency));
   const [r] = await listTagged(d, concurrency, [repo]);
   const tags = r ? await resolveTags(d, r, limit) : [];
-  if (tags.length === 0 && !(await repoExists(d, repo))) throw new NotFoundError(`repository ${repo} is not in the store (regbucket ls lists them)`);
+  if (tags.length === 0) {
+    const missing = await repositoryNotFound(d, repo);
+    if (missing) throw missing;
+  }
   return { name: repo, tags };
 }
 

@@ -6,6 +6,7 @@
 // is not deleted unless forced (the index would break: pulls of it fail).
 import type { StorageDriver } from '../drivers/driver.js';
 import { NotFoundError, RefusedError } from '../errors.js';
+import { tagNotFound } from './suggest.js';
 import type { Digest } from '../image/digest.js';
 import { eachLimit } from '../util/each-limit.js';
 import { MalformedLinkError, readLink } from './links.js';
@@ -100,7 +101,8 @@ export async function planDelete(d: StorageDriver, targets: DeleteTarget[], opts
         if ((await readLink(d, revisionLinkPath(repo, t.digest))) !== t.digest) throw new NotFoundError(`manifest ${repo}@${t.digest} does not exist: nothing to delete (regbucket ls ${repo} lists its tags)`);
         doomed.add(t.digest);
       } else if (!currents.has(t.tag)) {
-        throw new NotFoundError(`tag ${repo}:${t.tag} does not exist: nothing to delete (regbucket ls ${repo} lists its tags)`);
+        const e = await tagNotFound(d, repo, t.tag);
+        throw new NotFoundError(`${e.message.replace(/ \(regbucket ls .*\)$/, '')}: nothing to delete`);
       }
     }
     const refs = doomed.size > 0 ? await findReferences(d, repo, doomed, currents, opts.concurrency) : new Map<Digest, IndexReference[]>();

@@ -4,6 +4,7 @@ import type { StorageDriver } from '../drivers/driver.js';
 import type { Digest } from '../image/digest.js';
 import { isTag } from '../image/reference.js';
 import { MalformedLinkError, readLink, writeLink } from './links.js';
+import { tagNotFound } from './suggest.js';
 import { revisionLinkPath, tagCurrentLinkPath, tagDir, tagIndexLinkPath, tagsDir } from './paths.js';
 
 /** Tags of a repository, sorted: every directory under `_manifests/tags/`, as the registry lists them. */
@@ -18,7 +19,7 @@ export async function listTags(d: StorageDriver, repo: string): Promise<string[]
 
 export async function resolveTag(d: StorageDriver, repo: string, tag: string): Promise<Digest> {
   const digest = await readLink(d, tagCurrentLinkPath(repo, tag));
-  if (!digest) throw new NotFoundError(`tag ${repo}:${tag} does not exist`);
+  if (!digest) throw await tagNotFound(d, repo, tag);
   return digest;
 }
 

@@ -12,7 +12,18 @@ export interface CliResult extends ExecResult {
 
 export async function regbucket(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, CI: 'true', ...env } });
-  return { ...r, json: <T>() => JSON.parse(r.stdout) as T };
+  return { ...r, json: <T>() => document<T>(r.stdout) };
+}
+
+/**
+ * A --json document: every one carries schemaVersion 1 (docs/json.md); tests compare the rest,
+ * so the version is checked here and taken off.
+ */
+function document<T>(stdout: string): T {
+  const doc = JSON.parse(stdout) as { schemaVersion?: unknown };
+  if (doc.schemaVersion !== 1) throw new Error(`--json document without schemaVersion 1: ${stdout.slice(0, 200)}`);
+  const { schemaVersion: _, ...rest } = doc;
+  return rest as T;
 }
 
 /** Runs and throws unless the exit code is 0. */

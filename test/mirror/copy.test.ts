@@ -73,7 +73,7 @@ describe('regbucket copy between filesystem stores', () => {
       damage();
       const dest = tempDir();
       // The whole repository: v1 is whole, v2 is not; nothing of either may land.
-      const r = await regbucket(['--store', broken, 'copy', 'team/app', '--to', dest]);
+      const r = await regbucket(['--store', broken, 'copy', '--all-tags', 'team/app', '--to', dest]);
       expect(r.code, `${what}: ${r.stderr}`).not.toBe(0);
       expect(r.stderr.trim().split('\n'), what).toHaveLength(1);
       expect(r.stderr, what).toContain(manifest.layers.at(-1)!.digest);
@@ -81,9 +81,9 @@ describe('regbucket copy between filesystem stores', () => {
     }
   });
 
-  it('a repository without a tag copies every tag; a tag on the destination then is refused', async () => {
+  it('--all-tags copies every tag; a tag on the destination then is refused; a repository alone means latest', async () => {
     const dest = tempDir();
-    const r = await regbucketOk(['--store', src, '--json', 'copy', 'team/app', '--to', dest]);
+    const r = await regbucketOk(['--store', src, '--json', 'copy', '--all-tags', 'team/app', '--to', dest]);
     const out = r.json<CopyJson>();
     expect(out.images.map((i) => i.destination).sort()).toEqual(['team/app:multi', 'team/app:v1', 'team/app:v2']);
     // v1 and v2 share 2 layers: 2 shared + 2x(layer+config) + multi's 2x(layer+config) = 10 distinct blobs, each moved once.
@@ -92,12 +92,35 @@ describe('regbucket copy between filesystem stores', () => {
     stops.push(() => served.stop());
     for (const tag of ['v1', 'v2', 'multi']) expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/team/app:${tag}`))).toBe(roots.get(tag));
 
-    const refused = await regbucket(['--store', src, 'copy', 'team/app', '--to', dest, 'other:x']);
+    const refused = await regbucket(['--store', src, 'copy', '--all-tags', 'team/app', '--to', dest, 'other:x']);
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('team/app has 3 tags');
-    const missing = await regbucket(['--store', src, 'copy', 'team/nothing', '--to', dest]);
+    expect(refused.stderr).toContain('--all-tags copies 3 tags of team/app');
+    const missing = await regbucket(['--store', src, 'copy', '--all-tags', 'team/nothing', '--to', dest]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('team/nothing has no tags');
+    // Without --all-tags a repository means latest, which team/app lacks: the error says what to do.
+    const bare = await regbucket(['--store', src, 'copy', 'team/app', '--to', dest]);
+    expect(bare.code).toBe(2);
+    expect(bare.stderr).toMatch(/^regbucket: error: team\/app has no tag latest.*--all-tags/);
+    const typo = await regbucket(['--store', src, 'copy', 'team/app:v3', '--to', dest]);
+    expect(typo.code).toBe(1);
+    expect(typo.stderr).toMatch(/tag team\/app:v3 does not exist; did you mean v1, v2\?/);
+  });
+
+  it('DST as an argument: <store-url>[//<repo>[:<tag>]], the same copy --to makes', async () => {
+    const dest = tempDir();
+    const r = await regbucketOk(['--store', src, '--json', 'copy', 'team/app:v1', `${dest}//mirror/app:one`]);
+    expect(r.json<CopyJson>().images.map((i) => i.destination)).toEqual(['mirror/app:one']);
+    const same = await regbucketOk(['--store', src, '--json', 'copy', 'team/app:v2', `file://${dest}`]);
+    expect(same.json<CopyJson>().images.map((i) => i.destination)).toEqual(['team/app:v2']);
+    const served = await startRegistry({ storage: { filesystem: dest } });
+    stops.push(() => served.stop());
+    expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/mirror/app:one`))).toBe(roots.get('v1'));
+    expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/team/app:v2`))).toBe(roots.get('v2'));
+    // A bare word is a repository, never a store: refused with the fix, nothing written.
+    const word = await regbucket(['--store', src, 'copy', 'team/app:v1', 'mirror']);
+    expect(word.code).toBe(2);
+    expect(word.stderr).toContain('copy destination mirror is a repository, not a store');
   });
 
   it('a copied tag brings the signatures its sha256-<hex> fallback tag lists, and that tag', async () => {

@@ -64,9 +64,9 @@ describe('mirroring into an S3 store', () => {
     const first = await regbucketOk(['--store', fs, ...endpoint, '--json', 'copy', 'app:v1', '--to', s3.url], s3.env);
     expect(first.json<Stats>().stats).toMatchObject({ blobsUploaded: 3, blobsSkipped: 0, manifestsWritten: 1 });
     // The whole repository: only v2's own layer and config move; the shared layer is linked.
-    const all = await regbucketOk(['--store', fs, ...endpoint, '--json', 'copy', 'app', '--to', s3.url], s3.env);
+    const all = await regbucketOk(['--store', fs, ...endpoint, '--json', 'copy', '--all-tags', 'app', '--to', s3.url], s3.env);
     expect(all.json<Stats>().stats).toMatchObject({ blobsUploaded: 2, blobsSkipped: 1, manifestsWritten: 1 });
-    const again = await regbucketOk(['--store', fs, ...endpoint, '--json', 'copy', 'app', '--to', s3.url], s3.env);
+    const again = await regbucketOk(['--store', fs, ...endpoint, '--json', 'copy', '--all-tags', 'app', '--to', s3.url], s3.env);
     expect(again.json<Stats>().stats).toMatchObject({ blobsUploaded: 0, manifestsWritten: 0 });
 
     const served = await serveS3(s3);

@@ -1,0 +1,26 @@
+import type { Command } from 'commander';
+import { lazy, withExamples } from '../define.js';
+import { addSourceOptions, noReferrersOption, platformOption } from './options.js';
+
+export function define(program: Command): Command {
+  const cmd = program
+    .command('push')
+    .summary('Import images into the store from a registry, an OCI layout or an archive')
+    .description(
+      'Import images into the store. The source is oci:<dir>[:<ref>], docker://<host>[:<port>]/<repo>[:<tag>|@<digest>], ' +
+        'oci-archive:<file>[:<ref>] or docker-archive:<file>[:<name:tag>|:@<n>]. Without <dest>, every image goes to the ' +
+        'repo:tag it is named by (an air-gap bundle made by regbucket pull).',
+    )
+    .argument('<source>', 'oci:<dir>[:<ref>], docker://<host>[:<port>]/<repo>[:<tag>|@<digest>], oci-archive:<file>[:<ref>] or docker-archive:<file>[:<name:tag>|:@<n>]')
+    .argument('[dest]', '<repo>[:<tag>] in the store; a repository without a tag takes every named image under its own tag')
+    .option('--all-tags', 'say that a source holding several images goes in whole (every named image under its own tag)')
+    .addOption(platformOption('push'))
+    .addOption(noReferrersOption())
+    .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
+  addSourceOptions(cmd).action(lazy(() => import('../../commands/push.js')));
+  return withExamples(cmd, [
+    { cmd: 'regbucket --store /srv/registry push oci:./layout:1.0 app:1.0', what: 'push the image tagged 1.0 in an OCI layout as app:1.0' },
+    { cmd: 'regbucket push docker://registry.example.com/team/app:2.1 team/app:2.1', what: 'copy an image from a live registry into the store (REGBUCKET_STORE)' },
+    { cmd: 'regbucket push --all-tags bundle.tar', what: 'restore an air-gap bundle: every image to the repo:tag it is named by' },
+  ]);
+}

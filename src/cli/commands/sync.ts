@@ -1,0 +1,24 @@
+import { Option, type Command } from 'commander';
+import { lazy, withExamples } from '../define.js';
+import { boundedInt } from '../numbers.js';
+import { addSourceOptions, noReferrersOption } from './options.js';
+
+export function define(program: Command): Command {
+  const cmd = program
+    .command('sync')
+    .summary('Mirror a list of images into the store; a second run copies nothing')
+    .description(
+      'Mirror a list of images into the store, several at once (half of --concurrency). The list is YAML ' +
+        '(images: [{source, destination, platforms}]) or lines "source destination[:tag]" with # comments. A failed ' +
+        'image does not stop the others; the exit status is 1 if any failed.',
+    )
+    .argument('<file>', 'YAML (images: [{source, destination, platforms}]) or lines "source destination[:tag]" (# comments)')
+    .addOption(new Option('--jobs <n>', 'images copied at once (old name; use --concurrency)').argParser(boundedInt('--jobs', 1, 256)).hideHelp())
+    .addOption(noReferrersOption())
+    .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
+  addSourceOptions(cmd).action(lazy(() => import('../../commands/sync.js')));
+  return withExamples(cmd, [
+    { cmd: 'regbucket sync mirror.yaml', what: 'copy what mirror.yaml lists; unchanged images cost one manifest read each' },
+    { cmd: 'regbucket --progress plain --concurrency 16 sync mirror.txt', what: 'from cron: progress lines in the log, 8 images at once' },
+  ]);
+}
