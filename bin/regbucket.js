@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Launcher only: the CLI lives in dist/cli/main.js (npm run build).
-import { main } from '../dist/cli/main.js';
+// Kept for scripts that run `node bin/regbucket.js`: the launcher is bin/regbucket.cjs.
+import { createRequire } from 'node:module';
 
-process.exitCode = await main(process.argv);
+createRequire(import.meta.url)('./regbucket.cjs');

@@ -8,9 +8,9 @@ npm run build --silent
 npx tsx scripts/make-example.ts example/image
 export REGBUCKET_STORE="$PWD/example/store"
 set -x
-node bin/regbucket.js push oci:example/image:1.0 demo/hello:1.0
-node bin/regbucket.js push oci:example/image:tools demo/tools
-node bin/regbucket.js ls
-node bin/regbucket.js ls demo/hello
-node bin/regbucket.js pull demo/hello:1.0 oci:example/pulled:1.0
-node bin/regbucket.js verify
+node bin/regbucket.cjs push oci:example/image:1.0 demo/hello:1.0
+node bin/regbucket.cjs push oci:example/image:tools demo/tools
+node bin/regbucket.cjs ls
+node bin/regbucket.cjs ls demo/hello
+node bin/regbucket.cjs pull demo/hello:1.0 oci:example/pulled:1.0
+node bin/regbucket.cjs verify

@@ -59,7 +59,10 @@ export class Context {
 
   /** Another store (copy --to). */
   async open(url: string): Promise<StorageDriver> {
-    // Loaded here, not at start-up: `--help` and `version` never touch a driver.
+    // Loaded here, not at start-up: `--help` never touches a driver, a directory never loads S3's.
+    const { openLocalStore } = await import('../drivers/store-url.js');
+    const local = openLocalStore(url);
+    if (local) return local;
     const { openDriver } = await import('../drivers/open.js');
     return openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries, timeoutMs: this.globals.timeout });
   }

@@ -3,6 +3,7 @@
 // - plain:   one line every few seconds with phase and counts (cron, CI logs, dumb terminals);
 // - none:    --progress none, --json, -q, or a non-terminal stderr under --progress auto.
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import type { Ora } from 'ora';
 
 // ora costs ~60 ms to load: only a run that shows a spinner pays for it.
@@ -80,36 +81,44 @@ function plainProgress(first: string, stream: NodeJS.WritableStream, env: Env): 
 }
 
 function spinnerProgress(text: string, stream: NodeJS.WriteStream, env: Env): Progress {
-  const ora = (require('ora') as typeof import('ora')).default;
   // The text is cut to the terminal's width: a wrapped line cannot be redrawn in place.
   const fit = (t: string): string => {
     const room = Math.max(1, (stream.columns || 80) - 3);
     return t.length > room ? `${t.slice(0, room - 1)}…` : t;
   };
-  const spinner: Ora = ora({
-    text: fit(text),
-    stream,
-    color: colorAllowed(stream, env) ? 'cyan' : false,
-    // Leave stdin alone: a pipe into regbucket is not ours to put into raw mode.
-    discardStdin: false,
-  }).start();
+  let current = text;
+  let spinner: Ora | undefined;
+  let stopped = false;
   // A terminal resized to 0 columns mid-run: the spinner stops and plain lines take over.
   let fallback: Progress | undefined;
   const onResize = (): void => {
-    if (fallback || stream.columns > 0) return;
-    spinner.stop();
-    fallback = plainProgress(spinner.text, stream, env);
+    if (fallback || stopped || stream.columns > 0) return;
+    spinner?.stop();
+    fallback = plainProgress(current, stream, env);
   };
   stream.on('resize', onResize);
+  // ora is an ES module: imported by URL, so the bundles leave it out and only a terminal loads it.
+  void import(pathToFileURL(require.resolve('ora')).href).then(({ default: ora }: typeof import('ora')) => {
+    if (stopped || fallback) return;
+    spinner = ora({
+      text: fit(current),
+      stream,
+      color: colorAllowed(stream, env) ? 'cyan' : false,
+      // Leave stdin alone: a pipe into regbucket is not ours to put into raw mode.
+      discardStdin: false,
+    }).start();
+  });
   return {
     update(t) {
+      current = t;
       if (fallback) fallback.update(t);
-      else spinner.text = fit(t);
+      else if (spinner) spinner.text = fit(t);
     },
     done() {
+      stopped = true;
       stream.off('resize', onResize);
       if (fallback) fallback.done();
-      else spinner.stop();
+      else spinner?.stop();
     },
   };
 }

@@ -33,7 +33,7 @@ describe('version', () => {
 });
 
 describe('npm pack', () => {
-  it('from a tree without dist/, prepack builds it and the tarball ships it', async () => {
+  it('from a tree without dist/, prepack builds it and the tarball ships it', { timeout: 600_000 }, async () => {
     const tree = tempDir('regbucket-pack-');
     dirs.push(tree);
     for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'README.md']) cpSync(join(REPO_ROOT, f), join(tree, f));
@@ -43,7 +43,8 @@ describe('npm pack', () => {
     const out = await runOk('npm', ['pack', '--dry-run', '--json'], { cwd: tree, env: { ...process.env, npm_config_cache: join(tree, 'home'), npm_config_update_notifier: 'false' }, timeoutMs: 300_000 });
     const [pack] = JSON.parse(out.slice(out.indexOf('['))) as { files: { path: string }[] }[];
     const files = pack!.files.map((f) => f.path);
-    expect(files).toContain('bin/regbucket.js');
+    expect(files).toContain('bin/regbucket.cjs');
+    expect(files).toContain('dist/bundle/regbucket.cjs');
     expect(files).toContain('dist/cli/main.js');
     expect(files).toContain('package.json');
     expect(files.some((f) => f.startsWith('src/'))).toBe(false);

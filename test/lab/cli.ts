@@ -1,10 +1,10 @@
-// Runs the built CLI (bin/regbucket.js -> dist/) as users do: a separate process.
+// Runs the built CLI (bin/regbucket.cjs -> dist/bundle/) as users do: a separate process.
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { run, type ExecResult } from './exec.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const BIN = join(REPO_ROOT, 'bin', 'regbucket.js');
+export const BIN = join(REPO_ROOT, 'bin', 'regbucket.cjs');
 
 export interface CliResult extends ExecResult {
   json<T = unknown>(): T;
