@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(docker-registry skopeo umoci swift-proxy swift-account swift-container swift-object memcached)
-TOOLS=(docker-registry skopeo umoci swift-proxy-server swift-account-server swift-container-server swift-object-server swift-ring-builder memcached)
+PACKAGES=(docker-registry skopeo umoci groff-base bsdutils swift-proxy swift-account swift-container swift-object memcached)
+TOOLS=(docker-registry skopeo umoci groff script swift-proxy-server swift-account-server swift-container-server swift-object-server swift-ring-builder memcached)
 
 missing=0
 for t in "${TOOLS[@]}"; do

@@ -2,7 +2,7 @@
 // nearest repositories of the store. Only ever computed on the error path.
 import { basename, type StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
-import { isTag } from '../image/reference.js';
+import { isStoredTag } from '../image/reference.js';
 import { repoExists } from './listing.js';
 import { tagsDir } from './paths.js';
 import { listOrEmpty, listRepositories } from './walk.js';
@@ -45,7 +45,7 @@ export function suggestion(word: string, have: string[], what: string): string {
 
 /** A missing tag: names the nearest tags, or when the repository itself is missing, the nearest repositories. */
 export async function tagNotFound(d: StorageDriver, repo: string, tag: string): Promise<NotFoundError> {
-  const tags = (await listOrEmpty(d, tagsDir(repo)).catch(() => [])).map(basename).filter(isTag);
+  const tags = (await listOrEmpty(d, tagsDir(repo)).catch(() => [])).map(basename).filter(isStoredTag);
   if (tags.length === 0) {
     const missing = await repositoryNotFound(d, repo);
     if (missing) return missing;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { define as completion } from './completion.js';
 import { define as copy } from './copy.js';
 import { define as del } from './delete.js';
 import { define as du } from './du.js';
@@ -18,4 +19,4 @@ import { define as version } from './version.js';
  * Every command, in the order of --help. A definition declares arguments, options and examples
  * and loads its module only when it runs; a new command is a file here and a line below.
  */
-export const COMMANDS: ((program: Command) => Command)[] = [push, pull, copy, sync, tag, del, ls, inspect, verify, gc, prune, du, mv, version];
+export const COMMANDS: ((program: Command) => Command)[] = [push, pull, copy, sync, tag, del, ls, inspect, verify, gc, prune, du, mv, completion, version];
