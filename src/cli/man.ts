@@ -32,6 +32,8 @@ export function markdownToRoff(md: string, date: string, version: string): strin
   const title = /^# (\S+)\((\d)\)/.exec(src[0] ?? '');
   if (title) {
     out.push(`.TH "${title[1]!.toUpperCase()}" "${title[2]}" "${date}" "regbucket ${version}" "regbucket manual"`);
+    // Left-aligned, no hyphenation: JSON shapes and long flags are single words that cannot be spread.
+    out.push('.ad l', '.nh');
     i = 1;
   }
   let para: string[] = [];
