@@ -56,7 +56,7 @@ describe('bash completion', () => {
     for (const shell of ['zsh', 'fish']) {
       const out = (await regbucketOk(['completion', shell])).stdout;
       for (const c of ['push', 'gc', 'verify', 'prune']) expect(out).toContain(c);
-      expect(out).toContain('--dry-run');
+      expect(out).toContain(shell === 'fish' ? '-l dry-run' : '--dry-run');
     }
   });
 });
