@@ -3,7 +3,7 @@
 // them (a survey of the layout's directories, by entry type, no file opened), logs the ones met
 // while reading, and says how far each one's doubt reaches: what gc must keep because of it.
 import type { StorageDriver } from '../drivers/driver.js';
-import { PathNotFoundError, UnsafePathError, hazardText, type HazardKind } from '../errors.js';
+import { InvalidPathError, PathNotFoundError, UnsafePathError, hazardText, type HazardKind } from '../errors.js';
 import { REPOSITORIES, ROOT } from './paths.js';
 
 export interface Hazard {
@@ -51,6 +51,9 @@ export async function surveyHazards(d: StorageDriver, log: HazardLog): Promise<v
       return await list(dir);
     } catch (err) {
       if (err instanceof PathNotFoundError) return [];
+      // A directory no driver path can name: the scan reports it as unaddressable and gc then
+      // deletes no blob at all, so there is nothing more for this survey to protect below it.
+      if (err instanceof InvalidPathError) return [];
       if (err instanceof UnsafePathError) {
         log.add(err);
         return [];

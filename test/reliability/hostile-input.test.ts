@@ -55,7 +55,7 @@ describe('hostile OCI layouts', () => {
     const elsewhere = join(tempDir(), 'blobs');
     renameSync(join(dir, 'blobs'), elsewhere);
     symlinkSync(elsewhere, join(dir, 'blobs'));
-    await expectRefused(['push', `oci:${dir}:x`, 'h/img:1'], tempDir(), /symlinks are not followed/);
+    await expectRefused(['push', `oci:${dir}:x`, 'h/img:1'], tempDir(), /symbolic link: refusing to read it/);
   });
 
   it('refuses traversal in a descriptor digest', async () => {
@@ -99,7 +99,7 @@ describe('hostile OCI layouts', () => {
     const { dir, root } = await layout();
     const huge = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', pad: 'x'.repeat(5 * 1024 * 1024) }));
     rewriteManifest(dir, root, () => null, huge);
-    await expectRefused(['push', `oci:${dir}:x`, 'h/img:1'], tempDir(), /too large|refused/);
+    await expectRefused(['push', `oci:${dir}:x`, 'h/img:1'], tempDir(), /too large|refused|more than the \d+ such a file can be/);
   });
 
   it('refuses manifests that are not JSON or not objects', async () => {
