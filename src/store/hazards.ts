@@ -61,10 +61,20 @@ export async function surveyHazards(d: StorageDriver, log: HazardLog): Promise<v
       throw err;
     }
   };
-  // Above the layout only the chain to `v2` matters: other entries of the store root are not the registry's.
+  // Above the layout the chain to `v2` is what matters; other entries of the store root are not
+  // the registry's, but a symlink or special file inside `docker/` or `docker/registry/` is
+  // reported too: a store holding them was not written by the registry alone.
   let parent = '/';
   for (const step of CHAIN) {
-    const e = (await entries(parent)).find((x) => x.path === step);
+    const listed = await entries(parent);
+    if (parent !== '/') {
+      for (const x of listed) {
+        if (x.path === step) continue;
+        if (x.type === 'symlink') log.add({ path: x.path, kind: 'symlink' });
+        else if (x.type === 'other') log.add({ path: x.path, kind: 'special' });
+      }
+    }
+    const e = listed.find((x) => x.path === step);
     if (!e) return;
     if (e.type === 'symlink' || e.type === 'other') {
       log.add({ path: e.path, kind: e.type === 'symlink' ? 'symlink' : 'special' });

@@ -11,7 +11,7 @@
 // Default: a seeded sample of the cases (REGBUCKET_SEED replays); REGBUCKET_HOSTILE_ALL=1 runs all.
 import { execFileSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN } from '../lab/cli.js';
 import { run } from '../lab/exec.js';
@@ -74,7 +74,8 @@ const LEVELS: Level[] = [
 const FAMILIES: Family[] = ['symlink-out', 'symlink-in', 'loop', 'fifo', 'socket', 'device', 'oversized'];
 
 function makeSocket(path: string): void {
-  execFileSync('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', path]);
+  // Bound by its name from its own directory: absolute socket paths are limited to 107 bytes.
+  execFileSync('python3', ['-c', 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1])', basename(path)], { cwd: dirname(path) });
 }
 
 /** Applies the family at the level in the store at `root`; `outside` is a directory outside it. */
