@@ -7,6 +7,7 @@ import * as fs from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as nodePath from 'node:path';
 import { InvalidInputError, RegbucketError } from '../errors.js';
+import { processAlive } from '../util/process-alive.js';
 
 function missing(err: unknown): boolean {
   const c = (err as NodeJS.ErrnoException).code;
@@ -76,15 +77,6 @@ export async function checkLayoutDestination(dir: string): Promise<void> {
 
 const LOCK_WAIT_MS = 120_000;
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * Runs `fn` holding `<dir>/index.json.lock` (created exclusively; it names its holder, so a lock
  * left by a process that died on this host is taken over). Concurrent pulls into one layout each
@@ -109,7 +101,7 @@ export async function withIndexLock<T>(dir: string, fn: () => Promise<T>): Promi
     }
     const holder = await fs.readFile(lock, 'utf8').catch(() => '');
     const m = /^(\d+)@(\S+) /.exec(holder);
-    if (m && m[2] === hostname() && !alive(Number(m[1]))) {
+    if (m && m[2] === hostname() && !processAlive(Number(m[1]))) {
       // The holder died: take the lock over, unless another waiter did it first.
       const stale = `${lock}.${randomUUID()}.stale`;
       await fs.rename(lock, stale).then(

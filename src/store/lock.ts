@@ -6,6 +6,7 @@ import { hostname } from 'node:os';
 import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound, RegbucketError, UnsafePathError } from '../errors.js';
 import { onInterrupt } from '../util/interrupt.js';
+import { processAlive } from '../util/process-alive.js';
 
 export const LOCK_PATH = '/.regbucket-gc.lock';
 const HEARTBEAT_MS = 30_000;
@@ -33,15 +34,6 @@ interface Holder {
 
 export interface StoreLock {
   release(): Promise<void>;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 async function readHolder(d: StorageDriver): Promise<{ holder?: Holder; ageMs: number } | undefined> {
@@ -75,7 +67,7 @@ export async function lockStore(d: StorageDriver, command: string, opts: { break
     const held = await readHolder(d);
     if (!held) continue; // released meanwhile
     const h = held.holder;
-    const gone = h !== undefined && h.host === me.host && !alive(h.pid);
+    const gone = h !== undefined && h.host === me.host && !processAlive(h.pid);
     const stale = gone || held.ageMs > LOCK_EXPIRY_MS;
     if (!stale && !opts.breakLock) {
       const who = h ? `${h.command} (pid ${h.pid} on ${h.host}, started ${h.started})` : 'another run';
