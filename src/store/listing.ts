@@ -43,6 +43,8 @@ interface ListedTag {
   /** A current link was listed (flat) or is named by a tag directory (tree: read to know). */
   hasCurrent: boolean;
   etag?: string;
+  /** The current link's modification time, when the walk reported it (S3: LastModified). */
+  time?: number;
   history: Set<Digest>;
 }
 
@@ -78,6 +80,7 @@ async function listTagged(d: StorageDriver, concurrency: number, repos?: string[
     if (e.kind === 'tag-current') {
       t.hasCurrent = true;
       t.etag = e.info?.etag;
+      t.time = e.info?.modTime.getTime();
     } else if (e.kind === 'tag-index') t.history.add(e.digest);
   });
   return [...out.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
@@ -111,10 +114,10 @@ async function resolveTags(d: StorageDriver, r: ListedRepo, limit: ReturnType<ty
       const etag = t.etag?.toLowerCase();
       if (etag) {
         for (const digest of t.history) {
-          if (linkEtag(digest) === etag) return { tag, digest };
+          if (linkEtag(digest) === etag) return { tag, digest, ...(t.time !== undefined ? { pushed: t.time } : {}) };
         }
       }
-      return limit(() => readCurrent(d, r.name, tag));
+      return limit(() => readCurrent(d, r.name, tag, t.time));
     }),
   );
 }
