@@ -84,7 +84,7 @@ describe('filesystem store written by regbucket, served by the real registry', (
     const layer = [...writer.blobs.values()].find((b) => b.mediaType.includes('layer'))!;
     const file = join(src, 'blobs', 'sha256', layer.digest.slice(7));
     const bytes = readFileSync(file);
-    bytes[100] ^= 0xff;
+    bytes[100]! ^= 0xff;
     writeFileSync(file, bytes);
     const fresh = tempDir();
     const r = await regbucket(['--store', fresh, 'push', `oci:${src}:bad`, 'bad/img:1']);

@@ -149,7 +149,7 @@ describe('hostile docker save archives', () => {
       e.map((x) => {
         if (x.name !== 'layer1/layer.tar') return x;
         const b = Buffer.from(x.data as Buffer);
-        b[700] ^= 0xff;
+        b[700]! ^= 0xff;
         return { ...x, data: b };
       }),
     );

@@ -52,7 +52,7 @@ describe('pull into an existing layout', () => {
   it('a corrupted blob of the right size: kept by a plain pull, replaced by pull --repair', async () => {
     const path = join(out, 'blobs', 'sha256', layers[2]!);
     const bytes = readFileSync(path);
-    bytes[0] ^= 0xff;
+    bytes[0]! ^= 0xff;
     writeFileSync(path, bytes);
     expect(await pull()).toMatchObject({ blobsUploaded: 0 });
     expect(badBlobs(out)).toEqual([layers[2]]);

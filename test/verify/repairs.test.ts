@@ -131,7 +131,7 @@ describe.each(backends)('repairs on a %s store', (_name, open) => {
   it('a corrupted blob (same size, other bytes): push --repair replaces it', async () => {
     const path = blobDataPath(layers[0]!.digest);
     const bytes = await readAll(await b.driver.reader(path));
-    bytes[bytes.length >> 1] ^= 0xff;
+    bytes[bytes.length >> 1]! ^= 0xff;
     await b.driver.putContent(path, bytes);
     // A plain push sees the right size and keeps it: only a re-hash finds it.
     const plain = await cli(['--json', 'push', `oci:${src}:v1`, 'team/app:v1']);
