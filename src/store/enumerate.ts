@@ -178,6 +178,8 @@ async function flatRepos(d: StorageDriver, opts: EnumerateOptions, split: Split,
       const e = fromFile(f);
       const { repo, area } = e as { repo?: string; area?: RepoArea };
       if (only !== undefined && repo !== only) return; // a nested repository: it has its own walk
+      // A key no driver path can hold names no area directory either: reported as it is.
+      if (e.kind === 'stray' && e.unaddressable) return emit(e);
       // Keys of one area come together: the set is asked once an area, not once a key.
       if ((repo !== last.repo || area !== last.area) && repo !== undefined && area !== undefined) {
         last = { repo, area };
