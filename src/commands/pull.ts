@@ -70,16 +70,12 @@ export async function run(ctx: Context, args: string[], opts: PullOptions): Prom
     await sink.close?.();
   }
   const stats = sumStats(copiers.map((c) => c.stats));
-  if (!multi) {
-    const p = pulled[0]!;
-    ctx.output.result({ source: args[0], destination: destRef, name: p.name, digest: p.digest, mediaType: p.mediaType, stats }, () =>
-      [`${destRef}${p.name && !destName ? `:${p.name}` : ''} ${p.digest}`, statsLine(stats)].join('\n'),
-    );
-  } else {
-    ctx.output.result({ destination: destRef, images: pulled, stats }, () =>
-      [...pulled.map((p) => `${destRef}:${p.name ?? ''} ${p.digest}`), statsLine(stats)].join('\n'),
-    );
-  }
+  // One --json shape whatever the number of images (schemaVersion 1; docs/json.md).
+  ctx.output.result({ destination: destRef, images: pulled, stats }, () =>
+    multi
+      ? [...pulled.map((p) => `${destRef}:${p.name ?? ''} ${p.digest}`), statsLine(stats)].join('\n')
+      : [`${destRef}${pulled[0]!.name && !destName ? `:${pulled[0]!.name}` : ''} ${pulled[0]!.digest}`, statsLine(stats)].join('\n'),
+  );
   return 0;
 }
 

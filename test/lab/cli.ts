@@ -2,6 +2,7 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { run, type ExecResult } from './exec.js';
+import { commandOf, validateDocument } from './schemas.js';
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(REPO_ROOT, 'bin', 'regbucket.cjs');
@@ -12,7 +13,20 @@ export interface CliResult extends ExecResult {
 
 export async function regbucket(args: string[], env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   const r = await run(process.execPath, [BIN, ...args], { env: { ...process.env, CI: 'true', ...env } });
+  if (producesDocument(args, r)) validateDocument(commandOf(args), JSON.parse(r.stdout));
   return { ...r, json: <T>() => document<T>(r.stdout) };
+}
+
+/** Help, --version, inspect --raw and completion scripts are not documents; neither is a run a signal ended. */
+const NOT_DOCUMENTS = new Set(['--help', '-h', 'help', '--version', '-V', '--raw', 'completion']);
+
+/**
+ * Whether the run wrote a --json document: then it is checked against its schema (docs/schemas/),
+ * so every --json output of the suite is validated, failures' error documents too.
+ */
+function producesDocument(args: string[], r: ExecResult): boolean {
+  if (!args.includes('--json') || args.some((a) => NOT_DOCUMENTS.has(a))) return false;
+  return r.code >= 0 && r.code < 128;
 }
 
 /**

@@ -66,7 +66,6 @@ describe('du', { timeout: 600_000 }, () => {
     const users = new Map<string, number>();
     for (const set of repos.values()) for (const h of set) users.set(h, (users.get(h) ?? 0) + 1);
     const sum = (hs: Iterable<string>): number => [...hs].reduce((n, h) => n + sizes.get(h)!, 0);
-    expect(u.schemaVersion).toBe(1);
     expect(u.repositories.map((r) => r.name)).toEqual([...repos.keys()].sort());
     for (const r of u.repositories) {
       const set = repos.get(r.name)!;
