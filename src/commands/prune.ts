@@ -9,6 +9,7 @@ import { compilePolicy, globToRegExp, parsePolicyFile, parseRule, type Policy } 
 import type { PruneOutcome } from '../retention/execute.js';
 import { carryOut, planPrune, type PrunePlan } from '../retention/run.js';
 import { parseDuration } from '../util/duration.js';
+import { runCache } from './prune-cache.js';
 
 interface PruneFlags {
   keepLast?: string;
@@ -19,6 +20,8 @@ interface PruneFlags {
   policy?: string;
   dryRun?: boolean;
   gc?: boolean;
+  cacheTtl?: string;
+  cacheMaxSize?: string;
 }
 
 const GLOB_RE = /^[a-z0-9._/*?-]{1,255}$/;
@@ -126,6 +129,10 @@ function render(out: Output, plan: PrunePlan, dryRun: boolean, outcome?: PruneOu
 }
 
 export async function run(ctx: Context, globs: string[], flags: PruneFlags): Promise<number> {
+  if (flags.cacheTtl !== undefined || flags.cacheMaxSize !== undefined) {
+    const ruleFlags = [flags.keepLast && '--keep-last', flags.keepWithin && '--keep-within', flags.match && '--match', flags.untaggedOlderThan && '--untagged-older-than', flags.policy && '--policy', flags.protect.length > 0 && '--protect'].filter((x): x is string => Boolean(x));
+    return runCache(ctx, globs, flags, ruleFlags);
+  }
   for (const g of globs) if (!GLOB_RE.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob (lowercase letters, digits, . _ - /, and * ** ?)`);
   const dryRun = Boolean(flags.dryRun);
   if (dryRun && flags.gc) throw new UsageError('--gc with --dry-run: gc cannot see what prune would untag; run regbucket gc --dry-run after a real prune');

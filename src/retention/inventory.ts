@@ -85,6 +85,8 @@ export interface StoreReading {
   repos: RepoScan[];
   /** Per repository: uploads in flight and the bytes they hold so far. */
   uploads: Map<string, { count: number; bytes: number }>;
+  /** Every revision's manifest, read once. */
+  graph: ManifestGraph;
 }
 
 /**
@@ -115,5 +117,5 @@ export async function readStoreUsage(d: StorageDriver, opts: { concurrency: numb
       uploads.set(r.name, u);
     },
   );
-  return { table, repos, uploads };
+  return { table, repos, uploads, graph };
 }

@@ -25,6 +25,8 @@ export interface RegistryOptions {
   htpasswd?: string;
   /** PEM files: serve https instead of http. */
   tls?: { certificate: string; key: string };
+  /** Pull-through cache mode: the upstream registry's URL (`proxy: remoteurl:`). */
+  proxy?: string;
 }
 
 function storageYaml(s: RegistryStorage): string {
@@ -69,6 +71,7 @@ export function registryConfig(opts: RegistryOptions, port: number): string {
     'http:',
     `  addr: 127.0.0.1:${port}`,
     ...(opts.tls ? ['  tls:', `    certificate: ${opts.tls.certificate}`, `    key: ${opts.tls.key}`] : []),
+    ...(opts.proxy ? ['proxy:', `  remoteurl: ${opts.proxy}`] : []),
   ];
   if (opts.htpasswd) {
     const hp = join(dir, 'htpasswd');
