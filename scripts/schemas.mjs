@@ -89,13 +89,20 @@ const gcBody = obj({ dryRun: bool, deleteUntagged: bool, minAge: str, uploadsOld
 gcBody.if = { properties: { dryRun: { const: false } } }; gcBody.then = { required: ['deleted'] };
 doc('gc', 'regbucket gc --json', 'The plan (dryRun: true) or the run: what it planned and what it deleted (less where a re-check kept something), with every list in full.', gcBody);
 const gcRef = JSON.parse(JSON.stringify(gcBody)); gcRef.required = gcRef.required.filter((k) => k !== 'schemaVersion');
-doc('prune', 'regbucket prune --json', 'The retention plan per repository (every tag and manifest with its action, rule and reason), the totals, what was done, and with --gc the gc report.',
-  obj({ dryRun: bool, now: time,
-    repositories: arr(obj({ name: str, policy: int,
-      tags: arr(obj({ tag: str, digest: nul(digest), pushed: nul(time), action: { enum: ['keep', 'untag'] }, rule: str, reason: str })),
-      manifests: arr(obj({ digest, pushed: nul(time), action: { enum: ['keep', 'delete'] }, rule: str, reason: str })) }, { pinned: str })),
-    totals: obj({ repositories: int, tags: obj({ kept: int, untag: int }), manifests: obj({ kept: int, delete: int }) }) },
-    { done: obj({ untagged: int, deleted: int, skipped: arr(obj({ repo: str, why: str }, { tag: str, digest })) }), gc: gcRef }));
+const cacheEntry = obj({ key: str, repository: str, digest, type: { enum: ['blob', 'manifest'] }, cached: time, action: { enum: ['expire', 'keep'] }, rule: str, reason: str }, { untag: arr(str) });
+doc('prune', 'regbucket prune --json', 'Tag rules: the retention plan per repository (every tag and manifest with its action, rule and reason), the totals, what was done. --cache-ttl/--cache-max-size: the pull-through cache entries expired and those due but kept, with why. With --gc, the gc report.',
+  { type: 'object', required: ['dryRun', 'now'], properties: { dryRun: bool, now: time, gc: gcRef },
+    oneOf: [
+      obj({ repositories: arr(obj({ name: str, policy: int,
+        tags: arr(obj({ tag: str, digest: nul(digest), pushed: nul(time), action: { enum: ['keep', 'untag'] }, rule: str, reason: str })),
+        manifests: arr(obj({ digest, pushed: nul(time), action: { enum: ['keep', 'delete'] }, rule: str, reason: str })) }, { pinned: str })),
+      totals: obj({ repositories: int, tags: obj({ kept: int, untag: int }), manifests: obj({ kept: int, delete: int }) }) },
+      { done: obj({ untagged: int, deleted: int, skipped: arr(obj({ repo: str, why: str }, { tag: str, digest })) }) }),
+      obj({ stateFile: { const: '/scheduler-state.json' }, entries: int, expired: arr(cacheEntry), kept: arr(cacheEntry),
+        unrecognized: arr(obj({ key: str, reason: str })), duplicateKeys: arr(str), evictedRepositories: arr(str),
+        bytes: obj({ before: int, afterTtl: int, after: int }, { limit: int }) },
+      { done: obj({ expired: int, untagged: int, stateWritten: bool }) }),
+    ] });
 doc('du', 'regbucket du --json', 'Space per repository and for the whole store, in bytes.',
   obj({ repositories: arr(obj({ name: str, bytes: int, exclusiveBytes: int, sharedBytes: int, reclaimableBytes: int, blobs: int, uploads: int, uploadBytes: int })),
     total: obj({ bytes: int, blobs: int, logicalBytes: int, dedupRatio: { type: 'number', minimum: 0 }, reclaimableBytes: int, unlinkedBytes: int, uploads: int, uploadBytes: int }) }));

@@ -2,7 +2,7 @@
 // small directory store, failures' error documents included. test/lab/cli.ts validates every
 // --json output of the suite the same way; this file makes sure each schema meets a real document
 // at least once, and that the schema files are what scripts/schemas.mjs writes.
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands/index.js';
@@ -94,6 +94,15 @@ describe('--json documents match their schemas', { timeout: 300_000 }, () => {
     await doc(['prune', '--dry-run', '--keep-last', '1', 'app']);
     await doc(['prune', '--keep-last', '1', '--gc', 'app']);
     await doc(['gc', '--min-age', '0', '--delete-untagged']);
+  });
+
+  it('prune of a pull-through cache, dry and real', async () => {
+    const key = `app@sha256:${'0'.repeat(64)}`;
+    writeFileSync(join(store, 'scheduler-state.json'), JSON.stringify({ [key]: { Key: key, ExpiryData: '2020-01-01T00:00:00Z', EntryType: 0 }, odd: null }));
+    const dry = await doc(['prune', '--dry-run', '--cache-ttl', '1d', '--cache-max-size', '1G']);
+    expect(dry.expired).toHaveLength(1);
+    await doc(['prune', '--cache-ttl', '0s']);
+    rmSync(join(store, 'scheduler-state.json'));
   });
 
   it('failures: the error document, for usage and runtime errors', async () => {
