@@ -18,6 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { dirname, type StorageDriver } from '../drivers/driver.js';
 import { ChangedDuringDeleteError, isNotFound, UnsafePathError } from '../errors.js';
 import { statBlob } from '../store/blobs.js';
+import { postNotice, removeExpiredNotices } from '../store/deletion-notices.js';
 import { blobDataPath, blobDir, layerLinkPath, layersDir, manifestsDir, revisionDir, revisionLinkPath, tagDir, tagIndexEntryDir, tagIndexLinkPath, uploadsDir, parseStorePath } from '../store/paths.js';
 import { uploadAges } from '../store/enumerate.js';
 import { listOrEmpty } from '../store/walk.js';
@@ -264,6 +265,7 @@ class Sweeper {
     const { table } = this;
     const recheckMs = this.opts.recheckMs ?? 30_000;
     let checked = -Infinity;
+    if (this.d.prefersFlatListing) await removeExpiredNotices(this.d);
     const round = BATCH * Math.max(1, this.opts.concurrency);
     for (let at = 0; at < plan.blobs.length; at += round) {
       if (Date.now() - checked > recheckMs) {
@@ -274,21 +276,29 @@ class Sweeper {
       if (this.d.prefersFlatListing) {
         // S3: each blob's time is read (HEAD) just before the request that deletes it, in small
         // groups, so a push that refreshed an old blob's time to reuse it (store/blobs.ts) keeps it.
-        // What remains: a refresh landing between a group's HEAD and its DeleteObjects (one
-        // round trip) loses that blob; docs/reliability.md has the measured figures.
+        // A refresh landing between a group's HEAD and its DeleteObjects is covered by the
+        // group's notice: the push waits for it to go and then finds the blob absent and writes
+        // it again (store/deletion-notices.ts).
         const groups = chunks(
           plan.blobs.slice(at, at + round).filter((i) => (table.flags.data[i]! & (DELETE | MARKED)) === DELETE),
           CHECK_GROUP,
         );
         await eachLimit(groups, Math.max(1, Math.ceil(this.opts.concurrency / 4)), async (group) => {
-          const old: number[] = [];
-          await Promise.all(
-            group.map(async (i) => {
-              if (await this.stillOld(i)) old.push(i);
-            }),
-          );
-          await this.d.deleteFiles(old.map((i) => blobDataPath(table.set.digest(i))));
-          todo.push(...old);
+          const notice = await postNotice(this.d, group.map((i) => table.set.hex(i)));
+          try {
+            const old: number[] = [];
+            await Promise.all(
+              group.map(async (i) => {
+                if (await this.stillOld(i)) old.push(i);
+              }),
+            );
+            // Too slow (a push may have stopped waiting for the notice): kept for the next run.
+            if (!notice.fresh()) return;
+            await this.d.deleteFiles(old.map((i) => blobDataPath(table.set.digest(i))));
+            todo.push(...old);
+          } finally {
+            await notice.remove();
+          }
         });
       } else {
         // Each blob is claimed, its age checked and only then deleted: a push reusing an old blob

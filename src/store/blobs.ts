@@ -3,9 +3,10 @@ import { pipeline, type Readable } from 'node:stream';
 import { onInterrupt } from '../util/interrupt.js';
 import { isNotFound, NotFoundError } from '../errors.js';
 import type { FileInfo, StorageDriver } from '../drivers/driver.js';
-import { DigestingStream, type Digest } from '../image/digest.js';
+import { DigestingStream, hexOf, parseDigest, type Digest } from '../image/digest.js';
 import type { Descriptor } from '../image/manifest.js';
 import { storageNow } from './clock.js';
+import { waitForNotices } from './deletion-notices.js';
 import { readLink, writeLink } from './links.js';
 import { blobDataPath, layerLinkPath, linkContent, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
 
@@ -116,11 +117,15 @@ export async function checkExisting(d: StorageDriver, digest: Digest, size: numb
   if (!d.touch || (await storageNow(d)) - st.modTime.getTime() < CLAIM_AFTER_MS) return 'intact';
   try {
     await d.touch(blobDataPath(digest));
-    return 'intact';
   } catch (err) {
     if (isNotFound(err)) return 'absent';
     throw err;
   }
+  if (!d.prefersFlatListing) return 'intact';
+  // S3: a gc may have read the old time just before the touch and be about to delete the blob;
+  // once no gc notice names it, the blob is either still there (and kept) or gone (store/deletion-notices.ts).
+  await waitForNotices(d, hexOf(parseDigest(digest)));
+  return (await statBlob(d, digest)) ? 'intact' : 'absent';
 }
 
 /**
