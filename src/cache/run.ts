@@ -90,7 +90,7 @@ function order(ds: EntryDecision[], facts: CacheFacts): EntryDecision[] {
     }
     return n;
   };
-  for (const x of ds) rank.set(x, x.entry.type === 'manifest' ? depth(x.entry.repo, x.entry.digest) : Infinity);
+  for (const x of ds) rank.set(x, x.entry.type === 'manifest' ? depth(x.entry.repo, x.entry.digest) : Number.MAX_SAFE_INTEGER);
   return [...ds].sort((a, b) => rank.get(a)! - rank.get(b)!);
 }
 

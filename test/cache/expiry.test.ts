@@ -10,7 +10,7 @@ import { executeCacheExpiry, readCacheFacts } from '../../src/cache/run.js';
 import { decodeState, readState, REGISTRY_TTL_MS, STATE_PATH, MAX_STATE_BYTES } from '../../src/cache/state.js';
 import { layerLinkPath, revisionLinkPath, tagCurrentLinkPath } from '../../src/store/paths.js';
 import { parseSize } from '../../src/util/size.js';
-import { image, index, memoryStore, type Img } from '../gc/store-builder.js';
+import { image, index, memoryStore, STORES, type Img } from '../gc/store-builder.js';
 
 const NOW = Date.parse('2026-12-02T12:00:00Z');
 const DAY = 86_400_000;
@@ -46,9 +46,9 @@ async function prune(d: StorageDriver, opts: { ttlMs?: number; maxBytes?: number
   return { state, plan, outcome };
 }
 
-describe('pull-through cache expiry', () => {
+describe.each(STORES)('pull-through cache expiry on %s', (_, store) => {
   it('expires what was cached longer ago than the TTL: manifests with their tags, layer links; the rest and unknown entries stay', async () => {
-    const { d } = memoryStore();
+    const { d } = store();
     const old = await image(d, 'library/old', { tag: 'latest' });
     const fresh = await image(d, 'library/fresh', { tag: '1.0' });
     const junk = '"weird":{"Key":"not a reference","ExpiryData":"2026-12-01T00:00:00Z","EntryType":0},"bad@time":{"Key":"x@sha256:00","ExpiryData":17}';
@@ -77,7 +77,7 @@ describe('pull-through cache expiry', () => {
   });
 
   it('changes nothing and leaves the state file as it was when nothing is due', async () => {
-    const { d } = memoryStore();
+    const { d } = store();
     const img = await image(d, 'a', { tag: 't' });
     const text = stateJson(imageEntries('a', img, DAY));
     await d.putContent(STATE_PATH, text);
@@ -87,7 +87,7 @@ describe('pull-through cache expiry', () => {
   });
 
   it('keeps a due child of an index a fresh tag names, and the layer links that child needs', async () => {
-    const { d } = memoryStore();
+    const { d } = store();
     const child = await image(d, 'multi');
     const other = await image(d, 'multi');
     const idx = await index(d, 'multi', [child, other], 'latest');
@@ -102,7 +102,7 @@ describe('pull-through cache expiry', () => {
   });
 
   it('expires an index before its children when all are due', async () => {
-    const { d } = memoryStore();
+    const { d } = store();
     const a = await image(d, 'multi');
     const b = await image(d, 'multi');
     const idx = await index(d, 'multi', [a, b], 'latest');
@@ -115,7 +115,7 @@ describe('pull-through cache expiry', () => {
   });
 
   it('over the size limit, expires whole repositories oldest first (by their newest entry), the larger first on ties', async () => {
-    const { d } = memoryStore();
+    const { d } = store();
     const big = await image(d, 'big', { tag: 't', layers: [Buffer.alloc(30_000, 1)] });
     const small = await image(d, 'small', { tag: 't', layers: [Buffer.alloc(10_000, 2)] });
     const newest = await image(d, 'newest', { tag: 't', layers: [Buffer.alloc(20_000, 3)] });
@@ -143,7 +143,7 @@ describe('pull-through cache expiry', () => {
   });
 
   it('refuses to carry a plan out when the state file changed since it was read (a registry serving the store)', async () => {
-    const { d } = memoryStore();
+    const { d } = store();
     const img = await image(d, 'a', { tag: 't' });
     await d.putContent(STATE_PATH, stateJson(imageEntries('a', img, 5 * DAY)));
     const state = (await readState(d))!;
