@@ -3,13 +3,17 @@
 // cache's links and /scheduler-state.json are the registry's own). With the cache stopped, prune
 // expires every entry; the cache started again on the same storage reads the rewritten state
 // file, serves the images again (fetching them from upstream) and schedules them anew.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { regbucketOk } from '../lab/cli.js';
 import { digestOf, makeLayout, refDigest } from '../lab/images.js';
 import { waitFor } from '../lab/ports.js';
-import { startRegistry } from '../lab/registry.js';
+import { startRegistry, type RegistryStorage } from '../lab/registry.js';
+import { freshS3Store } from '../lab/swift.js';
+import type { StorageDriver } from '../../src/drivers/driver.js';
+import { FilesystemDriver } from '../../src/drivers/filesystem.js';
+import { isNotFound } from '../../src/errors.js';
 import { skopeoCopy, skopeoInspectRaw, tempDir } from '../lab/tools.js';
 
 interface CacheJson {
@@ -20,9 +24,13 @@ interface CacheJson {
   done?: { expired: number; stateWritten: boolean };
 }
 
-function stateEntries(root: string): Record<string, { Key: string; EntryType: number }> {
-  const p = join(root, 'scheduler-state.json');
-  return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, { Key: string; EntryType: number }>) : {};
+async function stateEntries(d: StorageDriver): Promise<Record<string, { Key: string; EntryType: number }>> {
+  try {
+    return JSON.parse((await d.getContent('/scheduler-state.json')).toString('utf8')) as Record<string, { Key: string; EntryType: number }>;
+  } catch (err) {
+    if (isNotFound(err)) return {};
+    throw err;
+  }
 }
 
 /** Every manifest and blob of an image in a layout, as `<repo>@<digest>` keys by entry type. */
@@ -38,7 +46,7 @@ function expectedKeys(layout: string, repo: string, digest: string, out = new Se
  * Pulls through the cache and waits for its scheduler to save every entry: blobs are stored and
  * scheduled in the background after they are served, the schedule saved every 5 s.
  */
-async function pullThrough(host: string, root: string, layout: string, refs: [string, string][]): Promise<void> {
+async function pullThrough(host: string, d: StorageDriver, layout: string, refs: [string, string][]): Promise<void> {
   const want = new Set<string>();
   for (const [ref, digest] of refs) {
     const out = join(tempDir(), 'out');
@@ -49,17 +57,15 @@ async function pullThrough(host: string, root: string, layout: string, refs: [st
   await waitFor(
     'the cache to save its schedule',
     async () => {
-      const have = new Set(Object.values(stateEntries(root)).map((e) => `${e.EntryType} ${e.Key}`));
+      const have = new Set(Object.values(await stateEntries(d)).map((e) => `${e.EntryType} ${e.Key}`));
       return [...want].every((k) => have.has(k));
     },
     120_000,
   );
 }
 
-describe('prune --cache-ttl on a pull-through cache written by registry 2.8.2', () => {
-  it('expires every entry of a stopped cache, and the cache serves again from upstream', async () => {
+async function scenario(store: { args: string[]; env: NodeJS.ProcessEnv; storage: RegistryStorage; d: StorageDriver }): Promise<void> {
     const upstreamRoot = tempDir('regbucket-upstream-');
-    const cacheRoot = tempDir('regbucket-cache-');
     const src = join(tempDir(), 'layout');
     const { roots } = await makeLayout(src, [
       { ref: 'single', layers: 2 },
@@ -74,18 +80,18 @@ describe('prune --cache-ttl on a pull-through cache written by registry 2.8.2', 
         ['library/app:1.0', single],
         ['team/multi:latest', multi],
       ];
-      const cacheOpts = { storage: { filesystem: cacheRoot }, proxy: `http://${upstream.host}` };
+      const cacheOpts = { storage: store.storage, proxy: `http://${upstream.host}` };
       let cache = await startRegistry(cacheOpts);
       try {
-        await pullThrough(cache.host, cacheRoot, src, refs);
+        await pullThrough(cache.host, store.d, src, refs);
       } finally {
         await cache.stop();
       }
-      const before = stateEntries(cacheRoot);
+      const before = await stateEntries(store.d);
       const manifests = Object.values(before).filter((e) => e.EntryType === 1).map((e) => e.Key);
       expect(manifests).toEqual(expect.arrayContaining([`library/app@${single}`, `team/multi@${multi}`]));
 
-      const cli = (a: string[]) => regbucketOk(['--store', cacheRoot, '--json', 'prune', ...a]);
+      const cli = (a: string[]) => regbucketOk([...store.args, '--json', 'prune', ...a], store.env);
       // Cached moments ago: a day's TTL expires nothing.
       expect((await cli(['--cache-ttl', '1d', '--dry-run'])).json<CacheJson>().expired).toEqual([]);
       const dry = (await cli(['--cache-ttl', '0s', '--dry-run'])).json<CacheJson>();
@@ -97,22 +103,38 @@ describe('prune --cache-ttl on a pull-through cache written by registry 2.8.2', 
       expect(real.unrecognized).toEqual([]);
       expect(real.done).toMatchObject({ expired: real.entries, stateWritten: true });
       expect(real.expired.find((e) => e.digest === single)!.untag).toEqual(['1.0']);
-      expect(stateEntries(cacheRoot)).toEqual({});
-      const { repositories } = (await regbucketOk(['--store', cacheRoot, '--json', 'ls'])).json<{ repositories: { name: string; tagCount: number }[] }>();
-      expect(repositories.length).toBeGreaterThan(0);
+      expect(await stateEntries(store.d)).toEqual({});
+      const { repositories } = (await regbucketOk([...store.args, '--json', 'ls'], store.env)).json<{ repositories: { name: string; tagCount: number }[] }>();
+      // No tag is left (on S3 a repository without objects is not listed at all).
       expect(repositories.map((r) => r.tagCount)).toEqual(repositories.map(() => 0));
 
       cache = await startRegistry(cacheOpts);
       try {
         expect(digestOf(await skopeoInspectRaw(`docker://${cache.host}/library/app:1.0`))).toBe(single);
-        await pullThrough(cache.host, cacheRoot, src, refs);
+        await pullThrough(cache.host, store.d, src, refs);
       } finally {
         await cache.stop();
       }
-      const again = Object.values(stateEntries(cacheRoot)).map((e) => e.Key);
+      const again = Object.values(await stateEntries(store.d)).map((e) => e.Key);
       expect(again).toEqual(expect.arrayContaining([`library/app@${single}`, `team/multi@${multi}`]));
     } finally {
       await upstream.stop();
+    }
+}
+
+describe('prune --cache-ttl on a pull-through cache written by registry 2.8.2', () => {
+  it('on a directory: expires every entry of the stopped cache, and the cache serves again from upstream', async () => {
+    const root = tempDir('regbucket-cache-');
+    await scenario({ args: ['--store', root], env: {}, storage: { filesystem: root }, d: new FilesystemDriver(root) });
+  }, 600_000);
+
+  it('on S3 (Swift): the same', async () => {
+    const s3 = await freshS3Store({ prefix: 'cache', tag: 'cache' });
+    const d = s3.driver();
+    try {
+      await scenario({ args: s3.args, env: s3.env, storage: { s3: { endpoint: s3.endpoint, bucket: s3.bucket, rootdirectory: `/${s3.prefix}`, ...s3.credentials } }, d });
+    } finally {
+      await d.close();
     }
   }, 600_000);
 });
