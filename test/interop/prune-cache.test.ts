@@ -65,61 +65,61 @@ async function pullThrough(host: string, d: StorageDriver, layout: string, refs:
 }
 
 async function scenario(store: { args: string[]; env: NodeJS.ProcessEnv; storage: RegistryStorage; d: StorageDriver }): Promise<void> {
-    const upstreamRoot = tempDir('regbucket-upstream-');
-    const src = join(tempDir(), 'layout');
-    const { roots } = await makeLayout(src, [
-      { ref: 'single', layers: 2 },
-      { ref: 'multi', platforms: ['linux/amd64', 'linux/arm64'], layers: 1 },
-    ]);
-    const [single, multi] = roots.map((r) => r.digest) as [string, string];
-    const upstream = await startRegistry({ storage: { filesystem: upstreamRoot } });
+  const upstreamRoot = tempDir('regbucket-upstream-');
+  const src = join(tempDir(), 'layout');
+  const { roots } = await makeLayout(src, [
+    { ref: 'single', layers: 2 },
+    { ref: 'multi', platforms: ['linux/amd64', 'linux/arm64'], layers: 1 },
+  ]);
+  const [single, multi] = roots.map((r) => r.digest) as [string, string];
+  const upstream = await startRegistry({ storage: { filesystem: upstreamRoot } });
+  try {
+    await skopeoCopy(`oci:${src}:single`, `docker://${upstream.host}/library/app:1.0`);
+    await skopeoCopy(`oci:${src}:multi`, `docker://${upstream.host}/team/multi:latest`, ['--all']);
+    const refs: [string, string][] = [
+      ['library/app:1.0', single],
+      ['team/multi:latest', multi],
+    ];
+    const cacheOpts = { storage: store.storage, proxy: `http://${upstream.host}` };
+    let cache = await startRegistry(cacheOpts);
     try {
-      await skopeoCopy(`oci:${src}:single`, `docker://${upstream.host}/library/app:1.0`);
-      await skopeoCopy(`oci:${src}:multi`, `docker://${upstream.host}/team/multi:latest`, ['--all']);
-      const refs: [string, string][] = [
-        ['library/app:1.0', single],
-        ['team/multi:latest', multi],
-      ];
-      const cacheOpts = { storage: store.storage, proxy: `http://${upstream.host}` };
-      let cache = await startRegistry(cacheOpts);
-      try {
-        await pullThrough(cache.host, store.d, src, refs);
-      } finally {
-        await cache.stop();
-      }
-      const before = await stateEntries(store.d);
-      const manifests = Object.values(before).filter((e) => e.EntryType === 1).map((e) => e.Key);
-      expect(manifests).toEqual(expect.arrayContaining([`library/app@${single}`, `team/multi@${multi}`]));
-
-      const cli = (a: string[]) => regbucketOk([...store.args, '--json', 'prune', ...a], store.env);
-      // Cached moments ago: a day's TTL expires nothing.
-      expect((await cli(['--cache-ttl', '1d', '--dry-run'])).json<CacheJson>().expired).toEqual([]);
-      const dry = (await cli(['--cache-ttl', '0s', '--dry-run'])).json<CacheJson>();
-      const real = (await cli(['--cache-ttl', '0s'])).json<CacheJson>();
-      expect(real.expired).toEqual(dry.expired);
-      expect(real.entries).toBe(Object.keys(before).length);
-      expect(real.expired).toHaveLength(real.entries);
-      expect(real.kept).toEqual([]);
-      expect(real.unrecognized).toEqual([]);
-      expect(real.done).toMatchObject({ expired: real.entries, stateWritten: true });
-      expect(real.expired.find((e) => e.digest === single)!.untag).toEqual(['1.0']);
-      expect(await stateEntries(store.d)).toEqual({});
-      const { repositories } = (await regbucketOk([...store.args, '--json', 'ls'], store.env)).json<{ repositories: { name: string; tagCount: number }[] }>();
-      // No tag is left (on S3 a repository without objects is not listed at all).
-      expect(repositories.map((r) => r.tagCount)).toEqual(repositories.map(() => 0));
-
-      cache = await startRegistry(cacheOpts);
-      try {
-        expect(digestOf(await skopeoInspectRaw(`docker://${cache.host}/library/app:1.0`))).toBe(single);
-        await pullThrough(cache.host, store.d, src, refs);
-      } finally {
-        await cache.stop();
-      }
-      const again = Object.values(await stateEntries(store.d)).map((e) => e.Key);
-      expect(again).toEqual(expect.arrayContaining([`library/app@${single}`, `team/multi@${multi}`]));
+      await pullThrough(cache.host, store.d, src, refs);
     } finally {
-      await upstream.stop();
+      await cache.stop();
     }
+    const before = await stateEntries(store.d);
+    const manifests = Object.values(before).filter((e) => e.EntryType === 1).map((e) => e.Key);
+    expect(manifests).toEqual(expect.arrayContaining([`library/app@${single}`, `team/multi@${multi}`]));
+
+    const cli = (a: string[]) => regbucketOk([...store.args, '--json', 'prune', ...a], store.env);
+    // Cached moments ago: a day's TTL expires nothing.
+    expect((await cli(['--cache-ttl', '1d', '--dry-run'])).json<CacheJson>().expired).toEqual([]);
+    const dry = (await cli(['--cache-ttl', '0s', '--dry-run'])).json<CacheJson>();
+    const real = (await cli(['--cache-ttl', '0s'])).json<CacheJson>();
+    expect(real.expired).toEqual(dry.expired);
+    expect(real.entries).toBe(Object.keys(before).length);
+    expect(real.expired).toHaveLength(real.entries);
+    expect(real.kept).toEqual([]);
+    expect(real.unrecognized).toEqual([]);
+    expect(real.done).toMatchObject({ expired: real.entries, stateWritten: true });
+    expect(real.expired.find((e) => e.digest === single)!.untag).toEqual(['1.0']);
+    expect(await stateEntries(store.d)).toEqual({});
+    const { repositories } = (await regbucketOk([...store.args, '--json', 'ls'], store.env)).json<{ repositories: { name: string; tagCount: number }[] }>();
+    // No tag is left (on S3 a repository without objects is not listed at all).
+    expect(repositories.map((r) => r.tagCount)).toEqual(repositories.map(() => 0));
+
+    cache = await startRegistry(cacheOpts);
+    try {
+      expect(digestOf(await skopeoInspectRaw(`docker://${cache.host}/library/app:1.0`))).toBe(single);
+      await pullThrough(cache.host, store.d, src, refs);
+    } finally {
+      await cache.stop();
+    }
+    const again = Object.values(await stateEntries(store.d)).map((e) => e.Key);
+    expect(again).toEqual(expect.arrayContaining([`library/app@${single}`, `team/multi@${multi}`]));
+  } finally {
+    await upstream.stop();
+  }
 }
 
 describe('prune --cache-ttl on a pull-through cache written by registry 2.8.2', () => {
