@@ -4,7 +4,8 @@
 //   digest), a DELETE by digest per removed tag; registry 2.8 with delete enabled. regbucket:
 //   `prune --keep-last 10 --untagged-older-than 0` (the same manifests go).
 // - du: catalog, tags/list, a manifest GET per tag (sizes from the descriptors) against `regbucket du`.
-// Stores are written directly in the registry layout (bench/gc.ts writeStore), once per side.
+// Stores are written directly in the registry layout (bench/gc.ts writeStore), once per side;
+// du runs first (it only reads), then prune, on the same two stores.
 // S3: Swift's S3 API behind the lab proxy (20 ms added a request, requests counted by kind).
 // Run: npx tsx bench/prune.ts [fs|s3|all]; BENCH_REPOS / BENCH_S3_REPOS set the sizes (tags: 100 each).
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -86,39 +87,48 @@ interface Row {
   kinds?: string;
 }
 
-async function compare(
-  what: 'prune' | 'du',
-  fresh: (side: string) => Promise<{ store: string[]; storage: RegistryStorage; env?: NodeJS.ProcessEnv }>,
-  counter?: { reset(): void; total(): number; counts(): Record<string, number> },
-): Promise<Row> {
-  const theirs = await fresh(`api-${what}`);
-  const reg = await startRegistry({ storage: theirs.storage });
-  let api: Awaited<ReturnType<typeof apiScript>> | undefined;
-  counter?.reset();
-  let apiSeconds: number;
-  try {
-    apiSeconds = await timeIt(async () => (api = await apiScript(reg.host, what)));
-  } finally {
-    await reg.stop();
+interface Side {
+  store: string[];
+  storage: RegistryStorage;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * du, then prune, each side on its own copy of the store: du only reads, so the prune that
+ * follows starts from the same state on both sides (two fixtures instead of four).
+ */
+async function compareBoth(theirs: Side, ours: Side, counter?: { reset(): void; total(): number; counts(): Record<string, number> }): Promise<Row[]> {
+  const rows: Row[] = [];
+  for (const what of ['du', 'prune'] as const) {
+    const reg = await startRegistry({ storage: theirs.storage });
+    let api: Awaited<ReturnType<typeof apiScript>> | undefined;
+    counter?.reset();
+    let apiSeconds: number;
+    try {
+      apiSeconds = await timeIt(async () => (api = await apiScript(reg.host, what)));
+    } finally {
+      await reg.stop();
+    }
+    const apiStorage = counter?.total();
+    const args = what === 'prune' ? ['--json', 'prune', '--keep-last', String(KEEP), '--untagged-older-than', '0'] : ['--json', 'du'];
+    counter?.reset();
+    let out = '';
+    const oursSeconds = await timeIt(async () => (out = await cli([...ours.store, ...args], ours.env)));
+    if (what === 'prune') {
+      const done = (JSON.parse(out) as { done: { deleted: number } }).done.deleted;
+      if (done !== api!.removed) throw new Error(`prune deleted ${done} manifests, the API script ${api!.removed}`);
+    }
+    console.error(`${what}: API ${fmt(apiSeconds)} s, regbucket ${fmt(oursSeconds)} s`);
+    rows.push({
+      what,
+      apiSeconds,
+      apiRequests: `${api!.requests}${apiStorage !== undefined ? ` HTTP + ${apiStorage} S3` : ' HTTP'}`,
+      oursSeconds,
+      oursRequests: counter ? `${counter.total()} S3` : '0 (local files)',
+      kinds: counter ? Object.entries(counter.counts()).map(([k, n]) => `${k} ${n}`).join(', ') : undefined,
+    });
   }
-  const apiStorage = counter?.total();
-  const ours = await fresh(`ours-${what}`);
-  const args = what === 'prune' ? ['--json', 'prune', '--keep-last', String(KEEP), '--untagged-older-than', '0'] : ['--json', 'du'];
-  counter?.reset();
-  let out = '';
-  const oursSeconds = await timeIt(async () => (out = await cli([...ours.store, ...args], ours.env)));
-  if (what === 'prune') {
-    const done = (JSON.parse(out) as { done: { deleted: number } }).done.deleted;
-    if (done !== api!.removed) throw new Error(`prune deleted ${done} manifests, the API script ${api!.removed}`);
-  }
-  return {
-    what,
-    apiSeconds,
-    apiRequests: `${api!.requests}${apiStorage !== undefined ? ` HTTP + ${apiStorage} S3` : ' HTTP'}`,
-    oursSeconds,
-    oursRequests: counter ? `${counter.total()} S3` : '0 (local files)',
-    kinds: counter ? Object.entries(counter.counts()).map(([k, n]) => `${k} ${n}`).join(', ') : undefined,
-  };
+  return rows;
 }
 
 function table(title: string, rows: Row[]): string[] {
@@ -134,14 +144,16 @@ function table(title: string, rows: Row[]): string[] {
 async function fsBench(): Promise<string[]> {
   const repos = Number(process.env.BENCH_REPOS ?? 1000);
   const dirs: string[] = [];
-  const fresh = async (): Promise<{ store: string[]; storage: RegistryStorage }> => {
+  const fresh = async (side: string): Promise<Side> => {
     const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'prune-bench-'));
     dirs.push(dir);
-    await writeStore(shape(repos), directoryPut(dir));
+    const t0 = Date.now();
+    const { files } = await writeStore(shape(repos), directoryPut(dir));
+    console.error(`${side}: wrote ${files} files in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     return { store: ['--store', dir], storage: { filesystem: dir } };
   };
   try {
-    const rows = [await compare('prune', fresh), await compare('du', fresh)];
+    const rows = await compareBoth(await fresh('api'), await fresh('ours'));
     return table(`### filesystem: ${repos.toLocaleString('en')} repositories x ${TAGS} tags, keep ${KEEP} (${machine()})`, rows);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -159,7 +171,7 @@ async function s3Bench(): Promise<string[]> {
   Object.assign(process.env, env);
   try {
     let n = 0;
-    const fresh = async (side: string): Promise<{ store: string[]; storage: RegistryStorage; env: NodeJS.ProcessEnv }> => {
+    const fresh = async (side: string): Promise<Side> => {
       const bucket = `prunebench${process.pid}x${++n}`;
       await createBucket(swift.endpoint, bucket);
       const d = openDriver(`s3://${bucket}/store`, { s3Endpoint: swift.endpoint, s3Region: SWIFT_CREDENTIALS.region });
@@ -180,7 +192,7 @@ async function s3Bench(): Promise<string[]> {
         env,
       };
     };
-    const rows = [await compare('prune', fresh, proxy), await compare('du', fresh, proxy)];
+    const rows = await compareBoth(await fresh('api'), await fresh('ours'), proxy);
     return table(`### S3 (Swift behind the proxy, ${proxy.latencyMs} ms added a request): ${repos.toLocaleString('en')} repositories x ${TAGS} tags, keep ${KEEP}`, rows);
   } finally {
     await proxy.stop();
