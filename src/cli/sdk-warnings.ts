@@ -5,10 +5,10 @@ let warningFilterInstalled = false;
 export function silenceSdkNodeVersionWarning(): void {
   if (warningFilterInstalled) return;
   warningFilterInstalled = true;
-  const emit = process.emitWarning;
-  process.emitWarning = function (this: unknown, warning: string | Error, ...rest: unknown[]): void {
+  const emit = process.emitWarning.bind(process) as (...a: unknown[]) => void;
+  process.emitWarning = (warning: string | Error, ...rest: unknown[]): void => {
     const msg = typeof warning === 'string' ? warning : warning?.message;
     if (typeof msg === 'string' && (msg.startsWith('NodeVersionSupportWarning') || /@smithy\/|@aws-sdk\/|AWS SDK/.test(msg))) return;
-    return (emit as (...a: unknown[]) => void).call(process, warning, ...rest);
-  } as typeof process.emitWarning;
+    return emit(warning, ...rest);
+  };
 }

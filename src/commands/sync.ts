@@ -3,7 +3,7 @@ import pLimit from 'p-limit';
 import { parse as parseYaml } from 'yaml';
 import type { Context } from '../cli/context.js';
 import { formatBytes } from '../cli/output.js';
-import { ExitCode, InvalidInputError, NotFoundError, UsageError } from '../errors.js';
+import { ExitCode, InvalidInputError, NotFoundError } from '../errors.js';
 import { parseStoreRef, type StoreRef } from '../image/reference.js';
 import { redact } from '../image/registry-auth.js';
 import type { ImageSource } from '../image/transfer.js';
@@ -65,7 +65,7 @@ export function parseSyncFile(text: string, file: string): SyncEntry[] {
     doc = undefined;
   }
   if (doc && typeof doc === 'object' && !Array.isArray(doc) && 'images' in doc) {
-    const images = (doc as { images: unknown }).images;
+    const images = doc.images;
     if (!Array.isArray(images)) throw new InvalidInputError(`${file}: images is not a list`);
     return images.map((e: unknown, i) => {
       const o = (e ?? {}) as Record<string, unknown>;
@@ -139,7 +139,7 @@ export async function run(ctx: Context, file: string, opts: SyncOptions): Promis
       }),
     ),
   );
-  const closeAll = () => Promise.all(checked.map((c) => c.source?.close?.().catch(() => {})));
+  const closeAll = () => Promise.all(checked.map((c) => c.source?.close?.().catch(() => {}) ?? Promise.resolve()));
   const bad = checked.map((c) => c.error).filter((err): err is BadEntry => err instanceof BadEntry);
   const named = new Map<string, string>();
   for (const [i, c] of checked.entries()) {

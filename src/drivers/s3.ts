@@ -375,13 +375,13 @@ export class S3Driver implements StorageDriver {
       try {
         for (;;) {
           try {
-            for await (const chunk of cur!) {
+            for await (const chunk of cur) {
               pos += (chunk as Buffer).length;
               yield chunk as Buffer;
             }
             return;
           } catch (err) {
-            cur!.destroy();
+            cur.destroy();
             if (resumes++ >= retries || !first!.etag) throw failure(err);
             const next = await open(pos, first!.etag);
             if (!next) return;
@@ -528,7 +528,7 @@ export class S3Driver implements StorageDriver {
         cb(null, chunk);
       },
     });
-    let sourceError: unknown;
+    let sourceError: Error | undefined;
     pipeline(data, counted, (err) => {
       if (err) sourceError = err;
     });
@@ -601,7 +601,7 @@ export class S3Driver implements StorageDriver {
     const uploadId = created.UploadId!;
     try {
       const count = Math.max(1, Math.ceil(size / partSize));
-      const parts: { PartNumber: number; ETag?: string }[] = new Array(count);
+      const parts = new Array<{ PartNumber: number; ETag?: string }>(count);
       let nextPart = 0;
       const worker = async (): Promise<void> => {
         while (nextPart < count) {

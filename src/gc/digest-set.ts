@@ -144,7 +144,7 @@ export class Column<A extends NumberArray> {
     this.data = alloc(set.capacity);
     set.onGrow((cap) => {
       const a = alloc(cap);
-      a.set(this.data as never);
+      a.set(this.data);
       this.data = a;
     });
   }

@@ -70,7 +70,7 @@ function parseSaveManifest(raw: Buffer, where: string): SaveEntry[] {
     if (typeof config !== 'string') throw new InvalidInputError(`${at} has no Config file name`);
     if (!Array.isArray(layers) || !layers.every((l) => typeof l === 'string')) throw new InvalidInputError(`${at} has no Layers list`);
     if (!Array.isArray(tags) || !tags.every((t) => typeof t === 'string')) throw new InvalidInputError(`${at} has a malformed RepoTags list`);
-    return { Config: config, Layers: layers as string[], RepoTags: tags as string[] };
+    return { Config: config, Layers: layers, RepoTags: tags };
   });
 }
 
@@ -81,7 +81,7 @@ function diffIds(config: Buffer, where: string): string[] {
   if (!Array.isArray(ids) || !ids.every((d) => typeof d === 'string' && isDigest(d))) {
     throw new InvalidInputError(`${where} has malformed rootfs.diff_ids`);
   }
-  return ids as string[];
+  return ids;
 }
 
 export class DockerArchiveSource implements ImageSource {

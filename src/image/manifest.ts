@@ -77,7 +77,7 @@ export function parseManifest(bytes: Buffer, where = 'manifest'): ParsedManifest
   if (r.kind === 'schema1') {
     const layers = r.layers.map((l, i) => {
       if (!isDigest(l.digest)) throw new ManifestParseError(`${where}: fsLayers[${i}].blobSum is not a sha256 digest`);
-      return { mediaType: MediaType.dockerLayerGzip, digest: l.digest, size: -1 } as Descriptor;
+      return { mediaType: MediaType.dockerLayerGzip, digest: l.digest, size: -1 };
     });
     return { kind: 'schema1', mediaType: declared ?? MediaType.dockerSchema1Signed, layers, manifests: [] };
   }

@@ -1,6 +1,6 @@
 // OCI image layout directories (`oci:<dir>[:<ref>]`): https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 import { createHash, randomUUID } from 'node:crypto';
-import { constants, createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';

@@ -194,6 +194,7 @@ export class DockerSource implements ImageSource {
   /** The blob's bytes; a connection that drops mid-way is resumed from the byte reached (Range). */
   async openBlob(desc: Descriptor): Promise<Readable> {
     const first = await this.blobResponse(desc, 0);
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- an async generator cannot be an arrow function
     const self = this;
     async function* chunks(): AsyncGenerator<Buffer> {
       let res: IncomingMessage | undefined = first;

@@ -237,7 +237,7 @@ export class RegistryHttp {
         // Never quote the body: it holds the token.
         let j: { token?: string; access_token?: string; expires_in?: number };
         try {
-          j = JSON.parse((await readBody(res, 1 << 20, 'token response')).toString('utf8'));
+          j = JSON.parse((await readBody(res, 1 << 20, 'token response')).toString('utf8')) as typeof j;
         } catch {
           throw new RegistryAuthError(`${where}: the answer is not a JSON token`);
         }
@@ -250,7 +250,7 @@ export class RegistryHttp {
       res.resume();
       if (s === 401 || s === 403) throw new RegistryAuthError(`${where} answered ${s}: ${this.credsHint}`, s);
       if (retryableStatus(s) && attempt < this.opts.retries) {
-        await this.backoff(attempt, res.headers['retry-after'] as string | undefined);
+        await this.backoff(attempt, res.headers['retry-after']);
         continue;
       }
       throw new RegistryError(`${where} answered ${s}`, s);
@@ -294,7 +294,7 @@ export class RegistryHttp {
       }
       if (s === 403) throw new RegistryAuthError(`${what} answered 403 denied${detail}: the credentials from ${this.opts.credentials?.origin ?? '(none)'} may not pull this repository`, s);
       if (retryableStatus(s) && attempt < this.opts.retries) {
-        await this.backoff(attempt, res.headers['retry-after'] as string | undefined);
+        await this.backoff(attempt, res.headers['retry-after']);
         attempt++;
         continue;
       }

@@ -109,6 +109,7 @@ function checksumFormat(b: Buffer): Format {
 }
 
 function isAscii(s: string): boolean {
+  // eslint-disable-next-line no-control-regex -- the range starts at NUL on purpose
   return /^[\x00-\x7f]*$/.test(s);
 }
 

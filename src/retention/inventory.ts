@@ -29,7 +29,7 @@ async function tagTimes(d: StorageDriver, repos: RepoScan[], concurrency: number
 }
 
 function factsOf(table: BlobTable, graph: ManifestGraph | undefined, r: RepoScan): RepoFacts {
-  const digest = (i: number): Digest => table.set.digest(i) as Digest;
+  const digest = (i: number): Digest => table.set.digest(i);
   const revisions = new Map<Digest, number>();
   r.revisions.forEach((rev, j) => revisions.set(digest(rev), r.revisionTimes[j]!));
   let manifests: Map<Digest, ManifestFact> | undefined;
@@ -100,7 +100,7 @@ export async function readStoreUsage(d: StorageDriver, opts: { concurrency: numb
   const unsized: number[] = [];
   for (let i = 0; i < table.set.size; i++) if (table.has(i, LISTED) && Number.isNaN(table.size.data[i])) unsized.push(i);
   await eachLimit(unsized, opts.concurrency, async (i) => {
-    const st = await statBlob(d, table.set.digest(i) as Digest);
+    const st = await statBlob(d, table.set.digest(i));
     if (st && !st.isDir) table.size.data[i] = st.size;
     else table.flags.data[i]! &= ~LISTED; // a blob directory without data
   });

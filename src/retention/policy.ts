@@ -99,7 +99,7 @@ function stringList(v: unknown, where: string): string[] {
 
 function keepLast(v: unknown, where: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) fail(where, `must be a whole number, got ${JSON.stringify(v)}`);
-  return v as number;
+  return v;
 }
 
 function duration(v: unknown, where: string): number {
@@ -118,7 +118,7 @@ export function parseRule(v: unknown, where: string): KeepRule {
   const rule: KeepRule = {};
   if (o.match !== undefined) {
     if (typeof o.match !== 'string') fail(`${where}.match`, 'must be a string (a regular expression)');
-    rule.match = o.match as string;
+    rule.match = o.match;
     regex(rule.match, `policy file: ${where}.match`);
   }
   if (o.keepLast !== undefined) rule.keepLast = keepLast(o.keepLast, `${where}.keepLast`);

@@ -276,7 +276,7 @@ async function treeRevisions(d: StorageDriver, repo: string, stat: boolean, emit
   const dir = revisionsDir(repo);
   if (!stat) return treeLinks(d, dir, (path, digest) => ({ kind: 'revision-link', path, repo, area: '_manifests', digest }), emit);
   const names = (await entryNames(d, dir)).sort();
-  const infos = await Promise.all(names.map((hex) => (isHex(hex) ? statFile(d, digestLinkPath(dir, hex)) : undefined)));
+  const infos = await Promise.all(names.map((hex) => (isHex(hex) ? statFile(d, digestLinkPath(dir, hex)) : Promise.resolve(undefined))));
   for (let i = 0; i < names.length; i++) {
     const hex = names[i]!;
     if (!isHex(hex)) await emit(parseStorePath(joinPath(dir, hex)));

@@ -6,7 +6,7 @@
 // - Filesystem: names from parent directories, one read per `current` link.
 import pLimit from 'p-limit';
 import { basename, type StorageDriver } from '../drivers/driver.js';
-import { isNotFound, NotFoundError } from '../errors.js';
+import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName, isStoredTag } from '../image/reference.js';
 import { enumerateStore } from './enumerate.js';

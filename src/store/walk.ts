@@ -64,7 +64,7 @@ export async function listRepositoryDirs(d: StorageDriver): Promise<RepositoryEn
         const child = name ? `${name}/${c}` : c;
         if (isStoredRepoName(child)) return visit(joinPath(dir, c), child);
         out.push({ name: child, hasManifests: false, hasLayers: false, hasUploads: false, outsideGrammar: true, unaddressable: true });
-        return undefined;
+        return Promise.resolve();
       }),
     );
   };

@@ -15,7 +15,7 @@ export class UsageIndex {
 
   addManifest(repo: string, digest: Digest, m: ParsedManifest): void {
     let p = this.parents.get(repo);
-    if (!p) this.parents.set(repo, (p = new Map()));
+    if (!p) this.parents.set(repo, (p = new Map<Digest, Digest[]>()));
     const refs = [m.config, ...m.layers, ...m.manifests, m.subject].filter((x) => x !== undefined);
     for (const r of refs) {
       const list = p.get(r.digest) ?? [];
@@ -26,7 +26,7 @@ export class UsageIndex {
 
   addTag(repo: string, tag: string, digest: Digest): void {
     let t = this.tags.get(repo);
-    if (!t) this.tags.set(repo, (t = new Map()));
+    if (!t) this.tags.set(repo, (t = new Map<Digest, string[]>()));
     t.set(digest, [...(t.get(digest) ?? []), tag].sort());
   }
 

@@ -80,7 +80,6 @@ export function localOps(req: NodeJS.Require, confine: (fs: typeof import('node:
           status.push(-2);
         } else {
           const buf = new Uint8Array(size);
-          let at = 0;
           let got = 0;
           while (got < size) {
             const n = fs.readSync(fd, buf, got, size - got, got);

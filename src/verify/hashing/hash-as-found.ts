@@ -1,4 +1,3 @@
-import type { Digest } from '../../image/digest.js';
 import type { BlobHasher } from './blob-hasher.js';
 import type { HashResult } from './thread-pool.js';
 import type { BlobInfo } from '../inventory.js';
@@ -45,7 +44,7 @@ export class HashFeed {
     this.p.total++;
     this.p.totalBytes += b.size ?? 0;
     this.hasher
-      .hash(b.digest as Digest, (n) => {
+      .hash(b.digest, (n) => {
         this.p.bytes += n;
         this.onProgress(this.p);
       })

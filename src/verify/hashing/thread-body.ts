@@ -26,7 +26,8 @@ export type HashReply =
   | { id: number; error: string };
 
 export function hashWorkerMain(confine: (fs: typeof import('node:fs')) => import('../../drivers/confine-sync.js').ConfinedFs): void {
-  const { parentPort, workerData } = require('node:worker_threads') as typeof import('node:worker_threads');
+  const threads = require('node:worker_threads') as typeof import('node:worker_threads');
+  const { parentPort } = threads;
   const { createHash } = require('node:crypto') as typeof import('node:crypto');
   const fs = require('node:fs') as typeof import('node:fs');
   const cfs = confine(fs);
@@ -39,7 +40,7 @@ export function hashWorkerMain(confine: (fs: typeof import('node:fs')) => import
   const reply = (r: HashReply): void => port.postMessage(r);
   // claims[id % size] holds `id` while file job `id` is unclaimed: every worker is sent every file
   // job, and the one that swaps the id out first runs it.
-  const claims = workerData as Int32Array;
+  const claims = threads.workerData as Int32Array;
   const claim = (id: number): boolean => Atomics.compareExchange(claims, id % claims.length, id, -id) === id;
 
   // Synchronous reads: this thread does nothing else, and per-file costs stay low for the many

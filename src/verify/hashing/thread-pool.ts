@@ -145,7 +145,7 @@ export class HashPool {
       const send = async (): Promise<void> => {
         while (job.inFlight >= CHUNKS_IN_FLIGHT && this.jobs.has(id)) await new Promise<void>((r) => (job.drained = r));
         job.inFlight++;
-        const buf = staged.buffer as ArrayBuffer;
+        const buf = staged.buffer;
         post({ op: 'chunk', id, buf, len: used }, [buf]);
         staged = Buffer.allocUnsafeSlow(CHUNK);
         used = 0;
