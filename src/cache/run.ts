@@ -18,7 +18,7 @@ import { encodeState, STATE_PATH, type CacheState } from './state.js';
 /** What the plan needs of the store: every repository's links, tags and manifests, blob sizes. */
 export async function readCacheFacts(d: StorageDriver, concurrency: number): Promise<CacheFacts> {
   const { table, repos, graph } = await readStoreUsage(d, { concurrency });
-  const dg = (i: number): Digest => table.set.digest(i) as Digest;
+  const dg = (i: number): Digest => table.set.digest(i);
   const sizes = new Map<Digest, number>();
   for (let i = 0; i < table.set.size; i++) {
     const n = table.size.data[i]!;

@@ -87,7 +87,7 @@ function entryOf(mapKey: string, v: GoValue): CacheEntry | UnknownEntry {
   if (e.EntryType !== 0 && e.EntryType !== 1) return bad(`EntryType ${e.EntryType} is neither 0 (blob) nor 1 (manifest)`);
   const expiry = e.ExpiryData === null ? 'ExpiryData is missing' : parseGoTime(e.ExpiryData);
   if (typeof expiry === 'string') return bad(expiry);
-  return { mapKey, repo, digest: digest as Digest, type: e.EntryType === 0 ? 'blob' : 'manifest', expiry, cached: expiry - REGISTRY_TTL_MS };
+  return { mapKey, repo, digest, type: e.EntryType === 0 ? 'blob' : 'manifest', expiry, cached: expiry - REGISTRY_TTL_MS };
 }
 
 /** Decodes a state file's bytes; throws IntegrityError when it is not a JSON object at all. */
