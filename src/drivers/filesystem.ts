@@ -6,6 +6,7 @@ import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChangedDuringDeleteError, PathNotFoundError, RegbucketError, StorageError, UnsafePathError } from '../errors.js';
+import { interrupted } from '../util/interrupt.js';
 import { whenClosed } from '../util/write-stream.js';
 import { confinedFs, type OpenRefusal } from './confine-sync.js';
 import { basename, checkPath, dirname, joinPath, type EntryType, type FileInfo, type ListedEntry, type StorageDriver } from './driver.js';
@@ -123,6 +124,11 @@ export class FilesystemDriver implements StorageDriver {
     return { fd, child: (name) => (this.proc ? `/proc/self/fd/${fd}/${name}` : `${local}/${name}`) };
   }
 
+  /** After SIGINT/SIGTERM no new file or directory is made: the run is removing its own. */
+  private notInterrupted(path: string): void {
+    if (interrupted()) throw new StorageError(this.name, `writing ${path}: interrupted`);
+  }
+
   /** The directory, made (one component at a time, each checked) if missing. */
   private ensureDir(path: string): DirHandle {
     try {
@@ -134,6 +140,7 @@ export class FilesystemDriver implements StorageDriver {
       fsSync.mkdirSync(this.root, { recursive: true });
       return this.openDir(path);
     }
+    this.notInterrupted(path);
     const parent = this.ensureDir(dirname(path));
     try {
       fsSync.mkdirSync(parent.child(basename(path)));
@@ -202,7 +209,9 @@ export class FilesystemDriver implements StorageDriver {
       const tmp = dir.child(`${name}.${randomUUID()}.tmp`);
       try {
         this.plainOrMissing(this.lstatChild(dir, name), path);
+        this.notInterrupted(path);
         await writeSynced(tmp, data);
+        this.notInterrupted(path);
         await fs.rename(tmp, dir.child(name));
         this.syncDir(dir);
         return;
@@ -248,6 +257,7 @@ export class FilesystemDriver implements StorageDriver {
       await fs.mkdir(nodePath.dirname(staged), { recursive: true });
       await writeSynced(staged, data);
       try {
+        this.notInterrupted(path);
         await fs.rename(stagedTop, up.child(basename(top)));
         this.syncDir(up);
       } catch (err) {
@@ -275,6 +285,7 @@ export class FilesystemDriver implements StorageDriver {
 
   async putStream(path: string, data: Readable): Promise<number> {
     checkPath(this.name, path);
+    this.notInterrupted(path);
     const name = basename(path);
     const dir = this.ensureDir(dirname(path));
     const tmp = dir.child(`${name}.${randomUUID()}.tmp`);
@@ -289,6 +300,7 @@ export class FilesystemDriver implements StorageDriver {
       } finally {
         await fh.close();
       }
+      this.notInterrupted(path);
       await fs.rename(tmp, dir.child(name));
       this.syncDir(dir);
       return out.bytesWritten;
