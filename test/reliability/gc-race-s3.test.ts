@@ -5,6 +5,10 @@
 // time (a copy onto itself) before linking it; gc reads each blob's time (HEAD) right before the
 // request that deletes it. No blob of any pushed image may be lost.
 //
+// Also here, sharing the wait: two gc runs at once on S3 (concurrent-gc.test.ts is the filesystem
+// twin). S3 has no exclusive create, so the store lock does not apply there: both runs go on,
+// each re-checking before it deletes, and both must exit 0 with nothing referenced lost.
+//
 // S3 times cannot be set back, so every copy of the garbage store is written first and the test
 // waits until it is older than --min-age before the first repetition. --min-age is 65s, just
 // above the minute past which a push refreshes the time of an old blob it reuses (below that,
@@ -46,9 +50,10 @@ describe('gc racing pushes (S3)', () => {
   let digest: Map<string, Digest>;
   let freshDigest: Digest;
   let bucket: S3TestStore;
-  // Each repetition needs its own copy written before the wait: a few by default, more with REGBUCKET_TRIALS.
-  const reps = trialCount(3);
+  // Each repetition needs its own copy written before the wait: two by default, REGBUCKET_TRIALS=20 for the soak.
+  const reps = trialCount(2);
   let gcMs = 0;
+  let endBlobs: Set<string>;
 
   const store = (name: string) => ({ args: ['--store', `s3://${bucket.bucket}/${name}`, '--s3-endpoint', bucket.endpoint] });
 
@@ -61,7 +66,8 @@ describe('gc racing pushes (S3)', () => {
     freshDigest = roots[0]!.digest as Digest;
     bucket = await freshS3Store({ tag: 'gcrace' });
     const src = new FilesystemDriver(template);
-    await eachLimit(['reference', ...Array.from({ length: reps }, (_, r) => `race-${r}`)], 2, async (name) => {
+    const copies = ['reference', ...Array.from({ length: reps }, (_, r) => [`race-${r}`, `gcgc-${r}`]).flat()];
+    await eachLimit(copies, 2, async (name) => {
       const d = bucket.driver({ prefix: name });
       try {
         await copyStore(src, d);
@@ -75,6 +81,8 @@ describe('gc racing pushes (S3)', () => {
     const ref = await start([...store('reference').args, 'gc', '--delete-untagged', '--min-age', '0'], bucket.env);
     expect(ref.code, ref.stderr).toBe(0);
     gcMs = Date.now() - t0;
+    const refDriver = bucket.driver({ prefix: 'reference' });
+    endBlobs = await blobKeys(refDriver).finally(() => refDriver.close());
     await old;
   }, 3_600_000);
   afterAll(() => undefined);
@@ -124,6 +132,44 @@ describe('gc racing pushes (S3)', () => {
       `[gc-race s3] repetitions ${stats.reps}, pushes during gc ${stats.pushes} (${stats.revived} of images whose blobs were garbage), ` +
         `blob objects gc deleted meanwhile ${stats.gcDeleted}, problems 0, pushed tags broken 0, objects lost or corrupt 0; ` +
         `${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }, 1_800_000);
+
+  it(`two gc runs at once: both exit 0, nothing referenced lost, over ${reps} repetitions`, async () => {
+    const seed = runSeed('concurrent-gc s3');
+    const random = prng(seed);
+    const stats = { reps: 0, deleted: 0 };
+    const started = Date.now();
+    for (let r = 0; r < reps; r++) {
+      const s = store(`gcgc-${r}`);
+      const d = bucket.driver({ prefix: `gcgc-${r}` });
+      try {
+        const before = await blobKeys(d);
+        const delay = Math.floor(random() * gcMs);
+        const where = `repetition ${r} (seed ${seed}, second gc ${delay} ms into a ~${gcMs} ms gc)`;
+        const first = start([...s.args, ...GC], bucket.env);
+        await new Promise((res) => setTimeout(res, delay));
+        const second = await start([...s.args, ...GC], bucket.env);
+        const one = await first;
+        stats.reps++;
+        expect(one.code, `${where}: first gc: ${one.stderr}`).toBe(0);
+        expect(second.code, `${where}: second gc: ${second.stderr}`).toBe(0);
+        const after = await blobKeys(d);
+        stats.deleted += [...before].filter((b) => !after.has(b)).length;
+        expect((await verifyStore(s.args, bucket.env)).problems, where).toEqual([]);
+        const tags = await tagsComplete(d);
+        expect(Object.fromEntries(tags), where).toEqual(Object.fromEntries(kept));
+        // The job is done: a third run leaves the blobs an uncut gc leaves.
+        const third = await start([...s.args, ...GC], bucket.env);
+        expect(third.code, `${where}: third gc: ${third.stderr}`).toBe(0);
+        expect([...(await blobKeys(d))].sort(), where).toEqual([...endBlobs].sort());
+      } finally {
+        await d.close();
+      }
+    }
+    console.log(
+      `[concurrent-gc s3] repetitions ${stats.reps}, both gc runs exit 0 every time, blob objects deleted ${stats.deleted}, problems 0, ` +
+        `tags broken 0 of ${kept.size}; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
   }, 1_800_000);
 });
