@@ -121,7 +121,16 @@ function settle(r: RepoContent | undefined, due: Due[], gone: Set<Digest>): Entr
     if (e.type === 'manifest') {
       const by = keptBy.get(e.digest);
       if (by) return { entry: e, action: 'keep', rule: 'needed', reason: `${x.reason}, but kept: ${by}, which stays, needs it` };
-      return { entry: e, action: 'expire', rule: x.rule, reason: x.reason, untag: r.tags.filter((t) => t.digest === e.digest).map((t) => t.name).sort() };
+      return {
+        entry: e,
+        action: 'expire',
+        rule: x.rule,
+        reason: x.reason,
+        untag: r.tags
+          .filter((t) => t.digest === e.digest)
+          .map((t) => t.name)
+          .sort(),
+      };
     }
     const by = neededBlobs.get(e.digest);
     if (by) return { entry: e, action: 'keep', rule: 'needed', reason: `${x.reason}, but kept: manifest ${by}, which stays, references it` };
@@ -179,7 +188,14 @@ export function planCacheExpiry(entries: CacheEntry[], facts: CacheFacts, opts: 
     for (const c of candidates) {
       if (linked.total <= opts.maxBytes) break;
       const reason = `the cache was over ${opts.maxBytes} bytes; the repository's newest entry was cached ${new Date(c.newest).toISOString()}`;
-      apply(c.repo, settle(facts.repos.get(c.repo), c.left.map((e) => ({ entry: e, rule: 'max-size', reason })), goneIn(c.repo)));
+      apply(
+        c.repo,
+        settle(
+          facts.repos.get(c.repo),
+          c.left.map((e) => ({ entry: e, rule: 'max-size', reason })),
+          goneIn(c.repo),
+        ),
+      );
       evicted.push(c.repo);
     }
   }

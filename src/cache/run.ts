@@ -68,7 +68,10 @@ async function currentOf(d: StorageDriver, repo: string, tag: string): Promise<D
 
 async function tagsNaming(d: StorageDriver, repo: string, digest: Digest, concurrency: number): Promise<string[]> {
   try {
-    return (await listRepoTags(d, repo, concurrency)).tags.filter((t) => t.digest === digest).map((t) => t.tag).sort();
+    return (await listRepoTags(d, repo, concurrency)).tags
+      .filter((t) => t.digest === digest)
+      .map((t) => t.tag)
+      .sort();
   } catch (err) {
     if (isNotFound(err)) return [];
     throw err;
@@ -136,7 +139,8 @@ export async function executeCacheExpiry(d: StorageDriver, state: CacheState, pl
   }
   const drop = new Set(out.expired.map((x) => x.entry.mapKey));
   if (drop.size > 0) {
-    if (!(await stillSame())) throw new RefusedError(`${STATE_PATH} changed while pruning: a registry is serving this store; its entries were left as they are (stop the registry and run prune again)`);
+    if (!(await stillSame()))
+      throw new RefusedError(`${STATE_PATH} changed while pruning: a registry is serving this store; its entries were left as they are (stop the registry and run prune again)`);
     await d.putContent(STATE_PATH, encodeState(state, drop));
     out.stateWritten = true;
   }

@@ -46,7 +46,13 @@ export interface CacheState {
   bytes: Buffer;
 }
 
-const ENTRY = T.ptr(T.struct('schedulerEntry', [['Key', T.string], ['ExpiryData', T.any], ['EntryType', T.int]]));
+const ENTRY = T.ptr(
+  T.struct('schedulerEntry', [
+    ['Key', T.string],
+    ['ExpiryData', T.any],
+    ['EntryType', T.int],
+  ]),
+);
 
 // time.Time.UnmarshalJSON in Go 1.19: a JSON string in RFC 3339 (fraction optional, Z or ±hh:mm).
 const RFC3339_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
@@ -83,7 +89,7 @@ function entryOf(mapKey: string, v: GoValue): CacheEntry | UnknownEntry {
   if (at < 0 || !isRegistryRepoName(repo) || !isDigest(digest)) return bad(`Key is not <repository>@sha256:<hex>`);
   // The registry deletes by the entry's Key but removes the map entry by Key too: a map key that
   // differs would be scheduled again at every start. Left to a person.
-  if (e.Key !== mapKey) return bad('the map key differs from the entry\'s Key');
+  if (e.Key !== mapKey) return bad("the map key differs from the entry's Key");
   if (e.EntryType !== 0 && e.EntryType !== 1) return bad(`EntryType ${e.EntryType} is neither 0 (blob) nor 1 (manifest)`);
   const expiry = e.ExpiryData === null ? 'ExpiryData is missing' : parseGoTime(e.ExpiryData);
   if (typeof expiry === 'string') return bad(expiry);

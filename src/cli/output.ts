@@ -127,4 +127,3 @@ export function formatAge(time: number, now: number): string {
   for (const [n, u] of units) if (s >= n) return `${Math.floor(s / n)}${u} ago`;
   return `${s}s ago`;
 }
-

@@ -67,7 +67,12 @@ async function sources(ctx: Context, src: StoreRef, allTags: boolean): Promise<S
   const tags = await listTags(d, src.repo);
   if (!tags.includes('latest') && tags.length > 0) {
     // Before --all-tags, a bare repository copied every tag: say how to get that now.
-    throw new UsageError(`${src.repo} has no tag latest, which a repository alone means: name a tag (${tags.slice(0, 3).map((t) => `${src.repo}:${t}`).join(', ')}) or pass --all-tags to copy all ${tags.length}`);
+    throw new UsageError(
+      `${src.repo} has no tag latest, which a repository alone means: name a tag (${tags
+        .slice(0, 3)
+        .map((t) => `${src.repo}:${t}`)
+        .join(', ')}) or pass --all-tags to copy all ${tags.length}`,
+    );
   }
   return [{ repo: src.repo, tag: 'latest' }];
 }
@@ -113,9 +118,7 @@ export async function run(ctx: Context, ref: string, dstArg: string | undefined,
     } finally {
       prog.done();
     }
-    ctx.output.result({ to: toUrl, images: copied, stats: copier.stats }, () =>
-      [...copied.map((c) => `${c.source} -> ${c.destination} ${c.digest}`), statsLine(copier.stats)].join('\n'),
-    );
+    ctx.output.result({ to: toUrl, images: copied, stats: copier.stats }, () => [...copied.map((c) => `${c.source} -> ${c.destination} ${c.digest}`), statsLine(copier.stats)].join('\n'));
     return 0;
   } finally {
     await to.close();

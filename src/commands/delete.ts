@@ -56,7 +56,6 @@ export async function run(ctx: Context, refs: string[], opts: DeleteOptions): Pr
   return 0;
 }
 
-
 async function deleteRepositories(ctx: Context, opts: DeleteOptions): Promise<number> {
   const repos = [...new Set(opts.repository.map(parseRepoName))];
   const d = await ctx.registryStore();

@@ -24,7 +24,15 @@ function render(ctx: Context, u: StoreUsage): string {
   const t = u.total;
   const table = ctx.output.table(
     ['REPOSITORY', 'BYTES', 'EXCLUSIVE', 'SHARED', 'RECLAIMABLE', 'BLOBS', 'UPLOADS'],
-    u.repositories.map((r) => [r.name, formatBytes(r.bytes), formatBytes(r.exclusiveBytes), formatBytes(r.sharedBytes), formatBytes(r.reclaimableBytes), r.blobs, r.uploads ? `${r.uploads} (${formatBytes(r.uploadBytes)})` : '']),
+    u.repositories.map((r) => [
+      r.name,
+      formatBytes(r.bytes),
+      formatBytes(r.exclusiveBytes),
+      formatBytes(r.sharedBytes),
+      formatBytes(r.reclaimableBytes),
+      r.blobs,
+      r.uploads ? `${r.uploads} (${formatBytes(r.uploadBytes)})` : '',
+    ]),
   );
   const lines = [
     table,

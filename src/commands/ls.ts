@@ -95,9 +95,7 @@ function tagTable(ctx: Context, repos: { name: string; tags: TagRow[] }[], detai
       ...(withRepo ? [r.name] : []),
       t.tag,
       t.digest ?? '-',
-      ...(details
-        ? [t.mediaType ? (SHORT_TYPES[t.mediaType] ?? t.mediaType) : '-', t.platforms?.join(',') || '-', t.size !== null && t.size !== undefined ? formatBytes(t.size) : '?']
-        : []),
+      ...(details ? [t.mediaType ? (SHORT_TYPES[t.mediaType] ?? t.mediaType) : '-', t.platforms?.join(',') || '-', t.size !== null && t.size !== undefined ? formatBytes(t.size) : '?'] : []),
       age(t.pushed, now),
       ...(created ? [age(t.created, now)] : []),
     ]),
@@ -148,10 +146,14 @@ export async function run(ctx: Context, repos: string[], opts: LsOptions): Promi
       out = await rows(ctx, d, listed, opts.details, Boolean(opts.created));
     } else if (names.length === 0 && !opts.all) {
       const list = await listRepositorySummaries(d, concurrency);
-      ctx.output.result({ repositories: list }, () => ctx.output.table(['REPOSITORY', 'TAGS'], list.map((r) => [r.unaddressable ? `${r.name} (a name no storage path can hold: see verify)` : r.name, r.tagCount])));
+      ctx.output.result({ repositories: list }, () =>
+        ctx.output.table(
+          ['REPOSITORY', 'TAGS'],
+          list.map((r) => [r.unaddressable ? `${r.name} (a name no storage path can hold: see verify)` : r.name, r.tagCount]),
+        ),
+      );
       return 0;
-    }
-    else {
+    } else {
       const listed = opts.all ? await listAllTags(d, concurrency) : await Promise.all(names.map((n) => listRepoTags(d, n, concurrency)));
       out = await rows(ctx, d, listed, opts.details, Boolean(opts.created));
     }
@@ -162,4 +164,3 @@ export async function run(ctx: Context, repos: string[], opts: LsOptions): Promi
   ctx.output.result({ repositories: out }, () => tagTable(ctx, out, opts.details, Boolean(opts.all) || names.length + globs.length > 1 || globs.length > 0, Boolean(opts.created)));
   return 0;
 }
-

@@ -10,8 +10,10 @@ export async function run(ctx: Context, from: string, to: string, opts: MvOption
   const plan = await planRename(d, from, to);
   const dryRun = Boolean(opts.dryRun);
   if (!dryRun) await executeRename(d, plan);
-  ctx.output.result({ dryRun, ...plan }, () => `${dryRun ? 'would rename' : 'renamed'} ${plan.from} to ${plan.to}${plan.files ? ` (${plan.files} files copied, then removed)` : ''}${dryRun ? '\ndry run: nothing was changed' : ''}`);
+  ctx.output.result(
+    { dryRun, ...plan },
+    () => `${dryRun ? 'would rename' : 'renamed'} ${plan.from} to ${plan.to}${plan.files ? ` (${plan.files} files copied, then removed)` : ''}${dryRun ? '\ndry run: nothing was changed' : ''}`,
+  );
   if (!dryRun) ctx.output.info('restart a registry serving this store: it caches what it has read');
   return 0;
 }
-

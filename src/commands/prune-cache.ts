@@ -46,7 +46,10 @@ function planJson(state: CacheState, plan: CachePlan, dryRun: boolean, outcome?:
     entries: state.entries.length,
     expired: expired.map(entryJson),
     // Due, but kept so what stays still works (or a re-check found the store changed).
-    kept: [...plan.decisions.filter((x) => x.action === 'keep' && x.rule !== 'fresh').map(entryJson), ...(outcome?.skipped ?? []).map((s) => ({ ...entryJson(s.decision), action: 'keep', rule: 'changed', reason: s.why }))],
+    kept: [
+      ...plan.decisions.filter((x) => x.action === 'keep' && x.rule !== 'fresh').map(entryJson),
+      ...(outcome?.skipped ?? []).map((s) => ({ ...entryJson(s.decision), action: 'keep', rule: 'changed', reason: s.why })),
+    ],
     unrecognized: state.unknown.map((u) => ({ key: u.mapKey, reason: u.why })),
     duplicateKeys: state.duplicates,
     evictedRepositories: plan.evicted,
@@ -72,7 +75,9 @@ function render(state: CacheState, plan: CachePlan, dryRun: boolean, outcome?: C
   for (const u of state.unknown) lines.push(`kept unrecognized entry ${JSON.stringify(u.mapKey)}: ${u.why}`);
   if (state.duplicates.length) lines.push(`${state.duplicates.length} duplicate keys in ${STATE_PATH}: the last value of each kept, as the registry reads it`);
   const b = plan.bytes;
-  lines.push(`${state.entries.length} entries: ${dryRun ? 'would expire' : 'expired'} ${expired}${plan.evicted.length ? ` (whole repositories for the size limit: ${plan.evicted.join(', ')})` : ''}; linked bytes ${formatBytes(b.before)} -> ${formatBytes(b.after)} after gc${b.limit !== undefined ? ` (limit ${formatBytes(b.limit)})` : ''}`);
+  lines.push(
+    `${state.entries.length} entries: ${dryRun ? 'would expire' : 'expired'} ${expired}${plan.evicted.length ? ` (whole repositories for the size limit: ${plan.evicted.join(', ')})` : ''}; linked bytes ${formatBytes(b.before)} -> ${formatBytes(b.after)} after gc${b.limit !== undefined ? ` (limit ${formatBytes(b.limit)})` : ''}`,
+  );
   if (outcome) lines.push(outcome.stateWritten ? `${STATE_PATH} rewritten without the expired entries` : `${STATE_PATH} unchanged`);
   if (dryRun) lines.push('dry run: nothing was changed');
   return lines.join('\n');

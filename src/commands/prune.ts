@@ -54,7 +54,8 @@ async function policyFromFlags(globs: string[], f: PruneFlags): Promise<Policy> 
   const hasRule = f.keepLast !== undefined || f.keepWithin !== undefined || f.match !== undefined;
   if (hasRule && f.keepLast === undefined && f.keepWithin === undefined) throw new UsageError('--match needs --keep-last or --keep-within (--keep-last 0 removes every tag it selects)');
   const keepLast = f.keepLast === undefined ? undefined : Number(f.keepLast);
-  if (keepLast !== undefined && (!Number.isInteger(keepLast) || keepLast < 0 || !/^\d+$/.test(f.keepLast!))) throw new UsageError(`--keep-last takes a whole number, got ${JSON.stringify(f.keepLast)}`);
+  if (keepLast !== undefined && (!Number.isInteger(keepLast) || keepLast < 0 || !/^\d+$/.test(f.keepLast!)))
+    throw new UsageError(`--keep-last takes a whole number, got ${JSON.stringify(f.keepLast)}`);
   const rule = hasRule
     ? parseRule({ ...(f.match !== undefined ? { match: f.match } : {}), ...(keepLast !== undefined ? { keepLast } : {}), ...(f.keepWithin !== undefined ? { keepWithin: f.keepWithin } : {}) }, 'flags')
     : undefined;
@@ -123,14 +124,23 @@ function render(out: Output, plan: PrunePlan, dryRun: boolean, outcome?: PruneOu
   const done = outcome ? outcome.untagged.length : untag;
   const gone = outcome ? outcome.deleted.length : del;
   const n = (k: number, one: string): string => `${k} ${one}${k === 1 ? '' : 's'}`;
-  lines.push(`${plan.repositories.length} ${plan.repositories.length === 1 ? 'repository' : 'repositories'}: ${verb} ${n(done, 'tag')}, ${dryRun ? 'would delete' : 'deleted'} ${n(gone, 'manifest')}, kept ${n(kept, 'tag')}${outcome && outcome.skipped.length ? ` (${outcome.skipped.length} planned steps kept: written to since the plan)` : ''}`);
+  lines.push(
+    `${plan.repositories.length} ${plan.repositories.length === 1 ? 'repository' : 'repositories'}: ${verb} ${n(done, 'tag')}, ${dryRun ? 'would delete' : 'deleted'} ${n(gone, 'manifest')}, kept ${n(kept, 'tag')}${outcome && outcome.skipped.length ? ` (${outcome.skipped.length} planned steps kept: written to since the plan)` : ''}`,
+  );
   if (dryRun) lines.push('dry run: nothing was changed (regbucket prune --json lists every tag and manifest with the rule that decided)');
   return lines.join('\n');
 }
 
 export async function run(ctx: Context, globs: string[], flags: PruneFlags): Promise<number> {
   if (flags.cacheTtl !== undefined || flags.cacheMaxSize !== undefined) {
-    const ruleFlags = [flags.keepLast && '--keep-last', flags.keepWithin && '--keep-within', flags.match && '--match', flags.untaggedOlderThan && '--untagged-older-than', flags.policy && '--policy', flags.protect.length > 0 && '--protect'].filter((x): x is string => Boolean(x));
+    const ruleFlags = [
+      flags.keepLast && '--keep-last',
+      flags.keepWithin && '--keep-within',
+      flags.match && '--match',
+      flags.untaggedOlderThan && '--untagged-older-than',
+      flags.policy && '--policy',
+      flags.protect.length > 0 && '--protect',
+    ].filter((x): x is string => Boolean(x));
     return runCache(ctx, globs, flags, ruleFlags);
   }
   for (const g of globs) if (!GLOB_RE.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob (lowercase letters, digits, . _ - /, and * ** ?)`);
@@ -167,4 +177,3 @@ export async function run(ctx: Context, globs: string[], flags: PruneFlags): Pro
   if (!dryRun && (outcome?.deleted.length ?? 0) > 0) ctx.output.info('restart a registry serving this store: it caches descriptors and may still serve a deleted manifest');
   return 0;
 }
-

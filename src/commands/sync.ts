@@ -153,7 +153,14 @@ export async function run(ctx: Context, file: string, opts: SyncOptions): Promis
     prog.done();
     await closeAll();
     // The first in full; the others by where they are (each is one line when fixed and rerun).
-    throw bad.length === 1 ? bad[0]! : new InvalidInputError(`${bad[0]!.message} (and ${bad.length - 1} more bad: ${bad.slice(1).map((b) => b.where).join(', ')})`);
+    throw bad.length === 1
+      ? bad[0]!
+      : new InvalidInputError(
+          `${bad[0]!.message} (and ${bad.length - 1} more bad: ${bad
+            .slice(1)
+            .map((b) => b.where)
+            .join(', ')})`,
+        );
   }
   done = 0;
   prog.update(`syncing ${entries.length} images...`);

@@ -37,9 +37,7 @@ export async function run(ctx: Context, sourceRef: string, tags: string[]): Prom
     results.push({ repo: src.repo, tag: t, digest, previous, changed: writes > 0 });
   }
   ctx.output.result({ tagged: results }, () =>
-    results
-      .map((r) => `${r.repo}:${r.tag} -> ${r.digest}${r.previous && r.previous !== r.digest ? ` (was ${r.previous})` : ''}${r.changed ? '' : ' (unchanged)'}`)
-      .join('\n'),
+    results.map((r) => `${r.repo}:${r.tag} -> ${r.digest}${r.previous && r.previous !== r.digest ? ` (was ${r.previous})` : ''}${r.changed ? '' : ' (unchanged)'}`).join('\n'),
   );
   return 0;
 }

@@ -57,7 +57,12 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
   const seen = [count(r.repositories, 'repository', 'repositories'), count(r.blobs, 'blob'), count(r.links, 'link'), count(r.manifests, 'manifest')];
   const lines = [`verified ${seen.join(', ')}; ${hashed} in ${seconds.toFixed(1)} s`];
   if (r.summary.length > 0) {
-    lines.push(out.table(['kind', 'severity', 'count', 'repaired', 'meaning'], r.summary.map((s) => [s.kind, s.severity, s.count, s.repaired, FINDING_KINDS[s.kind].text])));
+    lines.push(
+      out.table(
+        ['kind', 'severity', 'count', 'repaired', 'meaning'],
+        r.summary.map((s) => [s.kind, s.severity, s.count, s.repaired, FINDING_KINDS[s.kind].text]),
+      ),
+    );
   }
   const shown = new Map<string, number>();
   let hidden = 0;
@@ -117,4 +122,3 @@ export async function run(ctx: Context, repos: string[], opts: VerifyOptions): P
   ctx.output.result({ ...report, seconds }, () => render(ctx.output, report, seconds));
   return report.clean ? ExitCode.ok : ExitCode.integrity;
 }
-

@@ -331,9 +331,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       const local = this.proc ? `/proc/self/fd/${dir.fd}` : this.confinement()!.realRoot + (path === '/' ? '' : path);
       const entries = await fs.readdir(local, { withFileTypes: true });
-      return entries
-        .map((e) => ({ path: joinPath(path, e.name), type: entryType(e) }))
-        .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      return entries.map((e) => ({ path: joinPath(path, e.name), type: entryType(e) })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
     } catch (err) {
       this.fail(err, path);
     } finally {

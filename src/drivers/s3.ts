@@ -115,19 +115,27 @@ const SILENT_LOGGER = { trace() {}, debug() {}, info() {}, warn() {}, error() {}
 
 /** The server refused the credentials or what they may do (HTTP 403): one line with the fix. */
 export class S3AccessError extends StorageError {
-  constructor(driver: string, readonly bucket: string, op: string, key: string, readonly code: string, status: number | undefined, clockOffsetMs?: number) {
+  constructor(
+    driver: string,
+    readonly bucket: string,
+    op: string,
+    key: string,
+    readonly code: string,
+    status: number | undefined,
+    clockOffsetMs?: number,
+  ) {
     const known = code && !['Forbidden', 'UnknownError', 'Unknown', '403'].includes(code);
     const skewed = clockOffsetMs !== undefined && Math.abs(clockOffsetMs) > 5 * 60_000;
     const fix =
-      (code === 'RequestTimeTooSkewed' || (!known && skewed))
+      code === 'RequestTimeTooSkewed' || (!known && skewed)
         ? `the server's clock (its Date header) is ${Math.round(Math.abs(clockOffsetMs ?? 0) / 60_000)} min from this machine's and it refuses requests signed with either: fix the clock that is wrong (NTP)`
         : code === 'InvalidAccessKeyId'
-        ? 'the server does not know this access key: check AWS_ACCESS_KEY_ID (or AWS_PROFILE)'
-        : code === 'SignatureDoesNotMatch'
-          ? 'the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)'
-          : code === 'ExpiredToken' || code === 'TokenRefreshRequired' || code === 'InvalidToken'
-            ? 'the session token is expired or invalid: refresh the credentials (AWS_SESSION_TOKEN or AWS_PROFILE)'
-            : `the credentials may not do ${op} on bucket ${bucket}: grant it (IAM or bucket policy) or use other credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)`;
+          ? 'the server does not know this access key: check AWS_ACCESS_KEY_ID (or AWS_PROFILE)'
+          : code === 'SignatureDoesNotMatch'
+            ? 'the secret key does not match the access key: check AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)'
+            : code === 'ExpiredToken' || code === 'TokenRefreshRequired' || code === 'InvalidToken'
+              ? 'the session token is expired or invalid: refresh the credentials (AWS_SESSION_TOKEN or AWS_PROFILE)'
+              : `the credentials may not do ${op} on bucket ${bucket}: grant it (IAM or bucket policy) or use other credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE)`;
     const what = [known ? code : '', status ? `HTTP ${status}` : ''].filter(Boolean).join(', ');
     super(driver, `${op} s3://${bucket}/${key}: access denied${what ? ` (${what})` : ''}: ${fix}`);
   }
@@ -350,8 +358,11 @@ export class S3Driver implements StorageDriver {
     const key = this.key(path);
     const open = async (from: number, etag?: string): Promise<{ body: Readable; etag?: string } | undefined> => {
       try {
-        const out = await this.send<{ Body?: Readable; ETag?: string }>('GetObject', key, path, (s) =>
-          new s.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: from > 0 ? `bytes=${from}-` : undefined, IfMatch: etag }),
+        const out = await this.send<{ Body?: Readable; ETag?: string }>(
+          'GetObject',
+          key,
+          path,
+          (s) => new s.GetObjectCommand({ Bucket: this.bucket, Key: key, Range: from > 0 ? `bytes=${from}-` : undefined, IfMatch: etag }),
         );
         return { body: out.Body ?? Readable.from([]), etag: out.ETag };
       } catch (err) {
@@ -397,9 +408,7 @@ export class S3Driver implements StorageDriver {
 
   async statFile(path: string): Promise<FileInfo> {
     const key = this.key(path);
-    const h = await this.send<{ ContentLength?: number; LastModified?: Date; ETag?: string }>('HeadObject', key, path, (s) =>
-      new s.HeadObjectCommand({ Bucket: this.bucket, Key: key }),
-    );
+    const h = await this.send<{ ContentLength?: number; LastModified?: Date; ETag?: string }>('HeadObject', key, path, (s) => new s.HeadObjectCommand({ Bucket: this.bucket, Key: key }));
     return { path, size: h.ContentLength ?? 0, modTime: h.LastModified ?? new Date(0), isDir: false, etag: unquote(h.ETag) };
   }
 
@@ -412,9 +421,7 @@ export class S3Driver implements StorageDriver {
       }
     }
     const dir = this.dirKey(path);
-    const out = await this.send<{ Contents?: _Object[]; IsTruncated?: boolean }>('ListObjectsV2', dir, undefined, (s) =>
-      new s.ListObjectsV2Command({ Bucket: this.bucket, Prefix: dir, MaxKeys: 1 }),
-    );
+    const out = await this.send<{ Contents?: _Object[]; IsTruncated?: boolean }>('ListObjectsV2', dir, undefined, (s) => new s.ListObjectsV2Command({ Bucket: this.bucket, Prefix: dir, MaxKeys: 1 }));
     const first = out.Contents?.[0];
     if (!first && out.IsTruncated) throw this.partialListing('ListObjectsV2', dir);
     if (!first) throw new PathNotFoundError(this.name, path);
@@ -448,15 +455,19 @@ export class S3Driver implements StorageDriver {
     type Page = { Contents?: _Object[]; CommonPrefixes?: { Prefix?: string }[]; NextContinuationToken?: string; IsTruncated?: boolean };
     type Cursor = { token?: string; startAfter?: string };
     const fetch = (c: Cursor): Promise<Page> =>
-      this.send<Page>('ListObjectsV2', prefix, undefined, (s) =>
-        new s.ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: prefix,
-          Delimiter: opts.delimiter ? '/' : undefined,
-          ContinuationToken: c.token,
-          StartAfter: c.token ? undefined : c.startAfter,
-          MaxKeys: this.opts.pageSize ?? 1000,
-        }),
+      this.send<Page>(
+        'ListObjectsV2',
+        prefix,
+        undefined,
+        (s) =>
+          new s.ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: opts.delimiter ? '/' : undefined,
+            ContinuationToken: c.token,
+            StartAfter: c.token ? undefined : c.startAfter,
+            MaxKeys: this.opts.pageSize ?? 1000,
+          }),
       );
     let cursor: Cursor = { startAfter: opts.startAfter };
     let next: Promise<Page> | undefined = fetch(cursor);
@@ -559,9 +570,7 @@ export class S3Driver implements StorageDriver {
     const size = head.ContentLength ?? 0;
     if (size > (this.opts.multipartCopyThreshold ?? 5 * GiB)) await this.multipartCopy(src, dst, size);
     else {
-      await this.send('CopyObject', dst, undefined, (s) =>
-        new s.CopyObjectCommand({ Bucket: this.bucket, Key: dst, CopySource: this.copySource(src), MetadataDirective: 'COPY' }),
-      );
+      await this.send('CopyObject', dst, undefined, (s) => new s.CopyObjectCommand({ Bucket: this.bucket, Key: dst, CopySource: this.copySource(src), MetadataDirective: 'COPY' }));
     }
     await this.send('DeleteObject', src, undefined, (s) => new s.DeleteObjectCommand({ Bucket: this.bucket, Key: src }));
   }
@@ -575,8 +584,11 @@ export class S3Driver implements StorageDriver {
   async touch(path: string): Promise<void> {
     const key = this.key(path);
     try {
-      await this.send('CopyObject', key, path, (s) =>
-        new s.CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: this.copySource(key), MetadataDirective: 'REPLACE', ContentType: 'application/octet-stream' }),
+      await this.send(
+        'CopyObject',
+        key,
+        path,
+        (s) => new s.CopyObjectCommand({ Bucket: this.bucket, Key: key, CopySource: this.copySource(key), MetadataDirective: 'REPLACE', ContentType: 'application/octet-stream' }),
       );
     } catch (err) {
       if (status((err as StorageError).cause) !== 400) throw err;
@@ -595,9 +607,7 @@ export class S3Driver implements StorageDriver {
   private async multipartCopy(src: string, dst: string, size: number): Promise<void> {
     // S3's part sizes: 5 MiB at least (but the last), 10,000 parts at most.
     const partSize = Math.max(5 * MiB, this.opts.multipartCopyPartSize ?? 256 * MiB, Math.ceil(size / MAX_PARTS));
-    const created = await this.send<{ UploadId?: string }>('CreateMultipartUpload', dst, undefined, (s) =>
-      new s.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: dst }),
-    );
+    const created = await this.send<{ UploadId?: string }>('CreateMultipartUpload', dst, undefined, (s) => new s.CreateMultipartUploadCommand({ Bucket: this.bucket, Key: dst }));
     const uploadId = created.UploadId!;
     try {
       const count = Math.max(1, Math.ceil(size / partSize));
@@ -608,23 +618,25 @@ export class S3Driver implements StorageDriver {
           const i = nextPart++;
           const start = i * partSize;
           const end = Math.min(size, start + partSize) - 1;
-          const out = await this.send<{ CopyPartResult?: { ETag?: string } }>('UploadPartCopy', dst, undefined, (s) =>
-            new s.UploadPartCopyCommand({
-              Bucket: this.bucket,
-              Key: dst,
-              UploadId: uploadId,
-              PartNumber: i + 1,
-              CopySource: this.copySource(src),
-              CopySourceRange: `bytes=${start}-${end}`,
-            }),
+          const out = await this.send<{ CopyPartResult?: { ETag?: string } }>(
+            'UploadPartCopy',
+            dst,
+            undefined,
+            (s) =>
+              new s.UploadPartCopyCommand({
+                Bucket: this.bucket,
+                Key: dst,
+                UploadId: uploadId,
+                PartNumber: i + 1,
+                CopySource: this.copySource(src),
+                CopySourceRange: `bytes=${start}-${end}`,
+              }),
           );
           parts[i] = { PartNumber: i + 1, ETag: out.CopyPartResult?.ETag };
         }
       };
       await Promise.all(Array.from({ length: Math.min(count, this.opts.multipartCopyConcurrency ?? 8) }, worker));
-      await this.send('CompleteMultipartUpload', dst, undefined, (s) =>
-        new s.CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: dst, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
-      );
+      await this.send('CompleteMultipartUpload', dst, undefined, (s) => new s.CompleteMultipartUploadCommand({ Bucket: this.bucket, Key: dst, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
     } catch (err) {
       await this.abortMultipartKey(dst, uploadId).catch(() => {});
       throw err;
@@ -676,8 +688,11 @@ export class S3Driver implements StorageDriver {
   /** One DeleteObjects request (up to 1,000 keys); a key already gone is not an error. */
   private async deleteKeys(keys: string[]): Promise<void> {
     if (keys.length === 0) return;
-    const out = await this.send<{ Errors?: { Key?: string; Code?: string; Message?: string }[] }>('DeleteObjects', keys[0]!, undefined, (s) =>
-      new s.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
+    const out = await this.send<{ Errors?: { Key?: string; Code?: string; Message?: string }[] }>(
+      'DeleteObjects',
+      keys[0]!,
+      undefined,
+      (s) => new s.DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: keys.map((Key) => ({ Key })), Quiet: true } }),
     );
     const errors = (out.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
     if (errors.length > 0) {
@@ -699,8 +714,11 @@ export class S3Driver implements StorageDriver {
         IsTruncated?: boolean;
         NextKeyMarker?: string;
         NextUploadIdMarker?: string;
-      }>('ListMultipartUploads', prefix, undefined, (s) =>
-        new s.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: 1000 }),
+      }>(
+        'ListMultipartUploads',
+        prefix,
+        undefined,
+        (s) => new s.ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: prefix || undefined, KeyMarker: keyMarker, UploadIdMarker: uploadIdMarker, MaxUploads: 1000 }),
       );
       let lastKey = '';
       let lastId = '';

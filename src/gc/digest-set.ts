@@ -81,9 +81,7 @@ export class DigestSet {
       hi[n] = this.keys.readUInt32BE(i * KEY);
       lo[n] = this.keys.readUInt32BE(i * KEY + 4);
     });
-    const order = Array.from(out.keys()).sort(
-      (a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || this.keys.compare(this.keys, out[b]! * KEY, out[b]! * KEY + KEY, out[a]! * KEY, out[a]! * KEY + KEY),
-    );
+    const order = Array.from(out.keys()).sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || this.keys.compare(this.keys, out[b]! * KEY, out[b]! * KEY + KEY, out[a]! * KEY, out[a]! * KEY + KEY));
     return Int32Array.from(order, (n) => out[n]!);
   }
 

@@ -84,7 +84,8 @@ export function manifestInfo(bytes: Buffer, add: (digest: string) => number): Ma
   const same = (a: string[], b: string[]): boolean => a.length === b.length && a.every((x, k) => x === b[k]);
   let ambiguous: string | undefined;
   if (js instanceof Error) ambiguous = `JSON.parse reads it differently (${js.message})`;
-  else if (js.kind !== go.kind) ambiguous = `JSON.parse reads it as ${js.kind === 'image' ? 'an image manifest' : `a ${js.kind}`}, the registry as ${go.kind === 'image' ? 'an image manifest' : `a ${go.kind}`}`;
+  else if (js.kind !== go.kind)
+    ambiguous = `JSON.parse reads it as ${js.kind === 'image' ? 'an image manifest' : `a ${js.kind}`}, the registry as ${go.kind === 'image' ? 'an image manifest' : `a ${go.kind}`}`;
   else if (!same(js.blobs, goBlobs) || !same(js.children, goChildren) || js.subject !== goSubject) ambiguous = 'JSON.parse reads other references than the registry (Go) does';
   const blobs = goBlobs.map(add);
   const children = goChildren.map(add);

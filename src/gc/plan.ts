@@ -26,7 +26,16 @@ export interface RepoPlan {
   remove: boolean;
 }
 
-export type WarningKind = 'unaddressable-repository' | 'repository-outside-grammar' | 'unreadable-manifest' | 'ambiguous-manifest' | 'unreadable-tag' | 'missing-manifest' | 'schema1-manifest' | 'unsafe-path' | 'left-in-place';
+export type WarningKind =
+  | 'unaddressable-repository'
+  | 'repository-outside-grammar'
+  | 'unreadable-manifest'
+  | 'ambiguous-manifest'
+  | 'unreadable-tag'
+  | 'missing-manifest'
+  | 'schema1-manifest'
+  | 'unsafe-path'
+  | 'left-in-place';
 
 export interface GcWarning {
   kind: WarningKind;

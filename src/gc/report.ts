@@ -161,15 +161,26 @@ function* take<T>(items: Iterable<T>, limit: number): Generator<T> {
 function lists(table: BlobTable, o: SweepResult, limit = Infinity, streamed = false): GcReport['lists'] {
   const digest = (i: number): string => table.set.digest(i);
   const first = <T>(items: T[]): T[] => (items.length > limit ? items.slice(0, limit) : items);
-  const byRepo = <T extends { repository: string }>(key: (x: T) => string) => (a: T, b: T) => cmp(a.repository, b.repository) || cmp(key(a), key(b));
+  const byRepo =
+    <T extends { repository: string }>(key: (x: T) => string) =>
+    (a: T, b: T) =>
+      cmp(a.repository, b.repository) || cmp(key(a), key(b));
   const blobs = limit === Infinity ? [...table.set.sortIndices(o.blobs)] : first(o.blobs);
   return {
     blobs: streamed ? (STREAMED.blobs as never) : blobs.map((i) => blobEntry(table, i)),
-    manifests: first(o.revisions).map((x) => ({ repository: x.repo, digest: digest(x.digest) })).sort(byRepo((x) => x.digest)),
-    tags: first(o.tags).map((x) => ({ repository: x.repo, tag: x.tag })).sort(byRepo((x) => x.tag)),
+    manifests: first(o.revisions)
+      .map((x) => ({ repository: x.repo, digest: digest(x.digest) }))
+      .sort(byRepo((x) => x.digest)),
+    tags: first(o.tags)
+      .map((x) => ({ repository: x.repo, tag: x.tag }))
+      .sort(byRepo((x) => x.tag)),
     layerLinks: streamed ? (STREAMED.layerLinks as never) : [...take(layerLinkEntries(table, o), limit)],
-    uploads: first(o.uploads).map((x) => ({ repository: x.repo, id: x.upload.id, startedAt: iso(x.upload.startedAt) })).sort(byRepo((x) => x.id)),
-    multipartUploads: first(o.multipart).map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() })).sort((a, b) => cmp(a.key, b.key) || cmp(a.uploadId, b.uploadId)),
+    uploads: first(o.uploads)
+      .map((x) => ({ repository: x.repo, id: x.upload.id, startedAt: iso(x.upload.startedAt) }))
+      .sort(byRepo((x) => x.id)),
+    multipartUploads: first(o.multipart)
+      .map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() }))
+      .sort((a, b) => cmp(a.key, b.key) || cmp(a.uploadId, b.uploadId)),
     repositories: first([...o.repositories].sort()),
   };
 }
@@ -224,9 +235,13 @@ export function* reportJson(x: ReportInput): Generator<string> {
   const text = JSON.stringify(buildReport({ ...x, listLimit: undefined }, true), null, 2);
   const shown = x.swept ?? planOutcome(x.table, x.plan);
   const sources: [string, () => Iterable<object>][] = [
-    [JSON.stringify(STREAMED.blobs), () => (function* () {
-      for (const i of x.table.set.sortIndices(shown.blobs)) yield blobEntry(x.table, i);
-    })()],
+    [
+      JSON.stringify(STREAMED.blobs),
+      () =>
+        (function* () {
+          for (const i of x.table.set.sortIndices(shown.blobs)) yield blobEntry(x.table, i);
+        })(),
+    ],
     [JSON.stringify(STREAMED.layerLinks), () => layerLinkEntries(x.table, shown)],
   ];
   let at = 0;

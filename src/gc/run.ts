@@ -68,16 +68,18 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number, 
   const concurrency = hasFastReads(d) ? Math.max(opts.concurrency, LOCAL_CONCURRENCY) : opts.concurrency;
   const scanOpts = { concurrency, onListed: () => progress('scan', (listed += 1000)) };
   progress('scan');
-  const [repos, , multipart] = await Promise.all([
-    scanRepositories(d, table, scanOpts),
-    scanBlobs(d, table, scanOpts),
-    multipartUploads(d),
-  ]);
+  const [repos, , multipart] = await Promise.all([scanRepositories(d, table, scanOpts), scanBlobs(d, table, scanOpts), multipartUploads(d)]);
   const graph: ManifestGraph = new Map();
-  await readManifests(d, table, graph, repos.flatMap((r) => r.revisions), {
-    concurrency,
-    onRead: (done, total) => progress('read', done, total),
-  });
+  await readManifests(
+    d,
+    table,
+    graph,
+    repos.flatMap((r) => r.revisions),
+    {
+      concurrency,
+      onRead: (done, total) => progress('read', done, total),
+    },
+  );
   progress('plan');
   const markOpts = { deleteUntagged: opts.deleteUntagged, minAgeMs: opts.minAgeMs, now };
   const marks = markStore(table, graph, repos, markOpts);
@@ -89,10 +91,7 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number, 
 /** A whole run, up to what the report is made of (buildReport, or reportJson for --json). */
 export async function collectGc(store: StorageDriver, opts: GcOptions): Promise<ReportInput> {
   const started = Date.now();
-  const clock =
-    opts.now !== undefined
-      ? { now: opts.now, offsetMs: 0 }
-      : await gcClock(store, opts.storeName ?? 'the store', opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, !opts.dryRun);
+  const clock = opts.now !== undefined ? { now: opts.now, offsetMs: 0 } : await gcClock(store, opts.storeName ?? 'the store', opts.maxClockSkewMs ?? DEFAULT_MAX_CLOCK_SKEW_MS, !opts.dryRun);
   const now = clock.now;
   const hazards = new HazardLog();
   await surveyHazards(store, hazards);

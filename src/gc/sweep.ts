@@ -19,7 +19,20 @@ import { dirname, type StorageDriver } from '../drivers/driver.js';
 import { ChangedDuringDeleteError, isNotFound, UnsafePathError } from '../errors.js';
 import { statBlob } from '../store/blobs.js';
 import { postNotice, removeExpiredNotices } from '../store/deletion-notices.js';
-import { blobDataPath, blobDir, layerLinkPath, layersDir, manifestsDir, revisionDir, revisionLinkPath, tagDir, tagIndexEntryDir, tagIndexLinkPath, uploadsDir, parseStorePath } from '../store/paths.js';
+import {
+  blobDataPath,
+  blobDir,
+  layerLinkPath,
+  layersDir,
+  manifestsDir,
+  revisionDir,
+  revisionLinkPath,
+  tagDir,
+  tagIndexEntryDir,
+  tagIndexLinkPath,
+  uploadsDir,
+  parseStorePath,
+} from '../store/paths.js';
 import { uploadAges } from '../store/enumerate.js';
 import { listOrEmpty } from '../store/walk.js';
 import { eachLimit } from '../util/each-limit.js';
@@ -284,7 +297,10 @@ class Sweeper {
           CHECK_GROUP,
         );
         await eachLimit(groups, Math.max(1, Math.ceil(this.opts.concurrency / 4)), async (group) => {
-          const notice = await postNotice(this.d, group.map((i) => table.set.hex(i)));
+          const notice = await postNotice(
+            this.d,
+            group.map((i) => table.set.hex(i)),
+          );
           try {
             const old: number[] = [];
             await Promise.all(

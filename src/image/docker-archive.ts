@@ -187,7 +187,9 @@ export class DockerArchiveSource implements ImageSource {
         const { digest, inner } = await tar.digests(entry);
         if (inner?.error) throw new InvalidInputError(`layer ${JSON.stringify(path)} in ${this.file} is not valid gzip: ${inner.error}`);
         if (inner?.digest !== diffId) {
-          throw new InvalidInputError(`layer ${JSON.stringify(path)} in ${this.file} decompresses to ${inner?.digest}, but the config's diff_id for it is ${diffId}: the archive is inconsistent (skopeo refuses it too)`);
+          throw new InvalidInputError(
+            `layer ${JSON.stringify(path)} in ${this.file} decompresses to ${inner?.digest}, but the config's diff_id for it is ${diffId}: the archive is inconsistent (skopeo refuses it too)`,
+          );
         }
         return { desc: { mediaType: MediaType.dockerLayerGzip, size: entry.size, digest: digest! }, diffId };
       })();
@@ -225,7 +227,10 @@ export class DockerArchiveSource implements ImageSource {
     if (candidates.length) {
       const c = candidates[0]!;
       const j = c.layers.findIndex((d, k) => d !== layers[k]?.digest);
-      const why = c.layers.length !== layers.length ? `${c.layers.length} layers where manifest.json lists ${layers.length}` : `layer ${j} ${c.layers[j]} where manifest.json has ${JSON.stringify(e.Layers[j])} (${layers[j]!.digest})`;
+      const why =
+        c.layers.length !== layers.length
+          ? `${c.layers.length} layers where manifest.json lists ${layers.length}`
+          : `layer ${j} ${c.layers[j]} where manifest.json has ${JSON.stringify(e.Layers[j])} (${layers[j]!.digest})`;
       throw new InvalidInputError(`image ${i} of ${this.file}: index.json's manifest ${c.descriptor.digest} has ${why}; the two descriptions disagree, refusing the archive`);
     }
     const manifest = Buffer.from(
@@ -256,7 +261,9 @@ export class DockerArchiveSource implements ImageSource {
       const hit = images.flatMap((img, i) => img.names.filter((n) => normalizeDockerName(n) === want).map((n) => ({ name: shortName(n), descriptor: img.descriptor, at: i })));
       if (hit.length === 0) {
         const all = images.flatMap((img) => img.names);
-        throw new InvalidInputError(`no image named ${JSON.stringify(ref)} in ${this.file}: it has ${all.length ? all.join(', ') : 'no named images'} (or pick one by position: @0 to @${images.length - 1})`);
+        throw new InvalidInputError(
+          `no image named ${JSON.stringify(ref)} in ${this.file}: it has ${all.length ? all.join(', ') : 'no named images'} (or pick one by position: @0 to @${images.length - 1})`,
+        );
       }
       this.refuseAmbiguous(hit);
       return hit.slice(0, 1).map(({ name, descriptor }) => ({ name, descriptor }));

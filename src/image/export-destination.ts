@@ -111,7 +111,9 @@ export async function withIndexLock<T>(dir: string, fn: () => Promise<T>): Promi
       continue;
     }
     if (Date.now() - started > LOCK_WAIT_MS) {
-      throw new RegbucketError(`${lock} has been held for over ${LOCK_WAIT_MS / 1000} s (${holder.split(' ')[0] || 'unknown holder'}): another pull is writing this layout; remove the file if no pull is running`);
+      throw new RegbucketError(
+        `${lock} has been held for over ${LOCK_WAIT_MS / 1000} s (${holder.split(' ')[0] || 'unknown holder'}): another pull is writing this layout; remove the file if no pull is running`,
+      );
     }
     await new Promise((r) => setTimeout(r, delay));
     delay = Math.min(delay * 2, 200);

@@ -8,7 +8,10 @@ import { InvalidInputError } from '../errors.js';
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 function fold(key: string): string {
-  return key.replace(/\u212a/g, 'k').replace(/\u017f/g, 's').replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return key
+    .replace(/\u212a/g, 'k')
+    .replace(/\u017f/g, 's')
+    .replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
 /** Parses JSON bytes that Go would decode the same way; invalid UTF-8 (which Go replaces) is refused. */

@@ -16,12 +16,7 @@
 
 /** A parsed JSON value with every object entry kept, duplicates included, in order. */
 export type GoValue =
-  | { t: 'obj'; entries: Array<[string, GoValue]> }
-  | { t: 'arr'; items: GoValue[] }
-  | { t: 'str'; v: string }
-  | { t: 'num'; raw: string }
-  | { t: 'bool'; v: boolean }
-  | { t: 'null' };
+  { t: 'obj'; entries: Array<[string, GoValue]> } | { t: 'arr'; items: GoValue[] } | { t: 'str'; v: string } | { t: 'num'; raw: string } | { t: 'bool'; v: boolean } | { t: 'null' };
 
 /** Bytes that are not JSON (Go: SyntaxError). */
 export class GoJsonSyntaxError extends Error {
@@ -222,7 +217,7 @@ class Parser {
           if (top.v.t === 'obj') top.key = this.key();
           break;
         }
-        if (b[this.i] !== close) this.fail(top.v.t === 'obj' ? "after object key:value pair" : 'after array element');
+        if (b[this.i] !== close) this.fail(top.v.t === 'obj' ? 'after object key:value pair' : 'after array element');
         this.i++;
         stack.pop();
         v = top.v;

@@ -140,14 +140,15 @@ export class ImageCopier {
   private choosePlatform(index: ParsedManifest): Descriptor {
     const wanted = this.opts.platforms!;
     const chosen = index.manifests.filter((c) => wanted.some((w) => platformMatches(w, platformString(c.platform))));
-    const available = index.manifests.map((c) => platformString(c.platform)).filter(Boolean).join(', ');
+    const available = index.manifests
+      .map((c) => platformString(c.platform))
+      .filter(Boolean)
+      .join(', ');
     if (chosen.length === 0) {
       throw new NotFoundError(`no platform ${wanted.join(', ')} in ${this.source.description}: it has ${available || 'no platforms'}`);
     }
     if (chosen.length > 1) {
-      throw new InvalidInputError(
-        `--platform ${wanted.join(', ')} selects ${chosen.length} images of the index in ${this.source.description}; select one, or copy the whole index without --platform`,
-      );
+      throw new InvalidInputError(`--platform ${wanted.join(', ')} selects ${chosen.length} images of the index in ${this.source.description}; select one, or copy the whole index without --platform`);
     }
     return chosen[0]!;
   }

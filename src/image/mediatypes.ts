@@ -16,25 +16,14 @@ export const MediaType = {
 } as const;
 
 /** The Accept list a registry needs to answer with any manifest kind (2.8 answers 404 for OCI without it). */
-export const MANIFEST_ACCEPT = [
-  MediaType.ociIndex,
-  MediaType.ociManifest,
-  MediaType.dockerManifestList,
-  MediaType.dockerManifest,
-].join(', ');
+export const MANIFEST_ACCEPT = [MediaType.ociIndex, MediaType.ociManifest, MediaType.dockerManifestList, MediaType.dockerManifest].join(', ');
 
 export function isIndexMediaType(mt: string | undefined): boolean {
   return mt === MediaType.ociIndex || mt === MediaType.dockerManifestList;
 }
 
 export function isManifestMediaType(mt: string | undefined): boolean {
-  return (
-    mt === MediaType.ociManifest ||
-    mt === MediaType.dockerManifest ||
-    isIndexMediaType(mt) ||
-    mt === MediaType.dockerSchema1 ||
-    mt === MediaType.dockerSchema1Signed
-  );
+  return mt === MediaType.ociManifest || mt === MediaType.dockerManifest || isIndexMediaType(mt) || mt === MediaType.dockerSchema1 || mt === MediaType.dockerSchema1Signed;
 }
 
 /** Layers the registry accepts without having the blob: they live at `urls` elsewhere. */

@@ -64,7 +64,9 @@ export function refuseAmbiguous(images: SourceImage[], where: string): void {
     if (img.name === undefined) continue;
     const prev = byName.get(img.name);
     if (prev && prev.descriptor.digest !== img.descriptor.digest) {
-      throw new InvalidInputError(`${where} names two different images ${JSON.stringify(img.name)}: ${prev.descriptor.digest} and ${img.descriptor.digest}; refusing to pick one (remove or rename one of them)`);
+      throw new InvalidInputError(
+        `${where} names two different images ${JSON.stringify(img.name)}: ${prev.descriptor.digest} and ${img.descriptor.digest}; refusing to pick one (remove or rename one of them)`,
+      );
     }
     byName.set(img.name, img);
   }
@@ -103,7 +105,10 @@ export class OciLayoutSource implements ImageSource {
     const subjects = await this.subjects();
     const roots = entries.filter((e) => !subjects.referrerDigests.has(e.descriptor.digest));
     if (roots.length === 0) throw new InvalidInputError(`the OCI layout ${this.dir} holds no image`);
-    refuseAmbiguous(roots.filter((e) => e.name !== undefined), this.dir);
+    refuseAmbiguous(
+      roots.filter((e) => e.name !== undefined),
+      this.dir,
+    );
     return roots;
   }
 

@@ -48,9 +48,7 @@ export function parseRepoName(name: string): string {
   if (name.length > MAX_NAME_LENGTH) {
     throw new InvalidReferenceError(`repository name is ${name.length} characters long: the registry allows ${MAX_NAME_LENGTH} at most`);
   }
-  throw new InvalidReferenceError(
-    `invalid repository name ${JSON.stringify(name)}: use lowercase letters, digits and single . _ __ or - separators, components joined by / (e.g. library/nginx)`,
-  );
+  throw new InvalidReferenceError(`invalid repository name ${JSON.stringify(name)}: use lowercase letters, digits and single . _ __ or - separators, components joined by / (e.g. library/nginx)`);
 }
 
 export function isTag(tag: string): boolean {
@@ -60,9 +58,7 @@ export function isTag(tag: string): boolean {
 export function parseTag(tag: string): string {
   if (isTag(tag)) return tag;
   if (tag.length > 128) throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag)}: ${tag.length} characters long, the registry allows 128 at most`);
-  throw new InvalidReferenceError(
-    `invalid tag ${JSON.stringify(tag)}: tags are 1-128 characters of A-Z a-z 0-9 _ . - and do not start with . or -`,
-  );
+  throw new InvalidReferenceError(`invalid tag ${JSON.stringify(tag)}: tags are 1-128 characters of A-Z a-z 0-9 _ . - and do not start with . or -`);
 }
 
 /** A reference to an image in a store: repository plus a tag, a digest, or neither. */

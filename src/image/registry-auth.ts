@@ -61,7 +61,10 @@ export function parseCredsFlag(v: string, flag = '--src-creds'): Credentials {
 
 /** host[:port] a key of an auth file names: `https://host:port/v1/`, `host/path`, `host`. */
 function authKeyHost(key: string): string {
-  return key.replace(/^[a-z]+:\/\//i, '').split('/')[0]!.toLowerCase();
+  return key
+    .replace(/^[a-z]+:\/\//i, '')
+    .split('/')[0]!
+    .toLowerCase();
 }
 
 const DOCKER_HUB_ALIASES = ['docker.io', 'index.docker.io', 'registry-1.docker.io'];

@@ -157,9 +157,7 @@ export class DockerSource implements ImageSource {
     const got = await this.fetchManifestBytes(reference);
     if (!got) {
       throw new NotFoundError(
-        this.ref.digest
-          ? `manifest ${this.ref.digest} is not in ${this.ref.host}/${this.ref.repo}`
-          : `tag ${reference} is not in ${this.ref.host}/${this.ref.repo} (or the repository does not exist)`,
+        this.ref.digest ? `manifest ${this.ref.digest} is not in ${this.ref.host}/${this.ref.repo}` : `tag ${reference} is not in ${this.ref.host}/${this.ref.repo} (or the repository does not exist)`,
       );
     }
     const desc = this.describe(got.bytes, got.contentType, `manifest ${reference} in ${this.description}`);

@@ -165,7 +165,8 @@ export function registryReading(bytes: Buffer): RegistryReading {
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }
-  if (tree.t !== 'obj' && tree.t !== 'null') return { ok: false, reason: `the manifest is not a JSON object (an ${tree.t === 'arr' ? 'array' : tree.t === 'str' ? 'string' : tree.t === 'num' ? 'number' : 'bool'})` };
+  if (tree.t !== 'obj' && tree.t !== 'null')
+    return { ok: false, reason: `the manifest is not a JSON object (an ${tree.t === 'arr' ? 'array' : tree.t === 'str' ? 'string' : tree.t === 'num' ? 'number' : 'bool'})` };
   const ver = decode(tree, VERSIONED);
   if (!ver.ok) return ver;
   const schemaVersion = ver.v.schemaVersion as number;
@@ -179,7 +180,9 @@ export function registryReading(bytes: Buffer): RegistryReading {
     if (!whole.ok) return whole;
     const r = decode(tree, SCHEMA1);
     if (!r.ok) return r;
-    const layers = items<Record<string, unknown>>(r.v.fsLayers).map((l) => toDescriptor({ mediaType: MediaType.dockerLayerGzip, size: 0, digest: l.blobSum, urls: null, annotations: null, platform: null }));
+    const layers = items<Record<string, unknown>>(r.v.fsLayers).map((l) =>
+      toDescriptor({ mediaType: MediaType.dockerLayerGzip, size: 0, digest: l.blobSum, urls: null, annotations: null, platform: null }),
+    );
     return { ok: true, kind: 'schema1', mediaType, layers, manifests: [], artifactType: '', annotations: null };
   }
   if (schemaVersion !== 2) return { ok: false, reason: `schemaVersion: unrecognized manifest schema version ${schemaVersion}` };

@@ -497,7 +497,9 @@ export class TarArchive {
       if (e.type === 'directory') throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a directory, not a file`);
       if (e.type === 'global') throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a PAX global header, not a file`);
       if (e.type === 'symlink' && hops >= links.symlinks) {
-        throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path}: more than ${links.symlinks} symlink${links.symlinks === 1 ? '' : 's'} in a row${links.symlinks === 1 ? ' (skopeo follows one)' : ' (a link loop?)'}`);
+        throw new InvalidInputError(
+          `${what} ${JSON.stringify(name)} in ${this.path}: more than ${links.symlinks} symlink${links.symlinks === 1 ? '' : 's'} in a row${links.symlinks === 1 ? ' (skopeo follows one)' : ' (a link loop?)'}`,
+        );
       }
       if (e.type === 'link' && !links.hardlinks) {
         throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a hard link: skopeo reads a hard link in a docker-archive as an empty file, refusing it`);
@@ -506,7 +508,9 @@ export class TarArchive {
       const next = this.index.get(from.target!);
       if (!next) throw missing();
       if (from.type === 'link' && (next.seq > from.seq || (next.type !== 'file' && next.type !== 'link'))) {
-        throw new InvalidInputError(`${what} ${JSON.stringify(name)} in ${this.path} is a hard link to ${next.seq > from.seq ? 'a later member' : `a ${next.type}`}: unpacking it fails or differs, refusing it`);
+        throw new InvalidInputError(
+          `${what} ${JSON.stringify(name)} in ${this.path} is a hard link to ${next.seq > from.seq ? 'a later member' : `a ${next.type}`}: unpacking it fails or differs, refusing it`,
+        );
       }
       e = next;
     }

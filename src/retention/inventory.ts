@@ -58,7 +58,13 @@ async function toFacts(d: StorageDriver, table: BlobTable, scans: RepoScan[], op
   const want = scans.filter((r) => opts.wantManifests(r.name, r.tags));
   // One graph for all: a manifest (content-addressed) reads the same in every repository.
   const graph: ManifestGraph = new Map();
-  await readManifests(d, table, graph, want.flatMap((r) => r.revisions), { concurrency: opts.concurrency });
+  await readManifests(
+    d,
+    table,
+    graph,
+    want.flatMap((r) => r.revisions),
+    { concurrency: opts.concurrency },
+  );
   const wanted = new Set(want.map((r) => r.name));
   return scans.map((r) => factsOf(table, wanted.has(r.name) ? graph : undefined, r));
 }
@@ -76,7 +82,6 @@ export async function readRepository(d: StorageDriver, name: string, opts: ReadO
   const scan = await scanRepository(d, table, name, { concurrency: opts.concurrency });
   return (await toFacts(d, table, [scan], opts))[0]!;
 }
-
 
 // ---- du: the same scan, with blob sizes and the gc's marking ----
 
@@ -105,7 +110,13 @@ export async function readStoreUsage(d: StorageDriver, opts: { concurrency: numb
     else table.flags.data[i]! &= ~LISTED; // a blob directory without data
   });
   const graph: ManifestGraph = new Map();
-  await readManifests(d, table, graph, repos.flatMap((r) => r.revisions), opts);
+  await readManifests(
+    d,
+    table,
+    graph,
+    repos.flatMap((r) => r.revisions),
+    opts,
+  );
   markStore(table, graph, repos, { deleteUntagged: false, minAgeMs: 0, now: Date.now() });
   const uploads = new Map<string, { count: number; bytes: number }>();
   await eachLimit(

@@ -26,10 +26,7 @@ export interface TagFact {
   unreadable?: string;
 }
 
-export type ManifestFact =
-  | { state: 'ok'; children: Digest[]; subject?: Digest }
-  | { state: 'missing' }
-  | { state: 'unreadable'; reason: string };
+export type ManifestFact = { state: 'ok'; children: Digest[]; subject?: Digest } | { state: 'missing' } | { state: 'unreadable'; reason: string };
 
 export interface RepoFacts {
   name: string;
@@ -71,7 +68,6 @@ export interface RepoRetention {
   /** Why no manifest of the repository may be deleted (an unreadable manifest or tag). */
   pinned?: string;
 }
-
 
 /** True when planning this repository needs its manifests read (children, subjects). */
 export function needsManifests(policy: CompiledPolicy, tags: { name: string }[]): boolean {
@@ -202,7 +198,8 @@ export function planRepository(f: RepoFacts, p: CompiledPolicy, now: number): Re
   for (const [rev, pushed] of [...f.revisions].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const why = kept.why.get(rev);
     if (why) manifests.push({ digest: rev, pushed, action: 'keep', rule: why.startsWith('untagged') ? untaggedRule : 'kept-tag', reason: why });
-    else if (p.untaggedOlderThanMs === undefined) manifests.push({ digest: rev, pushed, action: 'keep', rule: 'no-untagged-rule', reason: 'no kept tag names it; the policy has no untaggedOlderThan' });
+    else if (p.untaggedOlderThanMs === undefined)
+      manifests.push({ digest: rev, pushed, action: 'keep', rule: 'no-untagged-rule', reason: 'no kept tag names it; the policy has no untaggedOlderThan' });
     else if (pinned) manifests.push({ digest: rev, pushed, action: 'keep', rule: 'pinned', reason: `nothing is deleted in this repository: ${pinned}` });
     else manifests.push({ digest: rev, pushed, action: 'delete', rule: untaggedRule, reason: `no kept tag reaches it and it was pushed over ${formatDuration(p.untaggedOlderThanMs)} ago` });
   }

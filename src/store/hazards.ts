@@ -91,16 +91,15 @@ export async function surveyHazards(d: StorageDriver, log: HazardLog): Promise<v
       while (active < SURVEY_CONCURRENCY && queue.length > 0) {
         const dir = queue.pop()!;
         active++;
-        entries(dir)
-          .then((es) => {
-            for (const e of es) {
-              if (e.type === 'dir') queue.push(e.path);
-              else if (e.type === 'symlink') log.add({ path: e.path, kind: 'symlink' });
-              else if (e.type === 'other') log.add({ path: e.path, kind: 'special' });
-            }
-            active--;
-            pump();
-          }, reject);
+        entries(dir).then((es) => {
+          for (const e of es) {
+            if (e.type === 'dir') queue.push(e.path);
+            else if (e.type === 'symlink') log.add({ path: e.path, kind: 'symlink' });
+            else if (e.type === 'other') log.add({ path: e.path, kind: 'special' });
+          }
+          active--;
+          pump();
+        }, reject);
       }
     };
     pump();
@@ -117,12 +116,7 @@ export async function surveyHazards(d: StorageDriver, log: HazardLog): Promise<v
  * - blobs: blobs whose hex starts with `prefix` stay ('' for all);
  * - none: outside what the registry reads; reported only.
  */
-export type HazardScope =
-  | { kind: 'store' }
-  | { kind: 'repo'; repo: string }
-  | { kind: 'upload'; repo: string; id?: string }
-  | { kind: 'blobs'; prefix: string }
-  | { kind: 'none' };
+export type HazardScope = { kind: 'store' } | { kind: 'repo'; repo: string } | { kind: 'upload'; repo: string; id?: string } | { kind: 'blobs'; prefix: string } | { kind: 'none' };
 
 const MARKERS = new Set(['_manifests', '_layers', '_uploads']);
 

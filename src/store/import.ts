@@ -67,7 +67,9 @@ export function planTags(images: SourceImage[], repo: string | undefined, tag: s
   for (const o of out) {
     const prior = seen.get(o.tag);
     if (prior !== undefined && prior !== o.image.descriptor.digest) {
-      throw new UsageError(`two images in ${source} would both become ${repo}:${o.tag}: push them one by one (${source}:<ref>) to tags of your choice, or without a destination to their own repositories`);
+      throw new UsageError(
+        `two images in ${source} would both become ${repo}:${o.tag}: push them one by one (${source}:<ref>) to tags of your choice, or without a destination to their own repositories`,
+      );
     }
     seen.set(o.tag, o.image.descriptor.digest);
   }

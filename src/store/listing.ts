@@ -90,12 +90,15 @@ async function readCurrent(d: StorageDriver, repo: string, tag: string, time?: n
   try {
     const path = tagCurrentLinkPath(repo, tag);
     // The time first: a tag re-pushed between the two reads shows the older time, never a newer one.
-    const pushed = time ?? (await d.stat(path).then((st) => (st.isDir ? undefined : st.modTime.getTime()),
-      (err: unknown) => {
-        if (isNotFound(err)) return undefined;
-        throw err;
-      },
-    ));
+    const pushed =
+      time ??
+      (await d.stat(path).then(
+        (st) => (st.isDir ? undefined : st.modTime.getTime()),
+        (err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        },
+      ));
     const digest = await readLink(d, path);
     return digest ? { tag, digest, ...(pushed !== undefined ? { pushed } : {}) } : { tag };
   } catch (err) {

@@ -90,8 +90,8 @@ export async function lockStore(d: StorageDriver, command: string, opts: { break
   const release = async (): Promise<void> => {
     untrack();
     clearInterval(timer);
-      const held = await readHolder(d).catch(() => undefined);
-      // Ours only: after an expiry another run may hold it now.
+    const held = await readHolder(d).catch(() => undefined);
+    // Ours only: after an expiry another run may hold it now.
     if (held?.holder?.pid === me.pid && held.holder.host === me.host && held.holder.started === me.started) await d.deleteFiles([LOCK_PATH]).catch(() => undefined);
   };
   return { release };

@@ -98,7 +98,8 @@ export async function planDelete(d: StorageDriver, targets: DeleteTarget[], opts
     const doomed = new Set<Digest>();
     for (const t of mine) {
       if ('digest' in t) {
-        if ((await readLink(d, revisionLinkPath(repo, t.digest))) !== t.digest) throw new NotFoundError(`manifest ${repo}@${t.digest} does not exist: nothing to delete (regbucket ls ${repo} lists its tags)`);
+        if ((await readLink(d, revisionLinkPath(repo, t.digest))) !== t.digest)
+          throw new NotFoundError(`manifest ${repo}@${t.digest} does not exist: nothing to delete (regbucket ls ${repo} lists its tags)`);
         doomed.add(t.digest);
       } else if (!currents.has(t.tag)) {
         const e = await tagNotFound(d, repo, t.tag);

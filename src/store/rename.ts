@@ -35,7 +35,8 @@ export async function planRename(d: StorageDriver, from: string, to: string): Pr
   const sections = await sectionsOf(d, from);
   if (!sections.includes('_manifests') && !sections.includes('_layers')) throw new NotFoundError(`repository ${from} is not in the store (regbucket ls lists them)`);
   const there = await sectionsOf(d, to);
-  if (there.length > 0) throw new RefusedError(`repository ${to} exists already (it has ${there.join(', ')}): refusing to overwrite it; delete it first (regbucket delete --repository ${to}) or choose another name`);
+  if (there.length > 0)
+    throw new RefusedError(`repository ${to} exists already (it has ${there.join(', ')}): refusing to overwrite it; delete it first (regbucket delete --repository ${to}) or choose another name`);
   let files = 0;
   if (!hasLocalPaths(d)) for (const s of sections) for await (const _ of d.walk(`${repoDir(from)}/${s}`)) files++;
   return { from, to, sections, files };

@@ -83,7 +83,7 @@ export class ManifestReader {
     try {
       const digest = m.config.digest;
       // The descriptor's size may lie in a hostile store: the blob's own size bounds the read.
-      const bytes = await this.limit(async () => ((await statBlob(this.d, digest))?.size ?? Infinity) <= MAX_CONFIG_BYTES ? readBlob(this.d, digest) : undefined);
+      const bytes = await this.limit(async () => (((await statBlob(this.d, digest))?.size ?? Infinity) <= MAX_CONFIG_BYTES ? readBlob(this.d, digest) : undefined));
       if (!bytes) return undefined;
       const config = JSON.parse(bytes.toString('utf8')) as { created?: unknown };
       const t = typeof config.created === 'string' ? Date.parse(config.created) : NaN;
@@ -100,8 +100,7 @@ export class ManifestReader {
     } catch (err) {
       return { digest, mediaType: null, kind: null, platforms: null, size: null, problem: (err as Error).message };
     }
-    const platforms =
-      m.kind === 'index' ? m.manifests.map((c) => platformString(c.platform)).filter((p) => p !== '' && p !== 'unknown/unknown') : null;
+    const platforms = m.kind === 'index' ? m.manifests.map((c) => platformString(c.platform)).filter((p) => p !== '' && p !== 'unknown/unknown') : null;
     const out: ManifestSummary = { digest, mediaType: m.mediaType, kind: m.kind, platforms, size: null };
     if (m.kind === 'schema1') return { ...out, problem: 'schema 1 manifests do not record blob sizes' };
     try {

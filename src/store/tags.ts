@@ -36,10 +36,11 @@ export async function tagManifest(d: StorageDriver, repo: string, tag: string, d
     throw new NotFoundError(`manifest ${digest} is not in repository ${repo}: push it before tagging`);
   }
   const current = tagCurrentLinkPath(repo, tag);
-  const isNew = (await readLink(d, current).catch((err: unknown) => {
-    if (err instanceof MalformedLinkError) return undefined; // no tag a client can resolve either
-    throw err;
-  })) === undefined;
+  const isNew =
+    (await readLink(d, current).catch((err: unknown) => {
+      if (err instanceof MalformedLinkError) return undefined; // no tag a client can resolve either
+      throw err;
+    })) === undefined;
   const links = isNew ? [current, tagIndexLinkPath(repo, tag, digest)] : [tagIndexLinkPath(repo, tag, digest), current];
   let writes = 0;
   for (const path of links) if (await writeLink(d, path, digest)) writes++;

@@ -113,8 +113,7 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
   const hazards = new HazardLog();
   await surveyHazards(store, hazards);
   const d = tolerant(store, hazards);
-  const progress = (phase: AuditPhase, p: Partial<AuditProgress> = {}): void =>
-    opts.onProgress?.({ phase, done: 0, total: 0, bytes: 0, totalBytes: 0, ...p });
+  const progress = (phase: AuditPhase, p: Partial<AuditProgress> = {}): void => opts.onProgress?.({ phase, done: 0, total: 0, bytes: 0, totalBytes: 0, ...p });
   // Worker threads start only when something is hashed in bulk.
   let pool: BlobHasher | undefined;
   const hasher = (): BlobHasher => (pool ??= new BlobHasher(store, { threads: opts.threads, streamHashing: opts.streamHashing, hazards }));
@@ -163,7 +162,10 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
     let bytesHashed = 0;
     for (const h of hashed.values()) bytesHashed += h?.size ?? 0;
     const blobsHashed = hashed.size;
-    const unsafe = () => hazards.list().map((h) => finding({ kind: 'unsafe-path', path: h.path, detail: `${describeHazard(h)}: regbucket does not follow, open or fix through it; look at it and remove or replace it by hand` }));
+    const unsafe = () =>
+      hazards
+        .list()
+        .map((h) => finding({ kind: 'unsafe-path', path: h.path, detail: `${describeHazard(h)}: regbucket does not follow, open or fix through it; look at it and remove or replace it by hand` }));
     let findings = [...checkStore(a), ...unsafe()];
     let repairs: Repair[] | undefined;
     if (opts.fix) {

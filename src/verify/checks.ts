@@ -107,7 +107,12 @@ class Checker {
         this.add({ ...base, kind: 'missing-child', path: revisionLinkPath(r.name, ref.digest), detail: `index ${m} lists manifest ${ref.digest}, which is not a revision of ${r.name}` });
       }
     } else if (!layerLinks.has(ref.digest)) {
-      this.add({ ...base, kind: 'unlinked-blob', path: layerLinkPath(r.name, ref.digest), detail: `manifest ${m} needs ${name} ${ref.digest}, which ${r.name} has no _layers link for: the registry answers "blob unknown"` });
+      this.add({
+        ...base,
+        kind: 'unlinked-blob',
+        path: layerLinkPath(r.name, ref.digest),
+        detail: `manifest ${m} needs ${name} ${ref.digest}, which ${r.name} has no _layers link for: the registry answers "blob unknown"`,
+      });
     }
   }
 
@@ -138,7 +143,14 @@ class Checker {
       if (m.subject) {
         this.referenced.add(m.subject.digest);
         if (!revisionSet.has(m.subject.digest)) {
-          this.add({ ...base, kind: 'dangling-subject', path: revisionLinkPath(r.name, m.subject.digest), digest: m.subject.digest, manifest: d, detail: `manifest ${d} refers to subject ${m.subject.digest}, which is not a revision of ${r.name}` });
+          this.add({
+            ...base,
+            kind: 'dangling-subject',
+            path: revisionLinkPath(r.name, m.subject.digest),
+            digest: m.subject.digest,
+            manifest: d,
+            detail: `manifest ${d} refers to subject ${m.subject.digest}, which is not a revision of ${r.name}`,
+          });
         }
       }
     }
@@ -150,7 +162,15 @@ class Checker {
       const current = t.current?.content === undefined ? undefined : linkTarget(t.current as Existing);
       for (const l of index) {
         if (!revisionSet.has(l.named!) && l.named !== current) {
-          this.add({ kind: 'stale-tag-history', path: l.path, repo: r.name, tag: t.name, digest: l.named, link: 'tag-index', detail: `${r.name}:${t.name} once named ${l.named}, which is no longer a revision` });
+          this.add({
+            kind: 'stale-tag-history',
+            path: l.path,
+            repo: r.name,
+            tag: t.name,
+            digest: l.named,
+            link: 'tag-index',
+            detail: `${r.name}:${t.name} once named ${l.named}, which is no longer a revision`,
+          });
         }
       }
       if (t.current?.content === undefined) {
@@ -164,7 +184,13 @@ class Checker {
         this.add({ ...base, kind: 'tag-revision-missing', path: t.current.path, link: 'tag-current', detail: `tag ${r.name}:${t.name} names ${target}, which is not a revision of ${r.name}` });
       }
       if (!index.some((l) => l.named === target)) {
-        this.add({ ...base, kind: 'tag-index-missing', path: tagIndexLinkPath(r.name, t.name, target), link: 'tag-index', detail: `tag ${r.name}:${t.name} names ${target} but its index has no entry for it` });
+        this.add({
+          ...base,
+          kind: 'tag-index-missing',
+          path: tagIndexLinkPath(r.name, t.name, target),
+          link: 'tag-index',
+          detail: `tag ${r.name}:${t.name} names ${target} but its index has no entry for it`,
+        });
       }
     }
   }
@@ -198,7 +224,13 @@ class Checker {
     const repos = this.a.inv.repos.map((r) => r.name);
     for (const [digest, h] of this.a.hashed) {
       if (h && h.digest !== digest) {
-        this.add({ kind: 'digest-mismatch', path: blobDataPath(digest), digest, usedBy: this.usage.usedBy(digest, repos), detail: `the ${h.size} bytes of blob ${digest} hash to ${h.digest}: the blob is corrupt` });
+        this.add({
+          kind: 'digest-mismatch',
+          path: blobDataPath(digest),
+          digest,
+          usedBy: this.usage.usedBy(digest, repos),
+          detail: `the ${h.size} bytes of blob ${digest} hash to ${h.digest}: the blob is corrupt`,
+        });
       }
     }
     for (const b of this.a.inv.blobs.values()) {
@@ -212,9 +244,24 @@ class Checker {
     for (const { name, unaddressable } of this.a.inv.oddNames) {
       const shown = JSON.stringify(name);
       const path = `${REPOSITORIES}/${shown.slice(1, -1)}`;
-      if (unaddressable) this.add({ kind: 'unaddressable-repository', path, detail: `repository directory ${shown} has a name no storage path can hold: nothing in it can be read, and regbucket gc deletes no blob while it is there; rename or remove it by hand` });
-      else if (!isRegistryRepoName(name)) this.add({ kind: 'repository-name', path, detail: `repository ${shown} is outside the registry's name grammar: its garbage-collect aborts on it; regbucket gc marks from it and deletes nothing in it; rename it to a valid name` });
-      else this.add({ kind: 'repository-outside-grammar', path, detail: `repository ${shown} is served by the registry but outside regbucket's input grammar (lowercase): regbucket gc marks from it and deletes nothing in it` });
+      if (unaddressable)
+        this.add({
+          kind: 'unaddressable-repository',
+          path,
+          detail: `repository directory ${shown} has a name no storage path can hold: nothing in it can be read, and regbucket gc deletes no blob while it is there; rename or remove it by hand`,
+        });
+      else if (!isRegistryRepoName(name))
+        this.add({
+          kind: 'repository-name',
+          path,
+          detail: `repository ${shown} is outside the registry's name grammar: its garbage-collect aborts on it; regbucket gc marks from it and deletes nothing in it; rename it to a valid name`,
+        });
+      else
+        this.add({
+          kind: 'repository-outside-grammar',
+          path,
+          detail: `repository ${shown} is served by the registry but outside regbucket's input grammar (lowercase): regbucket gc marks from it and deletes nothing in it`,
+        });
     }
   }
 }

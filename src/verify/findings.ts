@@ -26,7 +26,7 @@ export const FINDING_KINDS = {
   'dangling-layer-link': { severity: 'warning', text: 'a _layers link whose blob is missing' },
   'stale-upload': { severity: 'warning', text: 'an upload older than 7 days' },
   'dangling-subject': { severity: 'warning', text: "a manifest's subject is not a revision of the repository (OCI allows it)" },
-  'stale-tag-history': { severity: 'warning', text: "a tag index entry whose manifest is no longer a revision" },
+  'stale-tag-history': { severity: 'warning', text: 'a tag index entry whose manifest is no longer a revision' },
   'empty-blob-dir': { severity: 'warning', text: 'a blob directory without data' },
   'legacy-manifest': { severity: 'warning', text: 'a schema 1 manifest (registry 3.x cannot read it)' },
   'repo-without-layers': { severity: 'warning', text: 'a repository with manifests but no _layers (registry 2.8 gc cannot see it)' },

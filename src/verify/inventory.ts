@@ -125,7 +125,8 @@ export async function statBlobs(d: StorageDriver, digests: Iterable<Digest>, con
   await eachLimit(todo, concurrency, async (digest) => {
     const info = blobInfo(digest, await statBlob(d, digest));
     const known = blobs.get(digest);
-    if (known) Object.assign(known, info); // the same object the hashing holds
+    if (known)
+      Object.assign(known, info); // the same object the hashing holds
     else blobs.set(digest, info);
   });
 }

@@ -15,7 +15,11 @@ export function define(program: Command): Command {
     .option('--delete-untagged', 'also delete manifests no tag names (children of kept indexes and referrers of kept manifests stay)')
     .option('--min-age <duration>', 'never delete anything written less than this long ago (90s, 30m, 1h, 7d, 0)', '1h')
     .option('--uploads-older-than <duration>', 'remove unfinished uploads started longer ago than this', '7d')
-    .option('--max-clock-skew <duration>', "ages are measured by the storage's clock; delete nothing when this machine's clock differs from it by more, or the storage does not tell its time (any: go on regardless)", '5m')
+    .option(
+      '--max-clock-skew <duration>',
+      "ages are measured by the storage's clock; delete nothing when this machine's clock differs from it by more, or the storage does not tell its time (any: go on regardless)",
+      '5m',
+    )
     .option('--break-lock', 'take the store lock (.regbucket-gc.lock in the store root) even if another gc or verify --fix seems to hold it; only when that run is surely gone')
     .action(lazy(() => import('../../commands/gc.js')));
   return withExamples(cmd, [

@@ -17,6 +17,6 @@ export function define(program: Command): Command {
   return withExamples(cmd, [
     { cmd: 'regbucket ls', what: 'every repository and its number of tags' },
     { cmd: 'regbucket ls app team/api', what: 'the tags of two repositories' },
-    { cmd: 'regbucket --json ls --all | jq -r \'.repositories[].name\'', what: 'scripts: the documented JSON (docs/json.md)' },
+    { cmd: "regbucket --json ls --all | jq -r '.repositories[].name'", what: 'scripts: the documented JSON (docs/json.md)' },
   ]);
 }

@@ -13,7 +13,7 @@ export function define(program: Command): Command {
     .option('--protect <regex>', 'never remove tags matching this (repeatable)', collect, [])
     .option('--untagged-older-than <duration>', 'also delete manifests no kept tag reaches, pushed longer ago than this')
     .option('--policy <file>', 'rules per repository pattern from a YAML file (docs/retention-policy.md)')
-    .option('--cache-ttl <duration>', 'pull-through cache: expire entries cached longer ago than this (0s: all), as the registry\'s scheduler does')
+    .option('--cache-ttl <duration>', "pull-through cache: expire entries cached longer ago than this (0s: all), as the registry's scheduler does")
     .option('--cache-max-size <size>', 'pull-through cache: then expire whole repositories, oldest first, until it holds at most this (10G, 500MiB)')
     .option('--dry-run', 'print the plan, change nothing')
     .option('--gc', 'run gc after pruning (frees the blobs of deleted manifests)')

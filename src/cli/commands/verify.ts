@@ -6,10 +6,7 @@ export function define(program: Command): Command {
   const cmd = program
     .command('verify')
     .summary('Audit the store: digests, links, tags, manifests and references')
-    .description(
-      'Audit the store: blob digests, links, tags, manifests and their references. Exit status 3 when problems are ' +
-        'found. Hashing runs on --concurrency threads, at most one per CPU.',
-    )
+    .description('Audit the store: blob digests, links, tags, manifests and their references. Exit status 3 when problems are ' + 'found. Hashing runs on --concurrency threads, at most one per CPU.')
     .argument('[repos...]', 'audit only these repositories (default: the whole store, orphans included)')
     .option('--no-hash', 'skip hashing layers and configs: a structural audit (manifests are still hashed)')
     .option('--fix', 'make the safe repairs (rewrite or re-create links, remove dangling _layers links and stale uploads); never deletes a blob')

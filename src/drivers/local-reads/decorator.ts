@@ -174,12 +174,7 @@ export type LocalReadMode = 'auto' | 'main' | 'threads';
  * The driver with fast reads when it is a local directory, any other driver as it is; `release`
  * stops the read threads if any were started.
  */
-export function localReads(
-  d: StorageDriver,
-  mode: LocalReadMode = 'auto',
-  threads = Math.min(8, 2 * availableParallelism()),
-  hazards?: HazardLog,
-): { d: StorageDriver; release: () => Promise<void> } {
+export function localReads(d: StorageDriver, mode: LocalReadMode = 'auto', threads = Math.min(8, 2 * availableParallelism()), hazards?: HazardLog): { d: StorageDriver; release: () => Promise<void> } {
   if (!hasLocalPaths(d)) return { d, release: async () => {} };
   const local = new LocalReads(d, threads, mode, hazards);
   return { d: local, release: () => local.close() };

@@ -9,10 +9,7 @@ export const CLAIM_SLOTS = 1 << 16;
 /** Main thread -> worker. */
 export type HashRequest =
   /** A store file: `rel` below the resolved store `root` (confine-sync.ts rules: no symlink, regular files only). */
-  | { op: 'file'; id: number; root: string; rel: string; proc: boolean }
-  | { op: 'begin'; id: number }
-  | { op: 'chunk'; id: number; buf: ArrayBuffer; len: number }
-  | { op: 'end'; id: number };
+  { op: 'file'; id: number; root: string; rel: string; proc: boolean } | { op: 'begin'; id: number } | { op: 'chunk'; id: number; buf: ArrayBuffer; len: number } | { op: 'end'; id: number };
 
 /** Worker -> main thread. */
 export type HashReply =
