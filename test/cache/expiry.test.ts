@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import type { StorageDriver } from '../../src/drivers/driver.js';
 import { IntegrityError } from '../../src/errors.js';
-import type { Digest } from '../../src/image/digest.js';
+import { sha256, type Digest } from '../../src/image/digest.js';
+import { putBlobContent } from '../../src/store/blobs.js';
 import { planCacheExpiry } from '../../src/cache/plan.js';
 import { executeCacheExpiry, readCacheFacts } from '../../src/cache/run.js';
 import { decodeState, readState, REGISTRY_TTL_MS, STATE_PATH, MAX_STATE_BYTES } from '../../src/cache/state.js';
@@ -99,6 +100,40 @@ describe.each(STORES)('pull-through cache expiry on %s', (_, store) => {
     expect(outcome.expired).toEqual([]);
     expect(outcome.stateWritten).toBe(false);
     expect(await exists(d, revisionLinkPath('multi', child.manifest.digest))).toBe(true);
+  });
+
+  it('keeps a due subject a fresh referrer names, and due blobs a fresh manifest references', async () => {
+    const { d } = store();
+    const subject = await image(d, 'app', { tag: 'v1' });
+    const sig = await image(d, 'app', { subject: subject.manifest, artifactType: 'application/example.sig' });
+    const img = await image(d, 'app', { tag: 'v2' });
+    await d.putContent(
+      STATE_PATH,
+      stateJson([...imageEntries('app', subject, 5 * DAY), ...imageEntries('app', sig, 3_600_000), ['app', img.manifest.digest, 1, 3_600_000], ...imageEntries('app', img, 5 * DAY).slice(1)]),
+    );
+    const { plan } = await prune(d, { ttlMs: 2 * DAY });
+    const of = (dg: string) => plan.decisions.find((x) => x.entry.digest === dg)!;
+    expect([of(subject.manifest.digest).action, of(subject.manifest.digest).rule]).toEqual(['keep', 'needed']);
+    expect(of(subject.manifest.digest).reason).toContain(`referrer ${sig.manifest.digest}`);
+    for (const b of [img.config, ...img.layers]) {
+      expect([of(b.digest).action, of(b.digest).rule]).toEqual(['keep', 'needed']);
+      expect(await exists(d, layerLinkPath('app', b.digest))).toBe(true);
+    }
+    expect(await exists(d, tagCurrentLinkPath('app', 'v1'))).toBe(true);
+  });
+
+  it('expires nothing in a repository holding a manifest it cannot parse (pinned)', async () => {
+    const { d } = store();
+    const img = await image(d, 'app', { tag: 'v1' });
+    // Bytes the registry cannot read as a manifest, written as a revision (push refuses them).
+    const bytes = Buffer.from('{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","layers":7}');
+    const bad = { digest: sha256(bytes) };
+    await putBlobContent(d, bad.digest, bytes);
+    await d.putContent(revisionLinkPath('app', bad.digest), bad.digest);
+    await d.putContent(STATE_PATH, stateJson([...imageEntries('app', img, 5 * DAY), ['app', bad.digest, 1, 3_600_000]]));
+    const { plan, outcome } = await prune(d, { ttlMs: 2 * DAY });
+    expect(plan.decisions.filter((x) => x.entry.digest !== bad.digest).map((x) => x.rule)).toEqual(Array(3).fill('pinned'));
+    expect(outcome.expired).toEqual([]);
   });
 
   it('expires an index before its children when all are due', async () => {
