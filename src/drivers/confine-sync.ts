@@ -71,7 +71,20 @@ export function confinedFs(fs: typeof import('node:fs')): ConfinedFs {
     }
   };
 
+  // A file replaced by a rename between the open and the /proc check (an atomic overwrite of a
+  // link) reads as "<path> (deleted)": opening again reaches the new file. Bounded, so a path
+  // that keeps changing ends as missing rather than spinning.
+  const REOPENS = 8;
+
   const open = (realRoot: string, rel: string, flags: number, proc: boolean): { fd: number; st: import('node:fs').Stats } | OpenRefusal => {
+    for (let attempt = 1; ; attempt++) {
+      const r = openOnce(realRoot, rel, flags, proc);
+      if (r !== 'moved') return r;
+      if (attempt >= REOPENS) return { refused: 'missing' };
+    }
+  };
+
+  const openOnce = (realRoot: string, rel: string, flags: number, proc: boolean): { fd: number; st: import('node:fs').Stats } | OpenRefusal | 'moved' => {
     const local = realRoot + rel;
     if (!proc) {
       const bad = classify(realRoot, rel);
@@ -94,7 +107,7 @@ export function confinedFs(fs: typeof import('node:fs')): ConfinedFs {
       if (proc && fs.readlinkSync(`/proc/self/fd/${fd}`) !== local) {
         // A directory on the way is a symlink, or the file moved or went meanwhile.
         fs.closeSync(fd);
-        return classify(realRoot, rel) ?? { refused: 'missing' };
+        return classify(realRoot, rel) ?? 'moved';
       }
       if (st.isSymbolicLink() || special(st)) {
         fs.closeSync(fd);
