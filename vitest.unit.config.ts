@@ -6,6 +6,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: [
+      'test/architecture/*.test.ts',
       'test/commands/listing.test.ts',
       'test/drivers/filesystem.test.ts',
       'test/drivers/memory.test.ts',

@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { ChangedDuringDeleteError, PathNotFoundError, RegbucketError, StorageError, UnsafePathError } from '../errors.js';
 import { interrupted } from '../util/interrupt.js';
 import { whenClosed } from '../util/write-stream.js';
-import { confinedFs, type OpenRefusal } from './confine-sync.js';
+import { confinedFs, type OpenRefusal } from '../util/confine-sync.js';
 import { basename, checkPath, dirname, joinPath, type EntryType, type FileInfo, type ListedEntry, type StorageDriver } from './driver.js';
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */

@@ -4,7 +4,7 @@
 // InvalidInputError (exit 2) naming the path, never echoing content.
 import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
-import { confinedFs } from '../drivers/confine-sync.js';
+import { confinedFs } from '../util/confine-sync.js';
 import { InvalidInputError } from '../errors.js';
 
 const cfs = confinedFs(fsSync);

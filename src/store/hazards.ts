@@ -1,5 +1,5 @@
 // Unsafe paths of a store: symlinks, FIFOs, sockets, devices, and small files over their bound.
-// The filesystem driver never follows or opens them (drivers/confine-sync.ts); this module finds
+// The filesystem driver never follows or opens them (util/confine-sync.ts); this module finds
 // them (a survey of the layout's directories, by entry type, no file opened), logs the ones met
 // while reading, and says how far each one's doubt reaches: what gc must keep because of it.
 import type { StorageDriver } from '../drivers/driver.js';

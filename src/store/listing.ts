@@ -5,15 +5,14 @@
 //   when it matches.
 // - Filesystem: names from parent directories, one read per `current` link.
 import pLimit from 'p-limit';
-import { basename, type StorageDriver } from '../drivers/driver.js';
+import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName, isStoredTag } from '../image/reference.js';
 import { enumerateStore } from './enumerate.js';
 import { linkEtag, MalformedLinkError, readLink } from './links.js';
-import { repoDir, tagCurrentLinkPath } from './paths.js';
+import { tagCurrentLinkPath } from './paths.js';
 import { repositoryNotFound } from './suggest.js';
-import { listOrEmpty } from './walk.js';
 
 export interface RepoListing {
   /** The name (escaped as a JSON string's content when `unaddressable`). */
@@ -123,12 +122,6 @@ async function resolveTags(d: StorageDriver, r: ListedRepo, limit: ReturnType<ty
       return limit(() => readCurrent(d, r.name, tag, t.time));
     }),
   );
-}
-
-/** True when `repo` is a repository to the registry (has `_manifests` or `_layers`). */
-export async function repoExists(d: StorageDriver, repo: string): Promise<boolean> {
-  const markers = (await listOrEmpty(d, repoDir(repo))).map(basename);
-  return markers.includes('_manifests') || markers.includes('_layers');
 }
 
 /** Every repository, sorted, with its number of tags. */

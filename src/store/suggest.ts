@@ -3,9 +3,8 @@
 import { basename, type StorageDriver } from '../drivers/driver.js';
 import { NotFoundError } from '../errors.js';
 import { isStoredTag } from '../image/reference.js';
-import { repoExists } from './listing.js';
 import { tagsDir } from './paths.js';
-import { listOrEmpty, listRepositories } from './walk.js';
+import { listOrEmpty, listRepositories, repoExists } from './walk.js';
 
 /** Levenshtein distance, two rows. */
 function distance(a: string, b: string): number {

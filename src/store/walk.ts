@@ -4,7 +4,7 @@ import { basename, dirname, hasFastReads, joinPath, type StorageDriver } from '.
 import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName } from '../image/reference.js';
-import { REPOSITORIES, digestLinkPath, isHex, layersDir, parseStorePath, revisionsDir } from './paths.js';
+import { REPOSITORIES, digestLinkPath, isHex, layersDir, parseStorePath, repoDir, revisionsDir } from './paths.js';
 
 const REPO_MARKERS = new Set(['_manifests', '_layers', '_uploads']);
 
@@ -21,6 +21,12 @@ export async function listOrEmpty(d: StorageDriver, path: string): Promise<strin
     if (isNotFound(err)) return [];
     throw err;
   }
+}
+
+/** True when `repo` is a repository to the registry (has `_manifests` or `_layers`). */
+export async function repoExists(d: StorageDriver, repo: string): Promise<boolean> {
+  const markers = (await listOrEmpty(d, repoDir(repo))).map(basename);
+  return markers.includes('_manifests') || markers.includes('_layers');
 }
 
 export interface RepositoryEntry {

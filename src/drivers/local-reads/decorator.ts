@@ -9,13 +9,17 @@ import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
 import { checkPath, hasLocalPaths, joinPath, type FastReads, type FileInfo, type LocalPaths, type StorageDriver } from '../driver.js';
 import { PathNotFoundError, UnsafePathError } from '../../errors.js';
-import type { HazardLog } from '../../store/hazards.js';
-import { confinedFs } from '../confine-sync.js';
+import { confinedFs } from '../../util/confine-sync.js';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { StorageError } from '../../errors.js';
 import { localOps, type LocalOps, type LocalRoot } from './thread-body.js';
 import { LocalPool, settle, type CallResult, type Op, type ReadResult, type StatResult } from './thread-pool.js';
+
+/** Where a refused path is logged instead of failing the read (store/hazards.ts HazardSink is one). */
+export interface HazardSink {
+  add(err: UnsafePathError): void;
+}
 
 /** The largest small read (a manifest's limit, image/manifest.ts MAX_MANIFEST_BYTES); larger reads go to the driver. */
 const MAX_SMALL_READ = 4 * 1024 * 1024;
@@ -45,7 +49,7 @@ class LocalReads implements StorageDriver, FastReads {
     private readonly fs: StorageDriver & LocalPaths,
     private threads: number,
     mode: LocalReadMode,
-    private readonly hazards?: HazardLog,
+    private readonly hazards?: HazardSink,
   ) {
     this.name = fs.name;
     const c = fs.confinement();
@@ -174,7 +178,12 @@ export type LocalReadMode = 'auto' | 'main' | 'threads';
  * The driver with fast reads when it is a local directory, any other driver as it is; `release`
  * stops the read threads if any were started.
  */
-export function localReads(d: StorageDriver, mode: LocalReadMode = 'auto', threads = Math.min(8, 2 * availableParallelism()), hazards?: HazardLog): { d: StorageDriver; release: () => Promise<void> } {
+export function localReads(
+  d: StorageDriver,
+  mode: LocalReadMode = 'auto',
+  threads = Math.min(8, 2 * availableParallelism()),
+  hazards?: HazardSink,
+): { d: StorageDriver; release: () => Promise<void> } {
   if (!hasLocalPaths(d)) return { d, release: async () => {} };
   const local = new LocalReads(d, threads, mode, hazards);
   return { d: local, release: () => local.close() };

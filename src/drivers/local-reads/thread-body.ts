@@ -4,7 +4,7 @@
 // the same code runs from dist/, under tsx and under vitest: localOps must not refer to anything
 // outside its own body, imports included; it gets `require` from its caller.
 
-import type { ConfinedFs } from '../confine-sync.js';
+import type { ConfinedFs } from '../../util/confine-sync.js';
 
 /** Where the paths of a request are: the resolved store root, and whether /proc checks handles. */
 export interface LocalRoot {

@@ -3,7 +3,7 @@
 // big store is bound by I/O latency. Workers keep several calls in flight and use the other
 // cores. Calls made in the same turn of the event loop travel together.
 import { Worker } from 'node:worker_threads';
-import { confinedFs } from '../confine-sync.js';
+import { confinedFs } from '../../util/confine-sync.js';
 import { StorageError, UnsafePathError, type HazardKind } from '../../errors.js';
 import { FAILED, HAZARD, localOps, localWorkerMain, MISSING, TOO_BIG, type LocalReply, type LocalRequest, type LocalRoot } from './thread-body.js';
 

@@ -22,7 +22,7 @@ export type HashReply =
   | { id: number; hazard: 'symlink' | 'special' | 'loop'; at: string }
   | { id: number; error: string };
 
-export function hashWorkerMain(confine: (fs: typeof import('node:fs')) => import('../../drivers/confine-sync.js').ConfinedFs): void {
+export function hashWorkerMain(confine: (fs: typeof import('node:fs')) => import('../../util/confine-sync.js').ConfinedFs): void {
   const threads = require('node:worker_threads') as typeof import('node:worker_threads');
   const { parentPort } = threads;
   const { createHash } = require('node:crypto') as typeof import('node:crypto');

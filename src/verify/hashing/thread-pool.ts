@@ -8,7 +8,7 @@
 //   (transferred, not copied again), a few in flight per stream.
 import type { Readable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
-import { confinedFs } from '../../drivers/confine-sync.js';
+import { confinedFs } from '../../util/confine-sync.js';
 import { StorageError, UnsafePathError } from '../../errors.js';
 import type { Digest } from '../../image/digest.js';
 import { CLAIM_SLOTS, hashWorkerMain, type HashReply, type HashRequest } from './thread-body.js';
