@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound, NotFoundError, UsageError } from '../errors.js';
 import { ROOT } from '../store/paths.js';
+import { countsLine, observeCalls, RequestCounts, type RequestObserver } from '../drivers/request-log.js';
 import { Output, type OutputMode } from './output.js';
 import type { ProgressMode } from './progress.js';
 
@@ -9,6 +10,8 @@ export interface GlobalOptions {
   store?: string;
   json?: boolean;
   quiet?: boolean;
+  /** A listing command's --format (json means --json). */
+  format?: string;
   progress?: ProgressMode;
   concurrency: number;
   retries: number;
@@ -16,15 +19,30 @@ export interface GlobalOptions {
   timeout: number;
   s3Endpoint?: string;
   s3Region?: string;
+  /** -v: 1 (request counts at the end), -vv: 2 (each request too). */
+  verbose?: number;
+}
+
+/** A driver that counts its own requests (S3: HTTP requests by S3 operation). */
+interface CountsOwnRequests {
+  requestCounts(): Record<string, number>;
+  observeRequests(fn: RequestObserver): void;
+}
+
+function countsOwnRequests(d: StorageDriver): d is StorageDriver & CountsOwnRequests {
+  const c = d as Partial<CountsOwnRequests>;
+  return typeof c.requestCounts === 'function' && typeof c.observeRequests === 'function';
 }
 
 /** What a command needs from the CLI: options, the output, and the store (opened on demand). */
 export class Context {
   private driver?: StorageDriver;
   readonly output: Output;
+  /** -v: the stores opened, with their request counts. */
+  private readonly observed: { url: string; counts: () => Record<string, number> }[] = [];
 
   constructor(readonly globals: GlobalOptions) {
-    const mode: OutputMode = globals.json ? 'json' : globals.quiet ? 'quiet' : 'human';
+    const mode: OutputMode = globals.json || globals.format === 'json' ? 'json' : globals.quiet ? 'quiet' : 'human';
     this.output = new Output(mode, globals.progress);
   }
 
@@ -62,12 +80,34 @@ export class Context {
     // Loaded here, not at start-up: `--help` never touches a driver, a directory never loads S3's.
     const { openLocalStore } = await import('../drivers/store-url.js');
     const local = openLocalStore(url);
-    if (local) return local;
+    if (local) return this.observe(url, local);
     const { openDriver } = await import('../drivers/open.js');
-    return openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries, timeoutMs: this.globals.timeout });
+    return this.observe(url, openDriver(url, { s3Endpoint: this.globals.s3Endpoint, s3Region: this.globals.s3Region, retries: this.globals.retries, timeoutMs: this.globals.timeout }));
+  }
+
+  /** -v counts the store's requests; -vv also prints each one (escaped) on stderr. */
+  private observe(url: string, d: StorageDriver): StorageDriver {
+    const level = this.globals.verbose ?? 0;
+    if (level === 0) return d;
+    const trace: RequestObserver | undefined = level >= 2 ? (op, target) => this.output.diagnostic(`request: ${d.name} ${op} ${target}`.trimEnd()) : undefined;
+    if (countsOwnRequests(d)) {
+      if (trace) d.observeRequests(trace);
+      this.observed.push({ url, counts: () => d.requestCounts() });
+      return d;
+    }
+    const counts = new RequestCounts();
+    this.observed.push({ url, counts: () => counts.snapshot() });
+    return observeCalls(d, (op, target) => {
+      counts.add(op);
+      trace?.(op, target);
+    });
   }
 
   async close(): Promise<void> {
-    await this.driver?.close();
+    try {
+      await this.driver?.close();
+    } finally {
+      for (const o of this.observed) this.output.diagnostic(`storage requests (${o.url}): ${countsLine(o.counts())}`);
+    }
   }
 }

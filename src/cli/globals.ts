@@ -13,6 +13,7 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(new Option('--store <url>', 'the store: a directory, file://dir or s3://bucket[/prefix]').env('REGBUCKET_STORE'))
     .option('--json', 'print one JSON document on stdout (docs/json.md), errors too')
     .option('-q, --quiet', 'print only references, or nothing but errors')
+    .option('-v, --verbose', 'print storage request counts per operation at the end on stderr; -vv also each request as it is made', (_v: string, n: number) => n + 1, 0)
     .addOption(new Option('--progress <mode>', 'progress on stderr: auto (a spinner on a terminal), plain (a line every few seconds, for logs), none').choices(PROGRESS_MODES).default('auto'))
     .addOption(new Option('--concurrency <n>', 'operations at once: transfers, storage requests, hashing threads, sync images').default(8).argParser(boundedInt('--concurrency', 1, MAX_CONCURRENCY)))
     .addOption(new Option('--retries <n>', 'retries with backoff for storage requests').default(5).argParser(boundedInt('--retries', 0, MAX_RETRIES)))

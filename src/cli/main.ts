@@ -42,9 +42,14 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     const opts = program.opts<{ json?: boolean; quiet?: boolean; progress?: ProgressMode }>();
     // A parse error can come before commander has read --json: the raw arguments decide then.
-    const json = opts.json ?? argv.slice(2).includes('--json');
+    const json = opts.json ?? asksForJson(argv.slice(2));
     return exitCodeFor(err, new Output(json ? 'json' : opts.quiet ? 'quiet' : 'human', 'none'));
   }
+}
+
+/** --json, or a listing's --format json, among raw arguments. */
+function asksForJson(args: string[]): boolean {
+  return args.some((a, i) => a === '--json' || a === '--format=json' || (a === '--format' && args[i + 1] === 'json'));
 }
 
 /**

@@ -3,6 +3,7 @@
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { escapeLines, escapeText } from '../util/escape.js';
+import { tabular, type FormatFlags, type Tabular } from './format.js';
 import { progressKind, startProgress, type Progress, type ProgressKind, type ProgressMode } from './progress.js';
 
 // cli-table3 costs ~20 ms to load: only a terminal session pays for it.
@@ -16,6 +17,8 @@ export type { Progress };
 
 export class Output {
   private readonly progressAs: ProgressKind;
+  /** How tables render: a listing command sets it from --format, --no-headers and --bytes. */
+  private tab: Tabular;
 
   constructor(
     readonly mode: OutputMode,
@@ -25,6 +28,38 @@ export class Output {
   ) {
     // --json and -q keep stderr for errors unless plain progress lines were asked for by name.
     this.progressAs = mode === 'human' || progress === 'plain' ? progressKind(progress, stderr) : 'none';
+    this.tab = tabular({}, Boolean(stdout.isTTY));
+  }
+
+  /** --format, --no-headers and --bytes of a listing command. */
+  useFormat(flags: FormatFlags): void {
+    this.tab = tabular(flags, Boolean(this.stdout.isTTY));
+  }
+
+  get tabular(): Tabular {
+    return this.tab;
+  }
+
+  /** A size as the format wants it: exact bytes for tsv and --bytes, else KiB/MiB. */
+  size(n: number): string {
+    return this.tab.exactSizes ? String(n) : formatBytes(n);
+  }
+
+  /** A time (ISO 8601) as the format wants it: itself for tsv, else its age (`3d ago`). */
+  time(iso: string | null | undefined, now: number): string {
+    if (!iso) return '-';
+    return this.tab.exactTimes ? iso : formatAge(Date.parse(iso), now);
+  }
+
+  /**
+   * -q on read commands: the references only, one a line (escaped). Nothing in other modes, where
+   * result() prints.
+   */
+  references(refs: Iterable<string>): void {
+    if (this.mode !== 'quiet') return;
+    let text = '';
+    for (const r of refs) text += `${escapeText(r)}\n`;
+    this.stdout.write(text);
   }
 
   /** Whether progress is shown at all: commands skip building progress text otherwise. */
@@ -79,6 +114,11 @@ export class Output {
     if (this.mode !== 'quiet') this.stderr.write(`regbucket: warning: ${escapeText(line)}\n`);
   }
 
+  /** -v and -vv lines: on stderr in every mode (asked for by name), escaped. */
+  diagnostic(line: string): void {
+    this.stderr.write(`regbucket: ${escapeText(line)}\n`);
+  }
+
   error(line: string): void {
     this.stderr.write(`regbucket: error: ${escapeText(line)}\n`);
   }
@@ -92,11 +132,11 @@ export class Output {
   /** Cells are escaped (escapeText): a tab or newline in stored text cannot forge a column or a row. */
   table(head: string[], cells: (string | number)[][]): string {
     const rows = cells.map((r) => r.map((c) => escapeText(String(c))));
-    if (!this.stdout.isTTY) {
-      return [head.join('\t'), ...rows.map((r) => r.join('\t'))].join('\n');
+    if (this.tab.format === 'tsv') {
+      return [...(this.tab.headers ? [head.join('\t')] : []), ...rows.map((r) => r.join('\t'))].join('\n');
     }
     const Table = require('cli-table3') as typeof import('cli-table3');
-    const t = new Table({ head, style: { head: [], border: [] } });
+    const t = new Table({ ...(this.tab.headers ? { head } : {}), style: { head: [], border: [] } });
     t.push(...rows);
     return t.toString();
   }

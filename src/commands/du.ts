@@ -1,5 +1,5 @@
 import type { Context } from '../cli/context.js';
-import { formatBytes } from '../cli/output.js';
+import type { FormatFlags } from '../cli/format.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
 import { globToRegExp } from '../retention/policy.js';
@@ -8,7 +8,7 @@ import { computeUsage, type StoreUsage } from '../usage/du.js';
 
 type SortKey = 'bytes' | 'exclusive' | 'shared' | 'reclaimable' | 'name';
 
-interface DuFlags {
+interface DuFlags extends FormatFlags {
   sort: string;
 }
 
@@ -21,29 +21,33 @@ const SORTS: Record<SortKey, (a: StoreUsage['repositories'][number], b: StoreUsa
 };
 
 function render(ctx: Context, u: StoreUsage): string {
+  const out = ctx.output;
   const t = u.total;
-  const table = ctx.output.table(
+  const size = (n: number): string => out.size(n);
+  if (out.tabular.format === 'tsv') {
+    // Rows only, every value exact: the store totals are in the table and the --json document.
+    return out.table(
+      ['REPOSITORY', 'BYTES', 'EXCLUSIVE', 'SHARED', 'RECLAIMABLE', 'BLOBS', 'UPLOADS', 'UPLOAD_BYTES'],
+      u.repositories.map((r) => [r.name, r.bytes, r.exclusiveBytes, r.sharedBytes, r.reclaimableBytes, r.blobs, r.uploads, r.uploadBytes]),
+    );
+  }
+  const table = out.table(
     ['REPOSITORY', 'BYTES', 'EXCLUSIVE', 'SHARED', 'RECLAIMABLE', 'BLOBS', 'UPLOADS'],
-    u.repositories.map((r) => [
-      r.name,
-      formatBytes(r.bytes),
-      formatBytes(r.exclusiveBytes),
-      formatBytes(r.sharedBytes),
-      formatBytes(r.reclaimableBytes),
-      r.blobs,
-      r.uploads ? `${r.uploads} (${formatBytes(r.uploadBytes)})` : '',
-    ]),
+    u.repositories.map((r) => [r.name, size(r.bytes), size(r.exclusiveBytes), size(r.sharedBytes), size(r.reclaimableBytes), r.blobs, r.uploads ? `${r.uploads} (${size(r.uploadBytes)})` : '']),
   );
+  // Sizes in sentences: exact ones (--bytes) say their unit.
+  const words = (n: number): string => (out.tabular.exactSizes ? `${n} bytes` : size(n));
   const lines = [
     table,
-    `store: ${formatBytes(t.bytes)} in ${t.blobs} blobs; ${formatBytes(t.logicalBytes)} before deduplication (ratio ${t.dedupRatio.toFixed(2)})`,
-    `reclaimable by gc now: ${formatBytes(t.reclaimableBytes)}${t.unlinkedBytes ? ` (${formatBytes(t.unlinkedBytes)} linked by no repository)` : ''}`,
+    `store: ${words(t.bytes)} in ${t.blobs} blobs; ${words(t.logicalBytes)} before deduplication (ratio ${t.dedupRatio.toFixed(2)})`,
+    `reclaimable by gc now: ${words(t.reclaimableBytes)}${t.unlinkedBytes ? ` (${words(t.unlinkedBytes)} linked by no repository)` : ''}`,
   ];
-  if (t.uploads) lines.push(`uploads in flight: ${t.uploads} (${formatBytes(t.uploadBytes)})`);
+  if (t.uploads) lines.push(`uploads in flight: ${t.uploads} (${words(t.uploadBytes)})`);
   return lines.join('\n');
 }
 
 export async function run(ctx: Context, globs: string[], flags: DuFlags): Promise<number> {
+  ctx.output.useFormat(flags);
   if (!(flags.sort in SORTS)) throw new UsageError(`--sort ${JSON.stringify(flags.sort)}: use one of ${Object.keys(SORTS).join(', ')}`);
   for (const g of globs) if (!/^[a-z0-9._/*?-]{1,255}$/.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob`);
   const only = globs.map(globToRegExp);
@@ -60,6 +64,7 @@ export async function run(ctx: Context, globs: string[], flags: DuFlags): Promis
   // Exclusive and shared are computed over the whole store; the patterns only choose the rows.
   if (only.length > 0) usage.repositories = usage.repositories.filter((r) => only.some((g) => g.test(r.name)));
   usage.repositories.sort((a, b) => SORTS[flags.sort as SortKey](a, b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  ctx.output.references(usage.repositories.map((r) => r.name));
   ctx.output.result(usage, () => render(ctx, usage));
   return 0;
 }

@@ -1,5 +1,6 @@
 import type { Context } from '../cli/context.js';
-import { formatBytes } from '../cli/output.js';
+import type { FormatFlags } from '../cli/format.js';
+import type { Output } from '../cli/output.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import type { Digest } from '../image/digest.js';
 import { platformString, type Descriptor } from '../image/manifest.js';
@@ -11,7 +12,7 @@ import { getManifest } from '../store/manifests.js';
 import { ManifestReader } from '../store/summary.js';
 import { escapeText as esc } from '../util/escape.js';
 
-interface InspectOptions {
+interface InspectOptions extends FormatFlags {
   raw?: boolean;
 }
 
@@ -43,6 +44,7 @@ async function configPlatform(d: StorageDriver, config: Descriptor | undefined):
 }
 
 export async function run(ctx: Context, ref: string, opts: InspectOptions): Promise<number> {
+  ctx.output.useFormat(opts);
   const r = parseStoreRef(ref);
   const d = await ctx.registryStore();
   const digest: Digest = await resolveStoreRef(d, r);
@@ -78,7 +80,10 @@ export async function run(ctx: Context, ref: string, opts: InspectOptions): Prom
     referrers,
     ...(summary.problem ? { problem: summary.problem } : {}),
   };
+  ctx.output.references([`${r.repo}@${digest}`]);
+  const formatBytes = (n: number): string => ctx.output.size(n);
   ctx.output.result(info, () => {
+    if (ctx.output.tabular.format === 'tsv') return tsv(ctx.output, info);
     const lines = [
       `reference:  ${info.reference}`,
       `digest:     ${digest}`,
@@ -106,4 +111,49 @@ export async function run(ctx: Context, ref: string, opts: InspectOptions): Prom
     return lines.join('\n');
   });
   return 0;
+}
+
+type Info = {
+  reference: string;
+  digest: string;
+  mediaType: string;
+  kind: string;
+  size: number;
+  artifactType: string | null;
+  config: Brief | null;
+  layers: Brief[];
+  manifests: Brief[];
+  platform: string | null;
+  platforms: string[] | null;
+  totalSize: number | null;
+  annotations: Record<string, string> | null;
+  subject: Brief | null;
+  referrers: (Brief & { tag: string | null })[];
+  problem?: string;
+};
+
+/**
+ * `--format tsv`: a line per field, `field<TAB>value...`, exact values; descriptors as
+ * `<field> digest size mediaType [platform|tag]`, a line each (layer, manifest, referrer).
+ */
+function tsv(out: Output, i: Info): string {
+  const rows: (string | number)[][] = [
+    ['reference', i.reference],
+    ['digest', i.digest],
+    ['mediaType', i.mediaType],
+    ['kind', i.kind],
+    ['size', i.size],
+    ['totalSize', i.totalSize ?? '-'],
+  ];
+  if (i.artifactType) rows.push(['artifactType', i.artifactType]);
+  if (i.platform) rows.push(['platform', i.platform]);
+  const desc = (field: string, b: Brief, extra?: string | null) => rows.push([field, b.digest, b.size, b.mediaType, ...(extra !== undefined ? [extra ?? '-'] : [])]);
+  if (i.config) desc('config', i.config);
+  for (const l of i.layers) desc('layer', l);
+  for (const m of i.manifests) desc('manifest', m, m.platform ?? null);
+  if (i.subject) desc('subject', i.subject);
+  for (const x of i.referrers) desc('referrer', x, x.tag ?? x.artifactType ?? null);
+  for (const [k, v] of Object.entries(i.annotations ?? {})) rows.push(['annotation', k, String(v)]);
+  if (i.problem) rows.push(['problem', i.problem]);
+  return out.table(['FIELD', 'VALUE'], rows);
 }

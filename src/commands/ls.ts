@@ -1,5 +1,5 @@
 import type { Context } from '../cli/context.js';
-import { formatAge, formatBytes } from '../cli/output.js';
+import type { FormatFlags } from '../cli/format.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
@@ -10,7 +10,7 @@ import { globToRegExp } from '../retention/policy.js';
 import { listAllTags, listRepoTags, listRepositorySummaries, type RepoTags } from '../store/listing.js';
 import { ManifestReader } from '../store/summary.js';
 
-interface LsOptions {
+interface LsOptions extends FormatFlags {
   all?: boolean;
   details: boolean;
   created?: boolean;
@@ -83,21 +83,21 @@ async function rows(ctx: Context, d: StorageDriver, repos: RepoTags[], details: 
   }
 }
 
-function age(when: string | null | undefined, now: number): string {
-  return when ? formatAge(Date.parse(when), now) : '-';
-}
-
 function tagTable(ctx: Context, repos: { name: string; tags: TagRow[] }[], details: boolean, withRepo: boolean, created: boolean): string {
   const now = Date.now();
+  const out = ctx.output;
+  const exact = out.tabular.format === 'tsv';
   const head = [...(withRepo ? ['REPOSITORY'] : []), 'TAG', 'DIGEST', ...(details ? ['TYPE', 'PLATFORMS', 'SIZE'] : []), 'PUSHED', ...(created ? ['CREATED'] : [])];
   const body = repos.flatMap((r) =>
     r.tags.map((t) => [
       ...(withRepo ? [r.name] : []),
       t.tag,
       t.digest ?? '-',
-      ...(details ? [t.mediaType ? (SHORT_TYPES[t.mediaType] ?? t.mediaType) : '-', t.platforms?.join(',') || '-', t.size !== null && t.size !== undefined ? formatBytes(t.size) : '?'] : []),
-      age(t.pushed, now),
-      ...(created ? [age(t.created, now)] : []),
+      ...(details
+        ? [t.mediaType ? (exact ? t.mediaType : (SHORT_TYPES[t.mediaType] ?? t.mediaType)) : '-', t.platforms?.join(',') || '-', t.size !== null && t.size !== undefined ? out.size(t.size) : '?']
+        : []),
+      out.time(t.pushed, now),
+      ...(created ? [out.time(t.created, now)] : []),
     ]),
   );
   const problems = repos.flatMap((r) => r.tags.filter((t) => t.problem).map((t) => `${r.name}:${t.tag}: ${t.problem}`));
@@ -119,6 +119,7 @@ function filterAndSort(repos: { name: string; tags: TagRow[] }[], opts: LsOption
 }
 
 export async function run(ctx: Context, repos: string[], opts: LsOptions): Promise<number> {
+  ctx.output.useFormat(opts);
   if (!['tag', 'pushed', 'created'].includes(opts.sort)) throw new UsageError(`--sort ${JSON.stringify(opts.sort)}: use tag, pushed or created`);
   if (opts.sort === 'created' && !opts.created) throw new UsageError('--sort created needs --created (it reads every image config)');
   let tagRe: RegExp | undefined;
@@ -149,9 +150,10 @@ export async function run(ctx: Context, repos: string[], opts: LsOptions): Promi
       ctx.output.result({ repositories: list }, () =>
         ctx.output.table(
           ['REPOSITORY', 'TAGS'],
-          list.map((r) => [r.unaddressable ? `${r.name} (a name no storage path can hold: see verify)` : r.name, r.tagCount]),
+          list.map((r) => [r.unaddressable && ctx.output.tabular.format === 'table' ? `${r.name} (a name no storage path can hold: see verify)` : r.name, r.tagCount]),
         ),
       );
+      ctx.output.references(list.map((r) => r.name));
       return 0;
     } else {
       const listed = opts.all ? await listAllTags(d, concurrency) : await Promise.all(names.map((n) => listRepoTags(d, n, concurrency)));
@@ -161,6 +163,8 @@ export async function run(ctx: Context, repos: string[], opts: LsOptions): Promi
     await release();
   }
   filterAndSort(out, opts, tagRe);
+  // -q: the references only, repo:tag one a line.
+  ctx.output.references(out.flatMap((r) => r.tags.map((t) => `${r.name}:${t.tag}`)));
   ctx.output.result({ repositories: out }, () => tagTable(ctx, out, opts.details, Boolean(opts.all) || names.length + globs.length > 1 || globs.length > 0, Boolean(opts.created)));
   return 0;
 }

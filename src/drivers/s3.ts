@@ -157,6 +157,8 @@ export class S3Driver implements StorageDriver {
   readonly endpoint: string | undefined;
   private clientPromise?: Promise<{ sdk: Sdk; client: S3Client }>;
   private readonly counts = new Map<string, number>();
+  /** -vv: told of each request attempt as it is sent. */
+  private observer?: (op: string, target: string) => void;
   private readonly agents: (HttpAgent | HttpsAgent)[] = [];
   private readonly timeoutMs: number;
   /** The best reading of the server's clock so far: its time minus ours, and how far off it may be. */
@@ -215,6 +217,11 @@ export class S3Driver implements StorageDriver {
     this.counts.clear();
   }
 
+  /** Calls `fn` for every request attempt as it is sent: the S3 operation and its key or prefix. */
+  observeRequests(fn: (op: string, target: string) => void): void {
+    this.observer = fn;
+  }
+
   // ---- client ----
 
   private async ctx(): Promise<{ sdk: Sdk; client: S3Client }> {
@@ -266,6 +273,11 @@ export class S3Driver implements StorageDriver {
       (next, context) => async (args) => {
         const op = (context.commandName ?? 'Unknown').replace(/Command$/, '');
         this.counts.set(op, (this.counts.get(op) ?? 0) + 1);
+        if (this.observer) {
+          const input = args.input as { Key?: unknown; Prefix?: unknown; CopySource?: unknown };
+          const target = [input.CopySource, input.Key ?? input.Prefix].filter((x) => typeof x === 'string').join(' -> ');
+          this.observer(op, target);
+        }
         const sent = Date.now();
         try {
           const out = await next(args);

@@ -251,7 +251,7 @@ describe('ls', () => {
     const tsv = await regbucketOk(['--store', pristine, 'ls', 'a']);
     const [head, row] = tsv.stdout.trimEnd().split('\n');
     expect(head).toBe('TAG\tDIGEST\tTYPE\tPLATFORMS\tSIZE\tPUSHED');
-    expect(row!.split('\t').slice(0, 4)).toEqual(['one', single.digest, 'oci manifest', '-']);
+    expect(row!.split('\t').slice(0, 4)).toEqual(['one', single.digest, single.mediaType, '-']);
     const bare = await regbucketOk(['--store', pristine, '--json', 'ls', '--no-details', 'a']);
     expect(bare.json()).toEqual({ repositories: [{ name: 'a', tags: [{ tag: 'one', digest: single.digest, pushed }] }] });
   });
@@ -311,7 +311,7 @@ describe('inspect', () => {
     const img = (await regbucketOk(['--store', pristine, '--json', 'inspect', `app@${children[1]}`])).json<Record<string, unknown>>();
     expect(img).toMatchObject({ kind: 'image', platform: 'linux/arm64/v8', platforms: null });
     expect((img.layers as unknown[]).length).toBe(1);
-    const human = await regbucketOk(['--store', pristine, 'inspect', 'app:single']);
+    const human = await regbucketOk(['--store', pristine, 'inspect', '--format', 'table', 'app:single']);
     expect(human.stdout).toContain(`digest:     ${single.digest}`);
     expect(human.stdout).toContain('platform:   linux/amd64');
   });

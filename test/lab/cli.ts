@@ -25,7 +25,8 @@ const NOT_DOCUMENTS = new Set(['--help', '-h', 'help', '--version', '-V', '--raw
  * so every --json output of the suite is validated, failures' error documents too.
  */
 function producesDocument(args: string[], r: ExecResult): boolean {
-  if (!args.includes('--json') || args.some((a) => NOT_DOCUMENTS.has(a))) return false;
+  const json = args.some((a, i) => a === '--json' || a === '--format=json' || (a === '--format' && args[i + 1] === 'json'));
+  if (!json || args.some((a) => NOT_DOCUMENTS.has(a))) return false;
   return r.code >= 0 && r.code < 128;
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { lazy, withExamples } from '../define.js';
+import { addFormatOptions } from '../format.js';
 
 export function define(program: Command): Command {
   const cmd = program
@@ -12,11 +13,13 @@ export function define(program: Command): Command {
     .option('--created', "also show each image's creation time (reads its config; an index: its newest child's)")
     .option('--sort <key>', 'order tags by tag, pushed or created (newest first)', 'tag')
     .option('--tag <regex>', 'only tags matching this regular expression')
-    .option('--omit-digest-tags', 'hide sha256-<hex> tags (cosign signatures, attestations, SBOMs, referrers fallback tags)')
-    .action(lazy(() => import('../../commands/ls.js')));
+    .option('--omit-digest-tags', 'hide sha256-<hex> tags (cosign signatures, attestations, SBOMs, referrers fallback tags)');
+  addFormatOptions(cmd).action(lazy(() => import('../../commands/ls.js')));
   return withExamples(cmd, [
     { cmd: 'regbucket ls', what: 'every repository and its number of tags' },
     { cmd: 'regbucket ls app team/api', what: 'the tags of two repositories' },
+    { cmd: 'regbucket ls -q app', what: 'app:<tag> for every tag, one a line' },
+    { cmd: 'regbucket ls --format tsv --no-headers app | cut -f1,5', what: 'scripts: tab-separated exact values; here each tag and its size in bytes' },
     { cmd: "regbucket --json ls --all | jq -r '.repositories[].name'", what: 'scripts: the documented JSON (docs/json.md)' },
   ]);
 }

@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { StorageError } from '../../errors.js';
 import { localOps, type LocalOps, type LocalRoot } from './thread-body.js';
+import { decorateObserved } from '../request-log.js';
 import { LocalPool, settle, type CallResult, type Op, type ReadResult, type StatResult } from './thread-pool.js';
 
 /** Where a refused path is logged instead of failing the read (store/hazards.ts HazardSink is one). */
@@ -185,6 +186,7 @@ export function localReads(
   hazards?: HazardSink,
 ): { d: StorageDriver; release: () => Promise<void> } {
   if (!hasLocalPaths(d)) return { d, release: async () => {} };
-  const local = new LocalReads(d, threads, mode, hazards);
-  return { d: local, release: () => local.close() };
+  let local: LocalReads | undefined;
+  const decorated = decorateObserved(d, (inner) => (local = new LocalReads(inner as StorageDriver & LocalPaths, threads, mode, hazards)));
+  return { d: decorated, release: () => local!.close() };
 }
