@@ -6,9 +6,9 @@
 import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound, RefusedError } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { MalformedLinkError, readLink } from '../store/links.js';
+import { readTagCurrent } from '../store/links.js';
 import { listRepoTags } from '../store/listing.js';
-import { layerLinkPath, revisionLinkPath, tagCurrentLinkPath } from '../store/paths.js';
+import { layerLinkPath, revisionLinkPath } from '../store/paths.js';
 import { untag } from '../store/tags.js';
 import { readStoreUsage } from '../retention/inventory.js';
 import { LISTED } from '../gc/store-scan.js';
@@ -55,15 +55,6 @@ export interface CacheOutcome {
   skipped: { decision: EntryDecision; why: string }[];
   untagged: { repo: string; tag: string }[];
   stateWritten: boolean;
-}
-
-async function currentOf(d: StorageDriver, repo: string, tag: string): Promise<Digest | undefined | 'malformed'> {
-  try {
-    return await readLink(d, tagCurrentLinkPath(repo, tag));
-  } catch (err) {
-    if (err instanceof MalformedLinkError) return 'malformed';
-    throw err;
-  }
 }
 
 async function tagsNaming(d: StorageDriver, repo: string, digest: Digest, concurrency: number): Promise<string[]> {
@@ -123,7 +114,7 @@ export async function executeCacheExpiry(d: StorageDriver, state: CacheState, pl
         continue;
       }
       for (const tag of x.untag!) {
-        if ((await currentOf(d, repo, tag)) !== digest) continue;
+        if ((await readTagCurrent(d, repo, tag)) !== digest) continue;
         try {
           await untag(d, repo, tag);
           out.untagged.push({ repo, tag });

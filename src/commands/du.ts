@@ -5,6 +5,7 @@ import { localReads } from '../drivers/local-reads/decorator.js';
 import { globToRegExp } from '../retention/policy.js';
 import { readStoreUsage } from '../retention/inventory.js';
 import { computeUsage, type StoreUsage } from '../usage/du.js';
+import { byName } from '../util/compare.js';
 
 type SortKey = 'bytes' | 'exclusive' | 'shared' | 'reclaimable' | 'name';
 
@@ -63,7 +64,7 @@ export async function run(ctx: Context, globs: string[], flags: DuFlags): Promis
   }
   // Exclusive and shared are computed over the whole store; the patterns only choose the rows.
   if (only.length > 0) usage.repositories = usage.repositories.filter((r) => only.some((g) => g.test(r.name)));
-  usage.repositories.sort((a, b) => SORTS[flags.sort as SortKey](a, b) || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  usage.repositories.sort((a, b) => SORTS[flags.sort as SortKey](a, b) || byName(a, b));
   ctx.output.references(usage.repositories.map((r) => r.name));
   ctx.output.result(usage, () => render(ctx, usage));
   return 0;

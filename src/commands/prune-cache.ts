@@ -3,8 +3,6 @@
 import type { Context } from '../cli/context.js';
 import { formatAge, formatBytes } from '../cli/output.js';
 import { UsageError, NotFoundError } from '../errors.js';
-import { collectGc } from '../gc/run.js';
-import { buildReport } from '../gc/report.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
 import { planCacheExpiry, type CachePlan, type CacheFacts, type EntryDecision } from '../cache/plan.js';
 import { executeCacheExpiry, readCacheFacts, type CacheOutcome } from '../cache/run.js';
@@ -12,6 +10,7 @@ import { readState, STATE_PATH, type CacheState } from '../cache/state.js';
 import { storageNow } from '../store/clock.js';
 import { parseDuration } from '../util/duration.js';
 import { parseSize } from '../util/size.js';
+import { gcAfterPrune } from './prune-gc.js';
 
 export interface CacheFlags {
   cacheTtl?: string;
@@ -114,12 +113,7 @@ export async function runCache(ctx: Context, globs: string[], flags: CacheFlags,
   } finally {
     prog.done();
   }
-  let gc: object | undefined;
-  if (flags.gc) {
-    const report = buildReport(await collectGc(d, { dryRun: false, deleteUntagged: false, minAgeMs: 3_600_000, uploadsOlderThanMs: 7 * 86_400_000, concurrency }));
-    gc = report;
-    ctx.output.info(`gc: deleted ${report.deleted?.blobs ?? 0} blobs, ${report.deleted?.manifests ?? 0} manifests`);
-  }
+  const gc = flags.gc ? await gcAfterPrune(ctx, d, concurrency) : undefined;
   ctx.output.result({ ...planJson(state, plan, dryRun, outcome), ...(gc ? { gc } : {}) }, () => render(state, plan, dryRun, outcome));
   return 0;
 }

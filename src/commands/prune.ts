@@ -2,14 +2,13 @@ import { readFile, stat } from 'node:fs/promises';
 import type { Context } from '../cli/context.js';
 import { formatAge, type Output } from '../cli/output.js';
 import { UsageError } from '../errors.js';
-import { collectGc } from '../gc/run.js';
-import { buildReport } from '../gc/report.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
 import { compilePolicy, globToRegExp, parsePolicyFile, parseRule, type Policy } from '../retention/policy.js';
 import type { PruneOutcome } from '../retention/execute.js';
 import { carryOut, planPrune, type PrunePlan } from '../retention/run.js';
 import { parseDuration } from '../util/duration.js';
 import { runCache } from './prune-cache.js';
+import { gcAfterPrune } from './prune-gc.js';
 
 interface PruneFlags {
   keepLast?: string;
@@ -167,12 +166,7 @@ export async function run(ctx: Context, globs: string[], flags: PruneFlags): Pro
   } finally {
     prog.done();
   }
-  let gc: object | undefined;
-  if (flags.gc) {
-    const report = buildReport(await collectGc(d, { dryRun: false, deleteUntagged: false, minAgeMs: 3_600_000, uploadsOlderThanMs: 7 * 86_400_000, concurrency: opts.concurrency }));
-    gc = report;
-    ctx.output.info(`gc: deleted ${report.deleted?.blobs ?? 0} blobs, ${report.deleted?.manifests ?? 0} manifests`);
-  }
+  const gc = flags.gc ? await gcAfterPrune(ctx, d, opts.concurrency) : undefined;
   ctx.output.result({ ...planJson(plan, dryRun, outcome), ...(gc ? { gc } : {}) }, () => render(ctx.output, plan, dryRun, outcome));
   if (!dryRun && (outcome?.deleted.length ?? 0) > 0) ctx.output.info('restart a registry serving this store: it caches descriptors and may still serve a deleted manifest');
   return 0;

@@ -10,6 +10,7 @@ import { interrupted } from '../util/interrupt.js';
 import { whenClosed } from '../util/write-stream.js';
 import { confinedFs, type OpenRefusal } from '../util/confine-sync.js';
 import { basename, checkPath, dirname, joinPath, type EntryType, type FileInfo, type ListedEntry, type StorageDriver } from './driver.js';
+import { byPath } from '../util/compare.js';
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
 const STAGING_PREFIX = '.regbucket-staging-';
@@ -331,7 +332,7 @@ export class FilesystemDriver implements StorageDriver {
     try {
       const local = this.proc ? `/proc/self/fd/${dir.fd}` : this.confinement()!.realRoot + (path === '/' ? '' : path);
       const entries = await fs.readdir(local, { withFileTypes: true });
-      return entries.map((e) => ({ path: joinPath(path, e.name), type: entryType(e) })).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      return entries.map((e) => ({ path: joinPath(path, e.name), type: entryType(e) })).sort(byPath);
     } catch (err) {
       this.fail(err, path);
     } finally {

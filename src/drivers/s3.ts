@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream';
 import type { S3Client, _Object } from '@aws-sdk/client-s3';
 import { InvalidInputError, PathNotFoundError, StorageError } from '../errors.js';
 import { checkPath, type FileInfo, type StorageDriver } from './driver.js';
+import { compareStrings } from '../util/compare.js';
 
 type Sdk = typeof import('@aws-sdk/client-s3');
 
@@ -204,7 +205,7 @@ export class S3Driver implements StorageDriver {
 
   /** S3 requests sent so far (every attempt), by operation: { GetObject: 12, ListObjectsV2: 3, ... }. */
   requestCounts(): Record<string, number> {
-    return Object.fromEntries([...this.counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries([...this.counts].sort(([a], [b]) => compareStrings(a, b)));
   }
 
   requestTotal(): number {

@@ -4,6 +4,7 @@ import { formatDuration } from '../util/duration.js';
 import type { GcPlan, GcWarning } from './plan.js';
 import type { SweepResult } from './sweep.js';
 import { LISTED, type BlobTable, type RepoScan } from './store-scan.js';
+import { compareStrings } from '../util/compare.js';
 
 export interface GcTotals {
   manifests: number;
@@ -120,15 +121,11 @@ function rows(table: BlobTable, repos: RepoScan[], o: SweepResult): RepoRow[] {
   for (const x of o.layerLinks) row(x.repo).layerLinks += x.digests.length;
   for (const x of o.uploads) row(x.repo).uploads++;
   for (const name of o.repositories) row(name).removed = true;
-  return [...byName.values()].sort((a, b) => b.bytes - a.bytes || cmp(a.repository, b.repository));
+  return [...byName.values()].sort((a, b) => b.bytes - a.bytes || compareStrings(a.repository, b.repository));
 }
 
 function iso(ms: number): string | null {
   return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** Placeholders for the lists a --json report streams instead of building. */
@@ -140,7 +137,7 @@ function blobEntry(table: BlobTable, i: number): { digest: string; size: number 
 
 /** Layer links sorted by repository, then digest. */
 function* layerLinkEntries(table: BlobTable, o: SweepResult): Generator<{ repository: string; digest: string }> {
-  for (const x of [...o.layerLinks].sort((a, b) => cmp(a.repo, b.repo))) {
+  for (const x of [...o.layerLinks].sort((a, b) => compareStrings(a.repo, b.repo))) {
     for (const i of table.set.sortIndices(x.digests)) yield { repository: x.repo, digest: table.set.digest(i) };
   }
 }
@@ -164,7 +161,7 @@ function lists(table: BlobTable, o: SweepResult, limit = Infinity, streamed = fa
   const byRepo =
     <T extends { repository: string }>(key: (x: T) => string) =>
     (a: T, b: T) =>
-      cmp(a.repository, b.repository) || cmp(key(a), key(b));
+      compareStrings(a.repository, b.repository) || compareStrings(key(a), key(b));
   const blobs = limit === Infinity ? [...table.set.sortIndices(o.blobs)] : first(o.blobs);
   return {
     blobs: streamed ? (STREAMED.blobs as never) : blobs.map((i) => blobEntry(table, i)),
@@ -180,7 +177,7 @@ function lists(table: BlobTable, o: SweepResult, limit = Infinity, streamed = fa
       .sort(byRepo((x) => x.id)),
     multipartUploads: first(o.multipart)
       .map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() }))
-      .sort((a, b) => cmp(a.key, b.key) || cmp(a.uploadId, b.uploadId)),
+      .sort((a, b) => compareStrings(a.key, b.key) || compareStrings(a.uploadId, b.uploadId)),
     repositories: first([...o.repositories].sort()),
   };
 }

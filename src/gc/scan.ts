@@ -12,7 +12,8 @@ import { enumerateStore, statFile, UploadAges, type StoreEntry } from '../store/
 import { linkEtag, MalformedLinkError, readLink } from '../store/links.js';
 import { isHex, tagCurrentLinkPath, tagIndexDir } from '../store/paths.js';
 import { entryNames } from '../store/walk.js';
-import { BlobTable, byName, newRepo, type RepoScan, type TagScan } from './store-scan.js';
+import { BlobTable, newRepo, type RepoScan, type TagScan } from './store-scan.js';
+import { byName } from '../util/compare.js';
 
 export interface ScanOptions {
   concurrency: number;

@@ -120,7 +120,3 @@ export interface StoreScan {
   /** Undefined when the backend has no multipart uploads (filesystem, memory). */
   multipart?: MultipartUpload[];
 }
-
-export function byName<T extends { name: string }>(a: T, b: T): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
-}

@@ -8,7 +8,7 @@
 import { type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
-import { linkEtag, MalformedLinkError, readLink } from '../store/links.js';
+import { linkEtag, readTagCurrent } from '../store/links.js';
 import { tagCurrentLinkPath, tagsDir } from '../store/paths.js';
 import { executeDelete } from '../store/removal.js';
 import { untag } from '../store/tags.js';
@@ -41,15 +41,6 @@ interface Seen {
   time: number;
 }
 
-async function readCurrent(d: StorageDriver, repo: string, tag: string): Promise<Digest | undefined | 'malformed'> {
-  try {
-    return await readLink(d, tagCurrentLinkPath(repo, tag));
-  } catch (err) {
-    if (err instanceof MalformedLinkError) return 'malformed';
-    throw err;
-  }
-}
-
 function changed(t: TagDecision, now: Seen | undefined): string | undefined {
   const seen = now?.digest ?? null;
   if (seen !== t.digest) return `its current link now names ${seen ?? 'nothing'} (planned with ${t.digest ?? 'nothing'})`;
@@ -80,7 +71,7 @@ async function untagFlat(d: StorageDriver, repo: string, tags: TagDecision[], ou
         const etag = f.etag?.toLowerCase();
         if (etag && t.digest && linkEtag(t.digest) === etag) seen = { digest: t.digest, time: f.modTime.getTime() };
         else {
-          const c = await readCurrent(d, repo, t.tag);
+          const c = await readTagCurrent(d, repo, t.tag);
           seen = { digest: c === 'malformed' ? ('malformed' as Digest) : c, time: f.modTime.getTime() };
         }
       }
@@ -105,7 +96,7 @@ async function untagTree(d: StorageDriver, repo: string, tags: TagDecision[], co
     let seen: Seen | undefined;
     try {
       const st = await d.stat(tagCurrentLinkPath(repo, t.tag));
-      const c = await readCurrent(d, repo, t.tag);
+      const c = await readTagCurrent(d, repo, t.tag);
       seen = { digest: c === 'malformed' ? ('malformed' as Digest) : c, time: st.modTime.getTime() };
     } catch (err) {
       if (!isNotFound(err)) throw err;

@@ -15,6 +15,7 @@ import { attachmentSubject } from '../image/attachments.js';
 import type { Digest } from '../image/digest.js';
 import { formatDuration } from '../util/duration.js';
 import type { CompiledPolicy } from './policy.js';
+import { byName } from '../util/compare.js';
 
 export interface TagFact {
   name: string;
@@ -83,7 +84,7 @@ function byRecency(a: TagFact, b: TagFact): number {
   const ta = Number.isNaN(a.pushed) ? Infinity : a.pushed;
   const tb = Number.isNaN(b.pushed) ? Infinity : b.pushed;
   if (ta !== tb) return tb - ta;
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0;
+  return byName(a, b);
 }
 
 function keepRuleText(r: { keepLast?: number; keepWithinMs?: number }): string {

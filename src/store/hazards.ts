@@ -5,6 +5,7 @@
 import type { StorageDriver } from '../drivers/driver.js';
 import { InvalidPathError, PathNotFoundError, UnsafePathError, hazardText, type HazardKind } from '../errors.js';
 import { REPOSITORIES, ROOT } from './paths.js';
+import { byPath } from '../util/compare.js';
 
 export interface Hazard {
   path: string;
@@ -27,7 +28,7 @@ export class HazardLog {
   }
 
   list(): Hazard[] {
-    return [...this.byPath.values()].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return [...this.byPath.values()].sort(byPath);
   }
 }
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { isNotFound, RegbucketError } from '../errors.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { isDigest, type Digest } from '../image/digest.js';
-import { linkContent } from './paths.js';
+import { linkContent, tagCurrentLinkPath } from './paths.js';
 
 /** A link file whose content is not exactly `sha256:<64 lowercase hex>`. */
 export class MalformedLinkError extends RegbucketError {
@@ -48,4 +48,14 @@ export async function writeLink(d: StorageDriver, path: string, digest: Digest):
  */
 export function linkEtag(content: string): string {
   return createHash('md5').update(content).digest('hex');
+}
+
+/** What a tag's current link names now, for a re-check before a deletion: `malformed` when its content is not a digest link. */
+export async function readTagCurrent(d: StorageDriver, repo: string, tag: string): Promise<Digest | undefined | 'malformed'> {
+  try {
+    return await readLink(d, tagCurrentLinkPath(repo, tag));
+  } catch (err) {
+    if (err instanceof MalformedLinkError) return 'malformed';
+    throw err;
+  }
 }

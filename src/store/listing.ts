@@ -13,6 +13,7 @@ import { enumerateStore } from './enumerate.js';
 import { linkEtag, MalformedLinkError, readLink } from './links.js';
 import { tagCurrentLinkPath } from './paths.js';
 import { repositoryNotFound } from './suggest.js';
+import { byName } from '../util/compare.js';
 
 export interface RepoListing {
   /** The name (escaped as a JSON string's content when `unaddressable`). */
@@ -131,7 +132,7 @@ export async function listRepositorySummaries(d: StorageDriver, concurrency: num
   const out = (await listTagged(d, concurrency))
     .filter((r) => r.isRepo || r.unaddressable)
     .map((r): RepoListing => (r.unaddressable ? { name: escaped(r.name), tagCount: 0, unaddressable: true } : { name: r.name, tagCount: r.tags.size }));
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out.sort(byName);
 }
 
 /** Tags of one repository with what each points at. Throws NotFoundError for a missing repository. */

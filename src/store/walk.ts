@@ -5,6 +5,7 @@ import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName } from '../image/reference.js';
 import { REPOSITORIES, digestLinkPath, isHex, layersDir, parseStorePath, repoDir, revisionsDir } from './paths.js';
+import { byName } from '../util/compare.js';
 
 const REPO_MARKERS = new Set(['_manifests', '_layers', '_uploads']);
 
@@ -75,7 +76,7 @@ export async function listRepositoryDirs(d: StorageDriver): Promise<RepositoryEn
     );
   };
   await visit(REPOSITORIES, '');
-  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return out.sort(byName);
 }
 
 /** Repositories as the registry's catalog sees them: not those with only `_uploads`. */

@@ -9,6 +9,7 @@ import { statBlob } from '../store/blobs.js';
 import { enumerateStore, UploadAges, type StoreEntry } from '../store/enumerate.js';
 import { REPOSITORIES } from '../store/paths.js';
 import { eachLimit } from '../util/each-limit.js';
+import { byName } from '../util/compare.js';
 
 /** An upload in progress and when it started (from `startedat`, else its newest file). */
 export interface UploadEntry {
@@ -173,6 +174,6 @@ export async function scanStore(d: StorageDriver, opts: ScanOptions): Promise<In
   for (const u of await uploads.finish(d, opts.concurrency)) {
     repos.get(u.repo)?.uploads.push({ repo: u.repo, id: u.id, path: u.path, startedAt: Number.isNaN(u.startedAt) ? undefined : new Date(u.startedAt) });
   }
-  const sorted = [...repos.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const sorted = [...repos.values()].sort(byName);
   return { repos: sorted, blobs, allBlobs: !only, strays, oddNames: [...odd].sort().map(([name, unaddressable]) => ({ name, unaddressable })) };
 }
