@@ -2,7 +2,7 @@
 // layout core and the commands rely on, checked the same way on each backend.
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StorageDriver } from '../../src/drivers/driver.js';
 import { InvalidPathError, PathNotFoundError } from '../../src/errors.js';
 
@@ -19,6 +19,11 @@ export interface DriverFixture {
    */
   manyFiles?: number;
   cleanup?: () => Promise<void>;
+  /**
+   * What the backend holds that the driver's own listings do not show as layout files: temp
+   * files, staging directories (a filesystem root read directly). Checked empty after every case.
+   */
+  leftovers?: () => Promise<string[]>;
 }
 
 interface MultipartLister {
@@ -92,6 +97,15 @@ export function driverConformance(name: string, make: () => Promise<DriverFixtur
     afterAll(async () => {
       await d?.close();
       await fx?.cleanup?.();
+    });
+
+    // distribution's suite: no case leaves anything behind, passed or failed — no file outside the
+    // case's own directory, no temp file or staging directory, no multipart upload.
+    afterEach(async () => {
+      const outside = (await walked(d, '/')).filter((p) => !/^\/t\d+\//.test(p));
+      expect(outside, "files outside the cases' directories").toEqual([]);
+      expect((await fx.leftovers?.()) ?? [], 'temp files or staging directories').toEqual([]);
+      await noMultipartLeft(d);
     });
 
     it('putContent/getContent round-trip bytes and strings; an overwrite replaces the whole content', async () => {
@@ -292,9 +306,12 @@ export function driverConformance(name: string, make: () => Promise<DriverFixtur
         ['putStream', (p) => d.putStream(p, Readable.from([Buffer.from('x')]))],
         ['stat', (p) => d.stat(p)],
         ['list', (p) => d.list(p)],
-        ['walk', async (p) => {
-          for await (const _ of d.walk(p)) void _;
-        }],
+        [
+          'walk',
+          async (p) => {
+            for await (const _ of d.walk(p)) void _;
+          },
+        ],
         ['move from', (p) => d.move(p, '/ok')],
         ['move to', (p) => d.move('/ok', p)],
         ['delete', (p) => d.delete(p)],
@@ -314,7 +331,9 @@ export function driverConformance(name: string, make: () => Promise<DriverFixtur
 
 async function inParallel<T>(items: T[], n: number, f: (t: T) => Promise<void>): Promise<void> {
   let i = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (i < items.length) await f(items[i++]!);
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (i < items.length) await f(items[i++]!);
+    }),
+  );
 }
