@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
+import { Agents } from '../util/proxy.js';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { S3Client, _Object } from '@aws-sdk/client-s3';
@@ -235,11 +236,15 @@ export class S3Driver implements StorageDriver {
     const o = this.opts;
     const endpoint = this.endpoint;
     const maxSockets = o.maxSockets ?? 128;
-    const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
-    const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+    const region = o.region || process.env.AWS_REGION || 'us-east-1';
+    // HTTPS_PROXY/HTTP_PROXY/NO_PROXY for the one host this client talks to (util/proxy.ts).
+    const target = endpoint ?? `https://${this.bucket}.s3.${region}.amazonaws.com`;
+    const agents = new Agents({ keepAlive: true, maxSockets });
+    const httpAgent = agents.for(target.replace(/^https:/i, 'http:'));
+    const httpsAgent = agents.for(target.replace(/^http:/i, 'https:')) as HttpsAgent;
     this.agents.push(httpAgent, httpsAgent);
     const client = new sdk.S3Client({
-      region: o.region || process.env.AWS_REGION || 'us-east-1',
+      region,
       endpoint,
       forcePathStyle: endpoint !== undefined,
       credentials: o.credentials,

@@ -5,6 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basicHeader, parseChallenge, registerSecret, RegistryAuthError, RegistryError, type Challenge, type Credentials } from './registry-auth.js';
+import { Agents } from '../util/proxy.js';
 
 export interface RegistryHttpOptions {
   /** false: accept any certificate and fall back to plain http (`--src-tls-verify=false`). */
@@ -74,19 +75,17 @@ export class RegistryHttp {
   private base?: Promise<string>;
   private challenge?: Challenge;
   private readonly tokens = new Map<string, Promise<{ token: string; expires: number }>>();
-  private readonly agents: { http: http.Agent; https: https.Agent };
+  private readonly agents: Agents;
 
   constructor(
     readonly host: string,
     private readonly opts: RegistryHttpOptions,
   ) {
-    const common = { keepAlive: true, maxSockets: Math.max(1, opts.maxSockets) };
-    this.agents = { http: new http.Agent(common), https: new https.Agent({ ...common, rejectUnauthorized: opts.tlsVerify }) };
+    this.agents = new Agents({ keepAlive: true, maxSockets: Math.max(1, opts.maxSockets), rejectUnauthorized: opts.tlsVerify });
   }
 
   close(): void {
-    this.agents.http.destroy();
-    this.agents.https.destroy();
+    this.agents.destroy();
   }
 
   private get credsHint(): string {
@@ -99,19 +98,23 @@ export class RegistryHttp {
   private send(method: string, url: URL, headers: Record<string, string>, redirects = 0): Promise<http.IncomingMessage> {
     return new Promise((resolve, reject) => {
       const isHttps = url.protocol === 'https:';
-      const req = (isHttps ? https : http).request(url, { method, headers: { 'user-agent': 'regbucket', ...headers }, agent: isHttps ? this.agents.https : this.agents.http }, (res) => {
-        const s = res.statusCode ?? 0;
-        if (s >= 300 && s < 400 && s !== 304 && res.headers.location) {
-          res.resume();
-          if (redirects >= 10) return reject(new RegistryError(`${method} ${url.origin}${url.pathname}: more than 10 redirects`));
-          const next = new URL(res.headers.location, url);
-          const h = { ...headers };
-          if (next.origin !== url.origin) delete h.authorization;
-          this.send(method, next, h, redirects + 1).then(resolve, reject);
-          return;
-        }
-        resolve(res);
-      });
+      const req = (isHttps ? https : http).request(
+        url,
+        { method, headers: { 'user-agent': 'regbucket', ...headers }, agent: this.agents.for(url), ...(isHttps ? { rejectUnauthorized: this.opts.tlsVerify } : {}) },
+        (res) => {
+          const s = res.statusCode ?? 0;
+          if (s >= 300 && s < 400 && s !== 304 && res.headers.location) {
+            res.resume();
+            if (redirects >= 10) return reject(new RegistryError(`${method} ${url.origin}${url.pathname}: more than 10 redirects`));
+            const next = new URL(res.headers.location, url);
+            const h = { ...headers };
+            if (next.origin !== url.origin) delete h.authorization;
+            this.send(method, next, h, redirects + 1).then(resolve, reject);
+            return;
+          }
+          resolve(res);
+        },
+      );
       // Idle: no byte for timeoutMs while connecting, waiting for the answer or reading its body
       // (the socket's timeout stays on while the body streams); a connect gets the smaller of it and 10 s.
       const idle = this.opts.timeoutMs ?? IDLE_TIMEOUT_MS;
