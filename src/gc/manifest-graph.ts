@@ -72,11 +72,23 @@ async function readOne(d: StorageDriver, table: BlobTable, i: number): Promise<M
  * the registry cannot read it at all (its gc aborts), unreadable, with every digest written in
  * it to keep.
  */
+/** Digests the registry (go-digest) accepts besides sha256. */
+const OTHER_ALGORITHM_RE = /^(?:sha384:[a-f0-9]{96}|sha512:[a-f0-9]{128})$/;
+
 export function manifestInfo(bytes: Buffer, add: (digest: string) => number): ManifestInfo {
   const go = registryReading(bytes);
   const js = jsReading(bytes);
   const scraped = (): number[] => scrapeDigests(bytes).map(add);
   if (!go.ok) return { state: 'unreadable', reason: `the registry cannot read it: ${go.reason}`, scraped: scraped() };
+  // Registry 2.8.2 stores a blob pushed by a sha512 (or sha384) digest under its sha256 path and
+  // links the other digest in the repository (`_layers/sha512/<hex>/link` holding the sha256
+  // one); its own gc then marks the sha512 digest and deletes the sha256 blob. regbucket does
+  // not read those alias links yet, so the repository is pinned: every blob linked into it is kept.
+  const other = [...(go.config ? [go.config] : []), ...go.layers, ...go.manifests, ...(go.subject ? [go.subject] : [])].find((x) => OTHER_ALGORITHM_RE.test(x.digest));
+  if (other) {
+    const shown = JSON.stringify(other.digest.length > 80 ? `${other.digest.slice(0, 80)}...` : other.digest);
+    return { state: 'unreadable', reason: `it references ${shown}, not a sha256 digest: the registry resolves that through the repository's _layers link of that algorithm, which regbucket does not read`, scraped: scraped() };
+  }
   const digests = (ds: Array<{ digest: string }>): string[] => ds.map((x) => x.digest).filter(isDigest);
   const goBlobs = digests([...(go.config ? [go.config] : []), ...go.layers]);
   const goChildren = digests(go.manifests);
