@@ -1,6 +1,7 @@
 // Credentials for live registries (docker://): where they come from (a flag, the containers auth
 // files, Docker's config.json), the WWW-Authenticate challenge, and redaction. A secret never
 // leaves this module in a message: every error the registry client raises goes through redact().
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
@@ -89,6 +90,42 @@ export function authFiles(env: NodeJS.ProcessEnv = process.env): string[] {
 
 interface AuthFile {
   auths?: Record<string, { auth?: string; username?: string; password?: string } | null>;
+  /** Docker's credential helpers: `docker-credential-<name>` for every registry, or per registry. */
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+}
+
+const HELPER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const HELPER_TIMEOUT_MS = 30_000;
+
+/**
+ * Runs `docker-credential-<name> get` with the registry on stdin, as Docker does (ECR, GCR, ACR,
+ * the OS keychains). Undefined when the helper has nothing for it ("credentials not found").
+ */
+function fromHelper(name: string, host: string, origin: string): Credentials | undefined {
+  if (!HELPER_NAME_RE.test(name)) throw new InvalidInputError(`credential helper name ${JSON.stringify(name)} in ${origin} is not a name: fix the file`);
+  const program = `docker-credential-${name}`;
+  const server = DOCKER_HUB_ALIASES.includes(host.toLowerCase()) ? 'https://index.docker.io/v1/' : host;
+  const r = spawnSync(program, ['get'], { input: server, encoding: 'utf8', timeout: HELPER_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new InvalidInputError(`${program} (named in ${origin}) is not on PATH: install it or remove "${name}" from the file`);
+    throw new InvalidInputError(`${program} get failed for ${host}: ${code ?? r.error.message}`);
+  }
+  if (r.status !== 0) {
+    // Docker's protocol: the helper says so on stdout; anything else is a failure worth naming
+    // (its output is not quoted: it may hold a secret).
+    if (/credentials not found/i.test(`${r.stdout}${r.stderr}`)) return undefined;
+    throw new InvalidInputError(`${program} get exited ${r.status ?? 'on a signal'} for ${host}: run it by hand (echo ${host} | ${program} get) to see why`);
+  }
+  let out: { Username?: unknown; Secret?: unknown };
+  try {
+    out = JSON.parse(r.stdout) as typeof out;
+  } catch {
+    throw new InvalidInputError(`${program} get printed no JSON {Username, Secret} for ${host}`);
+  }
+  if (typeof out.Secret !== 'string' || typeof out.Username !== 'string' || out.Secret === '') return undefined;
+  return registerCredentials({ username: out.Username, password: out.Secret, origin: program });
 }
 
 function readAuthFile(path: string): AuthFile | undefined {
@@ -112,6 +149,12 @@ function readAuthFile(path: string): AuthFile | undefined {
 export function credentialsFromFiles(host: string, env: NodeJS.ProcessEnv = process.env): Credentials | undefined {
   for (const path of authFiles(env)) {
     const file = readAuthFile(path);
+    // Docker's order: a helper for this registry, else the default store, else the auths entries.
+    const helper = Object.entries(file?.credHelpers ?? {}).find(([key]) => sameRegistry(key, host))?.[1] ?? file?.credsStore;
+    if (helper) {
+      const found = fromHelper(helper, host, path);
+      if (found) return found;
+    }
     for (const [key, entry] of Object.entries(file?.auths ?? {})) {
       if (!entry || !sameRegistry(key, host)) continue;
       if (entry.auth) {

@@ -13,6 +13,6 @@ export function noReferrersOption(): Option {
 /** Options of commands that read from a live registry (docker://). */
 export function addSourceOptions(cmd: Command): Command {
   return cmd
-    .option('--src-creds <user:password>', 'credentials for a docker:// source (else REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json)')
+    .option('--src-creds <user:password>', 'credentials for a docker:// source (else REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json with its credsStore/credHelpers)')
     .option('--src-tls-verify [bool]', 'verify TLS of a docker:// source; false also allows plain http', bool, true);
 }
