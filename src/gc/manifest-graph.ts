@@ -87,7 +87,11 @@ export function manifestInfo(bytes: Buffer, add: (digest: string) => number): Ma
   const other = [...(go.config ? [go.config] : []), ...go.layers, ...go.manifests, ...(go.subject ? [go.subject] : [])].find((x) => OTHER_ALGORITHM_RE.test(x.digest));
   if (other) {
     const shown = JSON.stringify(other.digest.length > 80 ? `${other.digest.slice(0, 80)}...` : other.digest);
-    return { state: 'unreadable', reason: `it references ${shown}, not a sha256 digest: the registry resolves that through the repository's _layers link of that algorithm, which regbucket does not read`, scraped: scraped() };
+    return {
+      state: 'unreadable',
+      reason: `it references ${shown}, not a sha256 digest: the registry resolves that through the repository's _layers link of that algorithm, which regbucket does not read`,
+      scraped: scraped(),
+    };
   }
   const digests = (ds: Array<{ digest: string }>): string[] => ds.map((x) => x.digest).filter(isDigest);
   const goBlobs = digests([...(go.config ? [go.config] : []), ...go.layers]);
