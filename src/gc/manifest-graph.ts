@@ -62,7 +62,8 @@ async function readOne(d: StorageDriver, table: BlobTable, i: number): Promise<M
   const digest = table.set.digest(i);
   const bytes = await manifestBytes(d, table, i);
   if (!Buffer.isBuffer(bytes)) return bytes;
-  if (sha256(bytes) !== digest) return { state: 'unreadable', reason: 'its bytes do not hash to its digest' };
+  // The registry's gc reads the bytes as they are: keep whatever they name.
+  if (sha256(bytes) !== digest) return { state: 'unreadable', reason: 'its bytes do not hash to its digest', scraped: scrapeDigests(bytes).map((x) => table.add(x)) };
   return manifestInfo(bytes, (x) => table.add(x));
 }
 

@@ -4,7 +4,7 @@
 // From a kept manifest: its config and layers, its index children (never deleted while the index
 // is kept, unlike registry 2.8.2), manifests whose OCI 1.1 subject it is, and the referrer
 // fallback tag (`sha256-<hex>`) of its digest.
-import type { ManifestGraph } from './manifest-graph.js';
+import type { ManifestGraph, ManifestInfo } from './manifest-graph.js';
 import { MARKED, type BlobTable, type RepoScan, type TagScan } from './store-scan.js';
 
 export interface MarkOptions {
@@ -128,7 +128,10 @@ export function markStore(table: BlobTable, graph: ManifestGraph, repos: RepoSca
   const flags = table.flags.data;
   for (let i = 0; i < table.set.size; i++) flags[i]! &= ~MARKED;
   const marks = repos.map((r) => markRepo(table, graph, r, opts));
-  // A repository that cannot be read may reference any blob.
-  if (repos.some((r) => r.unaddressable)) for (let i = 0; i < table.set.size; i++) flags[i]! |= MARKED;
+  // A repository that cannot be read may reference any blob; so may a manifest whose bytes were
+  // never read (too large to be one: the registry reads it whole and its gc stops).
+  const unknown = (info: ManifestInfo | undefined): boolean => info?.state === 'unreadable' && info.scraped === undefined;
+  const revisionUnread = [...graph.values()].some(unknown);
+  if (revisionUnread || repos.some((r) => r.unaddressable)) for (let i = 0; i < table.set.size; i++) flags[i]! |= MARKED;
   return marks;
 }

@@ -14,6 +14,7 @@ import { localReads, type LocalReadMode } from '../drivers/local-reads/decorator
 import { multipartAborter, multipartUploads } from './multipart.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, gcClock } from './clock.js';
 import { HazardLog, surveyHazards } from '../store/hazards.js';
+import { blobDataPath } from '../store/paths.js';
 import { containPlan, hazardWarnings } from './contain.js';
 
 const LOCAL_CONCURRENCY = 256;
@@ -66,7 +67,7 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number, 
   let listed = 0;
   // Local reads are batched to worker threads: many in flight cost nothing and fill the batches.
   const concurrency = hasFastReads(d) ? Math.max(opts.concurrency, LOCAL_CONCURRENCY) : opts.concurrency;
-  const scanOpts = { concurrency, onListed: () => progress('scan', (listed += 1000)) };
+  const scanOpts = { concurrency, hazards, onListed: () => progress('scan', (listed += 1000)) };
   progress('scan');
   const [repos, , multipart] = await Promise.all([scanRepositories(d, table, scanOpts), scanBlobs(d, table, scanOpts), multipartUploads(d)]);
   const graph: ManifestGraph = new Map();
@@ -80,6 +81,16 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number, 
       onRead: (done, total) => progress('read', done, total),
     },
   );
+  // A manifest too large to read is a multi-GB file where a small one belongs: named like any
+  // other unsafe path (marking already keeps every blob for it).
+  // A manifest whose blob sits at or below an unsafe path was not read ("missing" to the reads):
+  // its references are unknown too, so marking keeps every blob.
+  const unsafe = hazards.list().map((h) => h.path);
+  for (const [i, info] of graph) {
+    const path = blobDataPath(table.set.digest(i));
+    if (info.state === 'unreadable' && info.scraped === undefined) hazards.add({ path, kind: 'oversized', detail: info.reason });
+    else if (info.state === 'missing' && unsafe.some((u) => path === u || path.startsWith(`${u}/`))) graph.set(i, { state: 'unreadable', reason: 'its blob is behind an unsafe path' });
+  }
   progress('plan');
   const markOpts = { deleteUntagged: opts.deleteUntagged, minAgeMs: opts.minAgeMs, now };
   const marks = markStore(table, graph, repos, markOpts);

@@ -11,6 +11,7 @@ import { isRepoName, isStoredTag } from '../image/reference.js';
 import { enumerateStore, statFile, UploadAges, type StoreEntry } from '../store/enumerate.js';
 import { linkEtag, MalformedLinkError, readLink } from '../store/links.js';
 import { isHex, tagCurrentLinkPath, tagIndexDir } from '../store/paths.js';
+import type { HazardLog } from '../store/hazards.js';
 import { entryNames } from '../store/walk.js';
 import { BlobTable, newRepo, type RepoScan, type TagScan } from './store-scan.js';
 import { byName } from '../util/compare.js';
@@ -21,7 +22,12 @@ export interface ScanOptions {
   splitAfter?: number;
   /** Called as entries are found, with the running count. */
   onListed?: (entries: number) => void;
+  /** Where layer and revision links too large to be a link are logged (the registry's gc fails on revision links). */
+  hazards?: HazardLog;
 }
+
+/** A link holds one digest (sha512: 135 bytes); anything near the small-file bound is not one. */
+const LINK_SIZE_MAX = 4 * 1024 * 1024;
 
 class Counter {
   n = 0;
@@ -107,6 +113,10 @@ async function scan(d: StorageDriver, table: BlobTable, opts: ScanOptions, repos
       if (!isRepoName(repo)) b.repo.outsideGrammar = true;
     }
     addEntry(b, table, e, flat);
+    if ((e.kind === 'revision-link' || e.kind === 'layer-link') && e.info && e.info.size > LINK_SIZE_MAX) {
+      // Known by its directory name without a read; the registry reads a revision link whole and fails.
+      opts.hazards?.add({ path: e.path, kind: 'oversized', detail: `${e.info.size} bytes, at most ${LINK_SIZE_MAX} expected` });
+    }
     if (e.kind === 'upload-dir' || e.kind === 'upload-file' || (e.kind === 'stray' && e.upload !== undefined)) uploads.add(e);
     if (e.kind === 'layer-link' || e.kind === 'revision-link' || (flat && e.kind !== 'area')) count.tick();
   });

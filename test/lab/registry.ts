@@ -154,7 +154,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
 }
 
 /** The registry's offline garbage collector on a config (the store must not be served meanwhile). */
-export function registryGarbageCollect(configPath: string, flags: string[] = []): Promise<ExecResult> {
+export function registryGarbageCollect(configPath: string, flags: string[] = [], timeoutMs = 1_800_000): Promise<ExecResult> {
   requireTool('docker-registry');
-  return run('docker-registry', ['garbage-collect', ...flags, configPath], { env: registryEnv(), timeoutMs: 1_800_000 });
+  return run('docker-registry', ['garbage-collect', ...flags, configPath], { env: registryEnv(), timeoutMs });
 }

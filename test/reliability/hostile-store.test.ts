@@ -238,7 +238,9 @@ describe('hostile stores (filesystem): symlinks, special and oversized files at 
       };
       const gcDry = await cli(['--store', store, 'gc', '--dry-run', '--min-age', '0']);
       expectOneLine(gcDry, 'gc --dry-run');
-      expect(gcDry.code, gcDry.stdout + gcDry.stderr).toBe(3);
+      // gc never reads layer links (nor does the registry's): an oversized one is verify's to report.
+      const gcBlind = family === 'oversized' && level.name === 'layer link';
+      expect(gcBlind ? [0, 3] : [3], gcDry.stdout + gcDry.stderr).toContain(gcDry.code);
       const verify = await cli(['--store', store, 'verify']);
       expectOneLine(verify, 'verify');
       expect(verify.code, verify.stdout + verify.stderr).toBe(3);
@@ -252,11 +254,13 @@ describe('hostile stores (filesystem): symlinks, special and oversized files at 
       }
       const gc = await cli(['--store', store, 'gc', '--min-age', '0', '--uploads-older-than', '0']);
       expectOneLine(gc, 'gc');
-      expect(gc.code, gc.stdout + gc.stderr).toBe(3);
+      expect(gcBlind ? [0, 3] : [3], gc.stdout + gc.stderr).toContain(gc.code);
 
       // Nothing outside changed; the registry's verdict bounds what regbucket deleted.
       expect(snapshot(outside)).toEqual(before);
-      const reg = await registryGarbageCollect(registryConfig({ storage: { filesystem: registryCopy } }, 5000));
+      // The registry's gc opens a FIFO where a manifest belongs and blocks for good: a run cut
+      // short counts as one that failed on the store (regbucket must then have deleted nothing).
+      const reg = await registryGarbageCollect(registryConfig({ storage: { filesystem: registryCopy } }, 5000), [], 60_000);
       const kept = reg.code === 0 ? blobNames(registryCopy) : blobsBefore;
       const after = blobNames(store);
       const lost = [...kept].filter((h) => blobsBefore.has(h) && !after.has(h));
