@@ -204,11 +204,14 @@ async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descr
   } finally {
     // Where directories are only key prefixes (S3), the two files are the whole directory: one
     // batch delete instead of a listing of the prefix and then the delete.
-    untrack();
+    // Untracked only once removed: a signal arriving during this removal has the interrupt
+    // steps wait for it (a second delete of the same directory), instead of exiting under it.
     const gone = d.prefersFlatListing ? d.deleteFiles([uploadStartedAtPath(repo, id), uploadDataPath(repo, id)]) : d.delete(dir);
-    await gone.catch((err: unknown) => {
-      if (!isNotFound(err)) throw err;
-    });
+    await gone
+      .catch((err: unknown) => {
+        if (!isNotFound(err)) throw err;
+      })
+      .finally(untrack);
   }
 }
 

@@ -12,6 +12,8 @@ import { tempDir } from '../lab/tools.js';
 
 let work: string;
 let store: string;
+/** A store whose verify hashes 128 MiB: long enough for the spinner, loaded on demand, to draw. */
+let slowStore: string;
 let layout: string;
 
 beforeAll(async () => {
@@ -21,6 +23,10 @@ beforeAll(async () => {
   store = join(work, 'store');
   await makeLayout(layout, [{ ref: 'v1', layers: 3 }]);
   await regbucketOk(['--store', store, 'push', `oci:${layout}:v1`, 'app:v1']);
+  const big = join(work, 'big-layout');
+  await makeLayout(big, [{ ref: 'v1', layers: 1, layerSize: 128 * 1024 * 1024 }]);
+  slowStore = join(work, 'slow-store');
+  await regbucketOk(['--store', slowStore, 'push', `oci:${big}:v1`, 'app:v1']);
 });
 
 afterAll(() => {
@@ -64,14 +70,14 @@ describe('0x0 pseudo-terminal', () => {
 
 describe('100x40 pseudo-terminal', () => {
   it('shows a coloured spinner on stderr and the result', async () => {
-    const r = await inPty({ cols: 100, rows: 40 }, ['--store', store, 'verify']);
+    const r = await inPty({ cols: 100, rows: 40 }, ['--store', slowStore, 'verify']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('verify:');
     expect(r.out).toMatch(SGR_COLOR);
   });
 
   it('NO_COLOR: the spinner is drawn without colour', async () => {
-    const r = await inPty({ cols: 100, rows: 40 }, ['--store', store, 'verify'], { NO_COLOR: '1' });
+    const r = await inPty({ cols: 100, rows: 40 }, ['--store', slowStore, 'verify'], { NO_COLOR: '1' });
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('verify:');
     expect(r.out).not.toMatch(SGR_COLOR);

@@ -76,26 +76,38 @@ describe('a push interrupted by a signal (filesystem)', () => {
   it.each([
     ['SIGINT', 130],
     ['SIGTERM', 143],
-  ] as const)('%s: its upload directory is removed, exit %i, and pushing again completes the image', async (signal, want) => {
-    // The signal goes out when the first upload directory appears; a push fast enough to finish
-    // between two looks is tried again on a fresh store.
-    let r: { caught: boolean; code: number | null; stderr: string } | undefined;
-    let store = '';
-    for (let attempt = 0; attempt < 5 && !r?.caught; attempt++) {
-      store = join(work, `${signal}-${attempt}`);
-      r = await pushAndSignal(store, `oci:${layout}:big`, 'app:big', signal);
-      if (!r.caught) expect(r.code, r.stderr).toBe(0);
-    }
-    expect(r!.caught, 'no push was still uploading when looked at').toBe(true);
-    expect(r!.code, r!.stderr).toBe(want);
-    expect(r!.stderr).toContain(`regbucket: interrupted (${signal}): removing this run's unfinished uploads`);
-    expect(uploads(store)).toEqual([]);
-    expect((await verifyStore(['--store', store])).problems).toEqual([]);
-    await regbucketOk(['--store', store, 'push', `oci:${layout}:big`, 'app:big']);
-    const tags = await tagsComplete(new FilesystemDriver(store));
-    expect(tags.get('app:big')).toBe(digest);
-    expect(uploads(store)).toEqual([]);
-    const served = await servedByRegistry(store, tags.keys());
-    expect(served.get('app:big')).toBe(digest);
-  }, 300_000);
+  ] as const)(
+    '%s: its upload directory is removed, exit %i, and pushing again completes the image',
+    async (signal, want) => {
+      // The signal goes out when the first upload directory appears; a push fast enough to finish
+      // between two looks is tried again on a fresh store.
+      let r: { caught: boolean; code: number | null; stderr: string } | undefined;
+      let store = '';
+      for (let attempt = 0; attempt < 5 && !r?.caught; attempt++) {
+        store = join(work, `${signal}-${attempt}`);
+        r = await pushAndSignal(store, `oci:${layout}:big`, 'app:big', signal);
+        if (!r.caught) expect(r.code, r.stderr).toBe(0);
+      }
+      expect(r!.caught, 'no push was still uploading when looked at').toBe(true);
+      expect(r!.code, r!.stderr).toBe(want);
+      expect(r!.stderr).toContain(`regbucket: interrupted (${signal}): removing this run's unfinished uploads`);
+      const left = uploads(store);
+      const inside = (u: string): string => {
+        try {
+          return readdirSync(u).join(', ');
+        } catch (err) {
+          return (err as Error).message;
+        }
+      };
+      expect(left, `left behind: ${left.map((u) => `${u} [${inside(u)}]`).join('; ')}`).toEqual([]);
+      expect((await verifyStore(['--store', store])).problems).toEqual([]);
+      await regbucketOk(['--store', store, 'push', `oci:${layout}:big`, 'app:big']);
+      const tags = await tagsComplete(new FilesystemDriver(store));
+      expect(tags.get('app:big')).toBe(digest);
+      expect(uploads(store)).toEqual([]);
+      const served = await servedByRegistry(store, tags.keys());
+      expect(served.get('app:big')).toBe(digest);
+    },
+    300_000,
+  );
 });
