@@ -1,12 +1,12 @@
 // Four `regbucket push` processes at once into one store, images sharing layers: every push
 // exits 0, verify finds nothing at all (no problem, no debris), every tag is the image pushed.
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemDriver } from '../../src/drivers/filesystem.js';
 import { makeLayerTar, makeLayout } from '../lab/images.js';
 import { tempDir } from '../lab/tools.js';
-import { servedByRegistry, start, tagsComplete, trialCount, verifyStore } from './harness.js';
+import { servedByRegistry, start, tagsComplete, trialCount, uploadsLeft, verifyStore } from './harness.js';
 
 const MB = 1 << 20;
 
@@ -19,21 +19,6 @@ const ROUNDS: Round[] = [
   { kind: 'one image, one tag, four times', pushes: [['multi', 'app:same'], ['multi', 'app:same'], ['multi', 'app:same'], ['multi', 'app:same']] },
   { kind: 'two tags moving', pushes: [['w0', 'app:a'], ['w1', 'app:a'], ['w2', 'app:b'], ['multi', 'app:b']] },
 ];
-
-/** Unfinished uploads under any repository (a push that completes removes its own). */
-function uploadsLeft(store: string): string[] {
-  const repos = join(store, 'docker/registry/v2/repositories');
-  const out: string[] = [];
-  const visit = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      if (e.name === '_uploads') out.push(...readdirSync(join(dir, e.name)).map((u) => join(dir, e.name, u)));
-      else if (!e.name.startsWith('_')) visit(join(dir, e.name));
-    }
-  };
-  if (existsSync(repos)) visit(repos);
-  return out;
-}
 
 describe('concurrent pushes into one store (filesystem)', () => {
   let work: string;

@@ -226,3 +226,18 @@ export function fileSet(storeDir: string, debris?: { tmp: number }): Map<string,
   visit('');
   return out;
 }
+
+/** Unfinished uploads under any repository of a filesystem store (a push that completes removes its own). */
+export function uploadsLeft(store: string): string[] {
+  const repos = join(store, 'docker/registry/v2/repositories');
+  const out: string[] = [];
+  const visit = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      if (!e.isDirectory()) continue;
+      if (e.name === '_uploads') out.push(...readdirSync(join(dir, e.name)).map((u) => join(dir, e.name, u)));
+      else if (!e.name.startsWith('_')) visit(join(dir, e.name));
+    }
+  };
+  if (existsSync(repos)) visit(repos);
+  return out;
+}

@@ -3,7 +3,7 @@
 // signal number, README "Exit codes"), leaves no problem for verify, and pushing again completes
 // the image, which the real registry then serves.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FilesystemDriver } from '../../src/drivers/filesystem.js';
@@ -11,22 +11,7 @@ import type { Digest } from '../../src/image/digest.js';
 import { BIN, regbucketOk } from '../lab/cli.js';
 import { makeLayout } from '../lab/images.js';
 import { tempDir } from '../lab/tools.js';
-import { servedByRegistry, tagsComplete, verifyStore } from './harness.js';
-
-/** Upload directories of every repository below a filesystem store. */
-function uploads(store: string): string[] {
-  const repos = join(store, 'docker/registry/v2/repositories');
-  const out: string[] = [];
-  const visit = (dir: string): void => {
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (!e.isDirectory()) continue;
-      if (e.name === '_uploads') out.push(...readdirSync(join(dir, e.name)).map((u) => join(dir, e.name, u)));
-      else if (!e.name.startsWith('_')) visit(join(dir, e.name));
-    }
-  };
-  if (existsSync(repos)) visit(repos);
-  return out;
-}
+import { servedByRegistry, tagsComplete, uploadsLeft, verifyStore } from './harness.js';
 
 /**
  * Starts a push and sends `signal` as soon as an upload directory appears. `caught` is false
@@ -41,7 +26,7 @@ function pushAndSignal(store: string, src: string, dest: string, signal: NodeJS.
     const poll = setInterval(() => {
       let seen = false;
       try {
-        seen = uploads(store).length > 0;
+        seen = uploadsLeft(store).length > 0;
       } catch {
         // the tree is being written: look again
       }
@@ -91,7 +76,7 @@ describe('a push interrupted by a signal (filesystem)', () => {
       expect(r!.caught, 'no push was still uploading when looked at').toBe(true);
       expect(r!.code, r!.stderr).toBe(want);
       expect(r!.stderr).toContain(`regbucket: interrupted (${signal}): removing this run's unfinished uploads`);
-      const left = uploads(store);
+      const left = uploadsLeft(store);
       const inside = (u: string): string => {
         try {
           return readdirSync(u).join(', ');
@@ -104,7 +89,7 @@ describe('a push interrupted by a signal (filesystem)', () => {
       await regbucketOk(['--store', store, 'push', `oci:${layout}:big`, 'app:big']);
       const tags = await tagsComplete(new FilesystemDriver(store));
       expect(tags.get('app:big')).toBe(digest);
-      expect(uploads(store)).toEqual([]);
+      expect(uploadsLeft(store)).toEqual([]);
       const served = await servedByRegistry(store, tags.keys());
       expect(served.get('app:big')).toBe(digest);
     },
