@@ -52,8 +52,8 @@ export class Output {
   }
 
   /**
-   * -q on read commands: the references only, one a line (escaped). Nothing in other modes, where
-   * result() prints.
+   * -q: the references a command read (ls, inspect, du) or wrote (push, copy, sync, tag), one a line
+   * (escaped). Nothing in other modes, where result() prints.
    */
   references(refs: Iterable<string>): void {
     if (this.mode !== 'quiet') return;

@@ -118,6 +118,7 @@ export async function run(ctx: Context, ref: string, dstArg: string | undefined,
     } finally {
       prog.done();
     }
+    ctx.output.references(copied.map((c) => `${c.destination}@${c.digest}`));
     ctx.output.result({ to: toUrl, images: copied, stats: copier.stats }, () => [...copied.map((c) => `${c.source} -> ${c.destination} ${c.digest}`), statsLine(copier.stats)].join('\n'));
     return 0;
   } finally {

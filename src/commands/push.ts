@@ -30,6 +30,7 @@ export async function run(ctx: Context, sourceRef: string, destRef: string | und
     if (pushed.length > 1 && !opts.allTags && dest !== undefined) {
       ctx.output.warn(`${sourceRef} held ${pushed.length} images, all pushed: pass --all-tags to say so (a future version will require it)`);
     }
+    ctx.output.references(pushed.map((p) => `${p.repo}:${p.tag}@${p.digest}`));
     ctx.output.result({ images: pushed, stats }, () => [...pushed.map((p) => `${p.repo}:${p.tag} ${p.digest}`), statsLine(stats)].join('\n'));
     return 0;
   } finally {

@@ -202,6 +202,7 @@ export async function run(ctx: Context, file: string, opts: SyncOptions): Promis
     failed: failed.length,
     bytesMoved: results.reduce((n, r) => n + r.bytesMoved, 0),
   };
+  ctx.output.references(results.flatMap((r) => (r.status !== 'failed' && r.digest ? [`${r.destination}@${r.digest}`] : [])));
   ctx.output.result({ images: results, summary }, () =>
     [
       ctx.output.table(

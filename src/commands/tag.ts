@@ -36,6 +36,7 @@ export async function run(ctx: Context, sourceRef: string, tags: string[]): Prom
     const writes = await tagManifest(d, src.repo, t, digest);
     results.push({ repo: src.repo, tag: t, digest, previous, changed: writes > 0 });
   }
+  ctx.output.references(results.map((r) => `${r.repo}:${r.tag}@${r.digest}`));
   ctx.output.result({ tagged: results }, () =>
     results.map((r) => `${r.repo}:${r.tag} -> ${r.digest}${r.previous && r.previous !== r.digest ? ` (was ${r.previous})` : ''}${r.changed ? '' : ' (unchanged)'}`).join('\n'),
   );

@@ -78,6 +78,18 @@ describe('output for scripts', { timeout: 300_000 }, () => {
     expect((await regbucketOk([...s, 'du', '--sort', 'name'])).stdout).toBe('app\nteam/api\n');
   });
 
+  it('-q on write commands prints each reference written as repo:tag@digest', async () => {
+    const s = ['--store', join(tempDir('regbucket-scripts-write-'), 'store'), '-q'];
+    expect((await regbucketOk([...s, 'push', `oci:${layout}:multi`, 'app:multi'])).stdout).toBe(`app:multi@${multi.digest}\n`);
+    expect((await regbucketOk([...s, 'push', `oci:${layout}:1.0`, 'q/pushed:a'])).stdout).toBe(`q/pushed:a@${one.digest}\n`);
+    expect((await regbucketOk([...s, 'tag', 'q/pushed:a', 'b', 'c'])).stdout).toBe(`q/pushed:b@${one.digest}\nq/pushed:c@${one.digest}\n`);
+    const other = tempDir('regbucket-scripts-copy-');
+    expect((await regbucketOk([...s, 'copy', 'app:multi', `${other}//mirror/app`])).stdout).toBe(`mirror/app:multi@${multi.digest}\n`);
+    const r = await regbucketOk([...s, 'delete', 'q/pushed:c']);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('');
+  });
+
   it('du: tsv rows of exact values, no totals; table totals say their unit with --bytes', async () => {
     const r = rows((await regbucketOk(['--store', store, 'du', '--sort', 'name'])).stdout);
     expect(r[0]).toEqual(['REPOSITORY', 'BYTES', 'EXCLUSIVE', 'SHARED', 'RECLAIMABLE', 'BLOBS', 'UPLOADS', 'UPLOAD_BYTES']);
