@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { Agents } from '../util/proxy.js';
+import { Agents, proxyAuthHint } from '../util/proxy.js';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import type { S3Client, _Object } from '@aws-sdk/client-s3';
@@ -318,6 +318,7 @@ export class S3Driver implements StorageDriver {
     const name = errName(err);
     if (code === 403 || CREDENTIAL_CODES.has(name)) return new S3AccessError(this.name, this.bucket, op, key, name, code, this.clock?.offsetMs);
     let msg = oneLine(e?.message || name || String(err));
+    if (code === 407) msg = `the proxy answered 407: ${proxyAuthHint(this.endpoint ?? `https://${this.bucket}.s3.amazonaws.com`)}`;
     if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(msg)) {
       msg += ' (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE)';
     }

@@ -5,7 +5,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basicHeader, parseChallenge, registerSecret, RegistryAuthError, RegistryError, type Challenge, type Credentials } from './registry-auth.js';
-import { Agents } from '../util/proxy.js';
+import { Agents, proxyAuthHint } from '../util/proxy.js';
 
 export interface RegistryHttpOptions {
   /** false: accept any certificate and fall back to plain http (`--src-tls-verify=false`). */
@@ -240,6 +240,7 @@ export class RegistryHttp {
       }
       res.resume();
       if (s === 401 || s === 403) throw new RegistryAuthError(`${where} answered ${s}: ${this.credsHint}`, s);
+      if (s === 407) throw new RegistryAuthError(`${where} answered 407: ${proxyAuthHint(where)}`, s);
       if (retryableStatus(s) && attempt < this.opts.retries) {
         await this.backoff(attempt, res.headers['retry-after']);
         continue;
@@ -283,6 +284,7 @@ export class RegistryHttp {
         }
         throw new RegistryAuthError(`${what} answered 401 unauthorized${detail}: ${this.credsHint}`, s);
       }
+      if (s === 407) throw new RegistryAuthError(`${what} answered 407: ${proxyAuthHint(url)}`, s);
       if (s === 403) throw new RegistryAuthError(`${what} answered 403 denied${detail}: the credentials from ${this.opts.credentials?.origin ?? '(none)'} may not pull this repository`, s);
       if (retryableStatus(s) && attempt < this.opts.retries) {
         await this.backoff(attempt, res.headers['retry-after']);

@@ -20,6 +20,19 @@ export function proxyFor(url: string | URL): string | undefined {
   return getProxyForUrl(String(url)) || undefined;
 }
 
+/**
+ * What to say when a proxy answers 407: which variable named it (never its credentials) and how to
+ * give them.
+ */
+export function proxyAuthHint(url: string | URL): string {
+  const target = String(url);
+  const variable = target.startsWith('https:') ? 'HTTPS_PROXY' : 'HTTP_PROXY';
+  const has = proxyFor(target) ? new URL(proxyFor(target)!).username !== '' : false;
+  return has
+    ? `the proxy refused the credentials in ${variable}: check the user and password in its URL (percent-encoded)`
+    : `the proxy in ${variable} asks for credentials: give them in its URL (http://user:password@host:port, percent-encoded)`;
+}
+
 /** Agents by target protocol and proxy, made when first needed; one pool per proxy. */
 export class Agents {
   private readonly made = new Map<string, http.Agent>();

@@ -74,4 +74,32 @@ describe('proxies', { timeout: 300_000 }, () => {
     expect(ls.stdout).toBe('app:x\n');
     expect(proxy.seen.length).toBe(after);
   });
+
+  it('a proxy that asks for credentials: user:password in the proxy URL pass it; wrong ones fail in one line that never shows the password', async () => {
+    const guarded = await startForwardProxy({ user: 'corp', password: 's3cr%t' });
+    try {
+      const withCreds = guarded.url.replace('http://', 'http://corp:s3cr%25t@');
+      await regbucketOk(['--store', tempDir(), 'push', '--src-tls-verify=false', `docker://${tls.host}/p/app:v1`, 'a:v1'], { ...NONE, HTTPS_PROXY: withCreds });
+      expect(guarded.seen).toContain(`CONNECT ${tls.host}`);
+      const s3 = await freshS3Store({ tag: 'proxyauth' });
+      const layout = join(tempDir(), 'layout');
+      await makeLayout(layout, [{ ref: 'x', layers: 1 }]);
+      await regbucketOk([...s3.args, 'push', `oci:${layout}:x`, 'app:x'], { ...s3.env, ...NONE, HTTP_PROXY: withCreds });
+      expect(guarded.seen).toContain(`PUT ${new URL(s3.endpoint).host}`);
+      for (const wrong of [guarded.url, guarded.url.replace('http://', 'http://corp:hunter2@')]) {
+        const r = await regbucket(['--store', tempDir(), '--retries', '0', 'push', '--src-tls-verify=false', `docker://${tls.host}/p/app:v1`, 'a:v1'], { ...NONE, HTTPS_PROXY: wrong });
+        expect(r.code).not.toBe(0);
+        expect(r.stderr).toMatch(/^regbucket: error: .+\n$/);
+        expect(r.stderr).not.toContain('hunter2');
+        expect(r.stderr).toMatch(/answered 407: the proxy .*HTTPS_PROXY/);
+        const s = await regbucket([...s3.args, '--retries', '0', 'ls'], { ...s3.env, ...NONE, HTTP_PROXY: wrong });
+        expect(s.code).not.toBe(0);
+        expect(s.stderr).toMatch(/^regbucket: error: .+\n$/);
+        expect(s.stderr).not.toContain('hunter2');
+        expect(s.stderr).toMatch(/the proxy answered 407: the proxy .*HTTP_PROXY/);
+      }
+    } finally {
+      await guarded.stop();
+    }
+  });
 });

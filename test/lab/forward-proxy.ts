@@ -1,5 +1,6 @@
 // A small forward proxy on 127.0.0.1, as corporate networks have: CONNECT tunnels (https) and
-// absolute-URI forwarding (plain http). It counts what went through it, by target host:port.
+// absolute-URI forwarding (plain http). It counts what went through it, by target host:port. With
+// `credentials` it asks for Basic proxy authentication (407 without the right Proxy-Authorization).
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 
@@ -10,8 +11,10 @@ export interface ForwardProxy {
   stop(): Promise<void>;
 }
 
-export async function startForwardProxy(): Promise<ForwardProxy> {
+export async function startForwardProxy(credentials?: { user: string; password: string }): Promise<ForwardProxy> {
   const seen: string[] = [];
+  const expected = credentials && `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}`;
+  const refused = (req: IncomingMessage): boolean => expected !== undefined && req.headers['proxy-authorization'] !== expected;
   const sockets = new Set<Socket>();
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let target: URL;
@@ -21,7 +24,13 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
       res.writeHead(400).end('absolute URI expected');
       return;
     }
+    if (refused(req)) {
+      seen.push(`407 ${target.host}`);
+      res.writeHead(407, { 'proxy-authenticate': 'Basic realm="lab"' }).end();
+      return;
+    }
     seen.push(`${req.method} ${target.host}`);
+    delete req.headers['proxy-authorization'];
     const up = request(target, { method: req.method, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -30,6 +39,11 @@ export async function startForwardProxy(): Promise<ForwardProxy> {
     req.pipe(up);
   });
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
+    if (refused(req)) {
+      seen.push(`407 ${req.url}`);
+      client.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="lab"\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
     seen.push(`CONNECT ${req.url}`);
     const [host, port] = (req.url ?? '').split(':');
     const up = connect(Number(port), host, () => {
