@@ -89,10 +89,11 @@ export function authFiles(env: NodeJS.ProcessEnv = process.env): string[] {
 }
 
 interface AuthFile {
-  auths?: Record<string, { auth?: string; username?: string; password?: string } | null>;
+  // unknown: the file is the user's, any JSON; each value is checked where it is used.
+  auths?: Record<string, { auth?: unknown; username?: unknown; password?: unknown } | null>;
   /** Docker's credential helpers: `docker-credential-<name>` for every registry, or per registry. */
-  credsStore?: string;
-  credHelpers?: Record<string, string>;
+  credsStore?: unknown;
+  credHelpers?: Record<string, unknown>;
 }
 
 const HELPER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -102,11 +103,13 @@ const HELPER_TIMEOUT_MS = 30_000;
  * Runs `docker-credential-<name> get` with the registry on stdin, as Docker does (ECR, GCR, ACR,
  * the OS keychains). Undefined when the helper has nothing for it ("credentials not found").
  */
-function fromHelper(name: string, host: string, origin: string): Credentials | undefined {
-  if (!HELPER_NAME_RE.test(name)) throw new InvalidInputError(`credential helper name ${JSON.stringify(name)} in ${origin} is not a name: fix the file`);
+function fromHelper(name: unknown, host: string, origin: string): Credentials | undefined {
+  if (typeof name !== 'string' || !HELPER_NAME_RE.test(name)) throw new InvalidInputError(`credential helper name ${JSON.stringify(name)} in ${origin} is not a name: fix the file`);
   const program = `docker-credential-${name}`;
   const server = DOCKER_HUB_ALIASES.includes(host.toLowerCase()) ? 'https://index.docker.io/v1/' : host;
-  const r = spawnSync(program, ['get'], { input: server, encoding: 'utf8', timeout: HELPER_TIMEOUT_MS, maxBuffer: 1024 * 1024 });
+  // SIGKILL at the timeout: spawnSync waits for the child's exit, and a helper that ignores
+  // SIGTERM (a shell trapping it, a blocked keychain prompt) would hang the command for good.
+  const r = spawnSync(program, ['get'], { input: server, encoding: 'utf8', timeout: HELPER_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 });
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new InvalidInputError(`${program} (named in ${origin}) is not on PATH: install it or remove "${name}" from the file`);
@@ -157,6 +160,7 @@ export function credentialsFromFiles(host: string, env: NodeJS.ProcessEnv = proc
     }
     for (const [key, entry] of Object.entries(file?.auths ?? {})) {
       if (!entry || !sameRegistry(key, host)) continue;
+      if (entry.auth !== undefined && typeof entry.auth !== 'string') throw new InvalidInputError(`the auth entry for ${key} in ${path} is not a base64 string: log in again`);
       if (entry.auth) {
         const decoded = Buffer.from(entry.auth, 'base64').toString('utf8');
         registerSecret(entry.auth);
@@ -164,7 +168,8 @@ export function credentialsFromFiles(host: string, env: NodeJS.ProcessEnv = proc
         if (i <= 0) throw new InvalidInputError(`the auth entry for ${key} in ${path} does not decode to user:password: log in again`);
         return registerCredentials({ username: decoded.slice(0, i), password: decoded.slice(i + 1), origin: path });
       }
-      if (entry.username && entry.password) return registerCredentials({ username: entry.username, password: entry.password, origin: path });
+      if (typeof entry.username === 'string' && typeof entry.password === 'string' && entry.username && entry.password)
+        return registerCredentials({ username: entry.username, password: entry.password, origin: path });
     }
   }
   return undefined;

@@ -69,4 +69,24 @@ describe('docker credential helpers', { timeout: 300_000 }, () => {
     chmodSync(join(bin, 'docker-credential-empty'), 0o755);
     await regbucketOk(['--store', tempDir(), 'push', '--src-tls-verify=false', `docker://${registry.host}/h/app:v1`, 'a:v1'], dockerConfig({ credsStore: 'empty', auths: { [registry.host]: { auth } } }));
   });
+
+  it('a helper that ignores SIGTERM and never answers fails the command (exit 2, naming it) instead of hanging it', async () => {
+    // The shell ignores TERM and so does its sleep: only SIGKILL ends it at the helper timeout.
+    writeFileSync(join(bin, 'docker-credential-stuck'), "#!/bin/sh\ntrap '' TERM\nwhile :; do sleep 1; done\n");
+    chmodSync(join(bin, 'docker-credential-stuck'), 0o755);
+    const r = await pull(dockerConfig({ credsStore: 'stuck' }));
+    expect(r.code, r.stderr).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/docker-credential-stuck get failed for .*ETIMEDOUT/);
+  });
+
+  it('auth file values of the wrong JSON type are a one-line usage error naming the file, never a raw TypeError', async () => {
+    for (const config of [{ auths: { [registry.host]: { auth: 5 } } }, { credsStore: 5 }, { credHelpers: { [registry.host]: ['good'] } }]) {
+      const r = await pull(dockerConfig(config));
+      expect(r.code, `${JSON.stringify(config)}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/config\.json/);
+      expect(r.stderr).not.toMatch(/must be of type|TypeError/);
+    }
+  });
 });
