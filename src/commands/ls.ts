@@ -6,6 +6,7 @@ import { localReads } from '../drivers/local-reads/decorator.js';
 import type { Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { parseRepoName } from '../image/reference.js';
+import { linearRegExp } from '../util/linear-regex.js';
 import { globToRegExp } from '../retention/policy.js';
 import { listAllTags, listRepoTags, listRepositorySummaries, type RepoTags } from '../store/listing.js';
 import { ManifestReader } from '../store/summary.js';
@@ -122,12 +123,7 @@ export async function run(ctx: Context, repos: string[], opts: LsOptions): Promi
   ctx.output.useFormat(opts);
   if (!['tag', 'pushed', 'created'].includes(opts.sort)) throw new UsageError(`--sort ${JSON.stringify(opts.sort)}: use tag, pushed or created`);
   if (opts.sort === 'created' && !opts.created) throw new UsageError('--sort created needs --created (it reads every image config)');
-  let tagRe: RegExp | undefined;
-  try {
-    tagRe = opts.tag === undefined ? undefined : new RegExp(opts.tag);
-  } catch (err) {
-    throw new UsageError(`--tag ${JSON.stringify(opts.tag)} is not a regular expression (${(err as Error).message})`);
-  }
+  const tagRe = opts.tag === undefined ? undefined : linearRegExp(opts.tag, '--tag');
   const globs = repos.filter((r) => GLOB_CHARS.test(r));
   for (const g of globs) if (!/^[a-z0-9._/*?-]{1,255}$/.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob`);
   const names = [...new Set(repos.filter((r) => !GLOB_CHARS.test(r)).map(parseRepoName))];

@@ -6,6 +6,7 @@
 import { parse as parseYaml } from 'yaml';
 import { InvalidInputError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
+import { linearRegExp } from '../util/linear-regex.js';
 
 export interface KeepRule {
   /** Tags this rule selects (a regex, anchored by the user); every tag when absent. */
@@ -59,11 +60,7 @@ export function globToRegExp(glob: string): RegExp {
 }
 
 function regex(source: string, where: string): RegExp {
-  try {
-    return new RegExp(source);
-  } catch (err) {
-    throw new InvalidInputError(`${where}: ${JSON.stringify(source)} is not a regular expression (${(err as Error).message})`);
-  }
+  return linearRegExp(source, where);
 }
 
 export function compilePolicy(p: Policy): CompiledPolicy[] {

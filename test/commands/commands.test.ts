@@ -134,6 +134,45 @@ describe('invalid input: exit 2, one clear line, nothing written', () => {
   });
 });
 
+describe('regular expressions against tag names anyone who can push chooses', () => {
+  // `^(a|aa)+$` backtracks exponentially on 50 a's and a '-': a backtracking engine never ends
+  // (and, the event loop blocked, not even SIGINT stops it). Matching is linear time.
+  const evil = `${'a'.repeat(50)}-`;
+  it('prune --protect, --match, a policy file and ls --tag finish on a tag built to backtrack', async () => {
+    const s = store();
+    await regbucketOk(['--store', s, 'tag', 'app:single', evil]);
+    const policy = join(tempDir('regbucket-policy-'), 'p.yaml');
+    writeFileSync(policy, 'version: 1\npolicies:\n  - repositories: "**"\n    protect: "^(a|aa)+$"\n    rules: [{match: "^(a+)+$", keepLast: 0}]\n');
+    for (const args of [
+      ['prune', '--dry-run', '--keep-last', '0', '--protect', '^(a|aa)+$'],
+      ['prune', '--dry-run', '--keep-last', '0', '--match', '^(a+)+$'],
+      ['prune', '--dry-run', '--policy', policy],
+      ['ls', 'app', '--tag', '^(a|aa)+$'],
+    ]) {
+      const r = await regbucket(['--store', s, ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+    }
+    const ls = await regbucket(['--store', s, '-q', 'ls', 'app', '--tag', '^(a|aa)+-$']);
+    expect(ls.stdout.trim()).toBe(`app:${evil}`);
+  });
+
+  it('backreferences and lookarounds are refused in one line (exit 2) before anything is read', async () => {
+    const s = store();
+    const before = snapshot(s);
+    for (const args of [
+      ['prune', '--dry-run', '--keep-last', '0', '--protect', '(a)\\1'],
+      ['prune', '--dry-run', '--keep-last', '0', '--match', '^(?!v)'],
+      ['ls', 'app', '--tag', '(?<=x)a'],
+    ]) {
+      const r = await regbucket(['--store', s, ...args]);
+      expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr).toMatch(/not a usable regular expression \(backreferences, lookarounds/);
+    }
+    expect(snapshot(s)).toEqual(before);
+  });
+});
+
 describe('tag', () => {
   it('points several tags at a manifest, history entry first, and reports what moved', async () => {
     const s = store();
