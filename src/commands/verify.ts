@@ -1,9 +1,8 @@
 import { availableParallelism } from 'node:os';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
-import { ExitCode, isNotFound, NotFoundError } from '../errors.js';
+import { ExitCode } from '../errors.js';
 import { parseRepoName } from '../image/reference.js';
-import { ROOT } from '../store/paths.js';
 import { lockStore } from '../store/lock.js';
 import { escapeText as esc } from '../util/escape.js';
 import { verifyStore, type AuditProgress, type VerifyReport } from '../verify/audit.js';
@@ -86,13 +85,7 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
 
 export async function run(ctx: Context, repos: string[], opts: VerifyOptions): Promise<number> {
   const names = repos.map(parseRepoName);
-  const d = await ctx.store();
-  try {
-    await d.stat(ROOT);
-  } catch (err) {
-    if (!isNotFound(err)) throw err;
-    throw new NotFoundError(`no registry storage in ${ctx.storeUrl} (nothing at ${ROOT.slice(1)}): check --store`);
-  }
+  const d = await ctx.registryStore();
   const lock = opts.fix ? await lockStore(d, 'regbucket verify --fix', { breakLock: opts.breakLock }) : undefined;
   const started = Date.now();
   const prog = ctx.output.progress('verify: listing the store');
