@@ -14,6 +14,7 @@ import { readStoreUsage } from '../retention/inventory.js';
 import { LISTED } from '../gc/store-scan.js';
 import type { CachedManifest, CacheFacts, CachePlan, EntryDecision, RepoContent } from './plan.js';
 import { encodeState, STATE_PATH, type CacheState } from './state.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 /** What the plan needs of the store: every repository's links, tags and manifests, blob sizes. */
 export async function readCacheFacts(d: StorageDriver, concurrency: number): Promise<CacheFacts> {
@@ -58,15 +59,11 @@ export interface CacheOutcome {
 }
 
 async function tagsNaming(d: StorageDriver, repo: string, digest: Digest, concurrency: number): Promise<string[]> {
-  try {
-    return (await listRepoTags(d, repo, concurrency)).tags
-      .filter((t) => t.digest === digest)
-      .map((t) => t.tag)
-      .sort();
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
+  const listed = await orIfNotFound(() => listRepoTags(d, repo, concurrency), undefined);
+  return (listed?.tags ?? [])
+    .filter((t) => t.digest === digest)
+    .map((t) => t.tag)
+    .sort();
 }
 
 /** Manifests before blobs; an index before its children and a referrer before its subject. */

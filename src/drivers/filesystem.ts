@@ -11,6 +11,7 @@ import { whenClosed } from '../util/write-stream.js';
 import { confinedFs, type OpenRefusal } from '../util/confine-sync.js';
 import { basename, checkPath, dirname, joinPath, type EntryType, type FileInfo, type ListedEntry, type StorageDriver } from './driver.js';
 import { byPath } from '../util/compare.js';
+import { isMissingFile } from '../util/not-found.js';
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
 const STAGING_PREFIX = '.regbucket-staging-';
@@ -81,7 +82,7 @@ export class FilesystemDriver implements StorageDriver {
       try {
         this.real = fsSync.realpathSync(this.root);
       } catch (err) {
-        if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return undefined;
+        if (isMissingFile(err)) return undefined;
         throw new StorageError(this.name, `store root ${this.root}: ${(err as Error).message}`, { cause: err });
       }
       this.proc = cfs.procWorks(this.real);
@@ -96,7 +97,7 @@ export class FilesystemDriver implements StorageDriver {
 
   private fail(err: unknown, what: string): never {
     if (err instanceof RegbucketError) throw err;
-    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') throw new PathNotFoundError(this.name, what);
+    if (isMissingFile(err)) throw new PathNotFoundError(this.name, what);
     throw new StorageError(this.name, `${what}: ${(err as Error).message}`, { cause: err });
   }
 

@@ -2,7 +2,6 @@
 // whatever the number of repositories holding it), and the children of indexes that are not
 // revisions anywhere. Only the digests a manifest references are kept, as table indexes.
 import type { StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
 import { isDigest, sha256 } from '../image/digest.js';
 import { jsReading } from '../image/js-reading.js';
 import { MAX_MANIFEST_BYTES, type ManifestKind } from '../image/manifest.js';
@@ -11,6 +10,7 @@ import { blobDataPath } from '../store/paths.js';
 import { eachLimit } from '../util/each-limit.js';
 import { hasFastReads } from '../drivers/driver.js';
 import { LISTED, type BlobTable } from './store-scan.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 export type ManifestInfo =
   | {
@@ -44,7 +44,8 @@ async function manifestBytes(d: StorageDriver, table: BlobTable, i: number): Pro
   let size = table.has(i, LISTED) ? table.size.data[i]! : NaN;
   // A revision that is really a 10 GB layer must not be read into memory.
   const tooBig = (n?: number): ManifestInfo => ({ state: 'unreadable', reason: `its blob is ${n ?? `over ${MAX_MANIFEST_BYTES}`} bytes: not a manifest` });
-  try {
+  const missing: ManifestInfo = { state: 'missing' };
+  return orIfNotFound(async () => {
     if (Number.isNaN(size) && hasFastReads(d)) {
       const bytes = await d.getSmall(path, MAX_MANIFEST_BYTES);
       return bytes === 'too-big' ? tooBig() : bytes;
@@ -52,10 +53,7 @@ async function manifestBytes(d: StorageDriver, table: BlobTable, i: number): Pro
     if (Number.isNaN(size)) size = (await d.stat(path)).size;
     if (size > MAX_MANIFEST_BYTES) return tooBig(size);
     return await d.getContent(path);
-  } catch (err) {
-    if (isNotFound(err)) return { state: 'missing' };
-    throw err;
-  }
+  }, missing);
 }
 
 async function readOne(d: StorageDriver, table: BlobTable, i: number): Promise<ManifestInfo> {

@@ -8,17 +8,13 @@ import { hostname } from 'node:os';
 import * as nodePath from 'node:path';
 import { InvalidInputError, RegbucketError } from '../errors.js';
 import { processAlive } from '../util/process-alive.js';
-
-function missing(err: unknown): boolean {
-  const c = (err as NodeJS.ErrnoException).code;
-  return c === 'ENOENT' || c === 'ENOTDIR';
-}
+import { isMissingFile } from '../util/not-found.js';
 
 async function lstatOrNone(p: string): Promise<import('node:fs').Stats | undefined> {
   try {
     return await fs.lstat(p);
   } catch (err) {
-    if (missing(err)) return undefined;
+    if (isMissingFile(err)) return undefined;
     throw err;
   }
 }
@@ -31,7 +27,7 @@ async function realTarget(p: string): Promise<string> {
     try {
       return nodePath.join(await fs.realpath(cur), ...rest.reverse());
     } catch (err) {
-      if (!missing(err)) throw err;
+      if (!isMissingFile(err)) throw err;
       const parent = nodePath.dirname(cur);
       if (parent === cur) return nodePath.join(cur, ...rest.reverse());
       rest.push(nodePath.basename(cur));

@@ -6,6 +6,7 @@ import * as fsSync from 'node:fs';
 import * as fs from 'node:fs/promises';
 import { confinedFs } from '../util/confine-sync.js';
 import { InvalidInputError } from '../errors.js';
+import { isMissingFile } from '../util/not-found.js';
 
 const cfs = confinedFs(fsSync);
 const { O_RDONLY, O_NOFOLLOW, O_NONBLOCK } = fsSync.constants;
@@ -29,8 +30,8 @@ async function openPlain(local: string, what: string, check?: (fh: fs.FileHandle
   try {
     fh = await fs.open(local, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
   } catch (err) {
+    if (isMissingFile(err)) return undefined;
     const c = code(err);
-    if (c === 'ENOENT' || c === 'ENOTDIR') return undefined;
     if (c === 'ELOOP') refuse(local, 'a symbolic link', what);
     if (c === 'ENXIO' || c === 'ENODEV' || c === 'EOPNOTSUPP') refuse(local, 'a special file', what);
     throw new InvalidInputError(`cannot open ${what} ${local}: ${c || (err as Error).message}`);
@@ -69,7 +70,7 @@ export async function openInside(dir: string, rel: string, what: string): Promis
   try {
     root = fsSync.realpathSync(dir);
   } catch (err) {
-    if (code(err) === 'ENOENT' || code(err) === 'ENOTDIR') return undefined;
+    if (isMissingFile(err)) return undefined;
     throw new InvalidInputError(`cannot open ${dir}: ${code(err) || (err as Error).message}`);
   }
   const relPath = `/${rel}`;

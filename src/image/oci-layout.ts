@@ -13,6 +13,7 @@ import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } fr
 import { MAX_MANIFEST_BYTES } from './manifest.js';
 import { openInside, readBounded, type OpenedFile } from './local-files.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
+import { isMissingFile } from '../util/not-found.js';
 
 export const REF_NAME = 'org.opencontainers.image.ref.name';
 export const MAX_INDEX_BYTES = 64 * 1024 * 1024;
@@ -22,11 +23,6 @@ export interface OciIndex {
   mediaType?: string;
   manifests: Descriptor[];
   annotations?: Record<string, string>;
-}
-
-function isMissing(err: unknown): boolean {
-  const c = (err as NodeJS.ErrnoException).code;
-  return c === 'ENOENT' || c === 'ENOTDIR';
 }
 
 /**
@@ -223,7 +219,7 @@ export class OciLayoutSink implements ImageSink {
     try {
       st = await fs.lstat(this.blobPath(desc.digest));
     } catch (err) {
-      if (isMissing(err)) return 'absent';
+      if (isMissingFile(err)) return 'absent';
       throw err;
     }
     if (!st.isFile()) {

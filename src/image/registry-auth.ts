@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import * as nodePath from 'node:path';
 import { InvalidInputError, RegbucketError } from '../errors.js';
+import { isMissingFile } from '../util/not-found.js';
 
 export interface Credentials {
   username: string;
@@ -136,8 +137,7 @@ function readAuthFile(path: string): AuthFile | undefined {
   try {
     raw = readFileSync(path, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    if (isMissingFile(err)) return undefined;
     throw new InvalidInputError(`cannot read auth file ${path}: ${(err as Error).message}`);
   }
   try {

@@ -6,7 +6,6 @@
 // Untag is the registry's: the whole `tags/<tag>/` directory (on S3 every key under the prefix
 // with its slash). Manifest deletion is delete-by-digest (store/removal.ts).
 import { type FileInfo, type StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { linkEtag, readTagCurrent } from '../store/links.js';
 import { tagCurrentLinkPath, tagsDir } from '../store/paths.js';
@@ -16,6 +15,7 @@ import { eachLimit } from '../util/each-limit.js';
 import { readRepository, type ReadOptions } from './inventory.js';
 import { deletionOrder, planRepository, type RepoFacts, type RepoRetention, type TagDecision } from './plan.js';
 import type { CompiledPolicy } from './policy.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 export interface Skipped {
   repo: string;
@@ -93,14 +93,11 @@ async function untagFlat(d: StorageDriver, repo: string, tags: TagDecision[], ou
 /** Tree listings: per tag a stat and a read, then the directory. */
 async function untagTree(d: StorageDriver, repo: string, tags: TagDecision[], concurrency: number, out: PruneOutcome): Promise<void> {
   await eachLimit(tags, concurrency, async (t) => {
-    let seen: Seen | undefined;
-    try {
+    const seen = await orIfNotFound(async (): Promise<Seen> => {
       const st = await d.stat(tagCurrentLinkPath(repo, t.tag));
       const c = await readTagCurrent(d, repo, t.tag);
-      seen = { digest: c === 'malformed' ? ('malformed' as Digest) : c, time: st.modTime.getTime() };
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+      return { digest: c === 'malformed' ? ('malformed' as Digest) : c, time: st.modTime.getTime() };
+    }, undefined);
     const why = changed(t, seen);
     if (why) return void out.skipped.push({ repo, tag: t.tag, why });
     try {

@@ -9,6 +9,7 @@ import { storageNow } from './clock.js';
 import { waitForNotices } from './deletion-notices.js';
 import { readLink, writeLink } from './links.js';
 import { blobDataPath, layerLinkPath, linkContent, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
+import { ignoreNotFound, orIfNotFound } from '../util/not-found.js';
 
 export interface BlobUploadResult {
   /** True when bytes were uploaded; false when the store had the blob already (only linked). */
@@ -24,13 +25,8 @@ export interface BlobUploadResult {
  * registry cannot serve it either.
  */
 export async function statBlob(d: StorageDriver, digest: Digest): Promise<FileInfo | undefined> {
-  try {
-    const st = await (d.statFile ?? d.stat).call(d, blobDataPath(digest));
-    return st.isDir ? undefined : st;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const st = await orIfNotFound(() => (d.statFile ?? d.stat).call(d, blobDataPath(digest)), undefined);
+  return st?.isDir ? undefined : st;
 }
 
 export async function blobExists(d: StorageDriver, digest: Digest): Promise<boolean> {
@@ -82,13 +78,8 @@ export interface BlobWriteOptions {
 
 /** sha256 of a stored blob, streamed. */
 export async function hashStoredBlob(d: StorageDriver, digest: Digest): Promise<Digest | undefined> {
-  let src: Readable;
-  try {
-    src = await d.reader(blobDataPath(digest));
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const src = await orIfNotFound(() => d.reader(blobDataPath(digest)), undefined);
+  if (!src) return undefined;
   const h = createHash('sha256');
   for await (const chunk of src) h.update(chunk as Buffer);
   return `sha256:${h.digest('hex')}`;
@@ -115,12 +106,8 @@ export async function checkExisting(d: StorageDriver, digest: Digest, size: numb
     if (actual !== digest) return 'corrupt';
   }
   if (!d.touch || (await storageNow(d)) - st.modTime.getTime() < CLAIM_AFTER_MS) return 'intact';
-  try {
-    await d.touch(blobDataPath(digest));
-  } catch (err) {
-    if (isNotFound(err)) return 'absent';
-    throw err;
-  }
+  const touch = d.touch.bind(d);
+  if ((await orIfNotFound(() => touch(blobDataPath(digest)), 'absent')) === 'absent') return 'absent';
   if (!d.prefersFlatListing) return 'intact';
   // S3: a gc may have read the old time just before the touch and be about to delete the blob;
   // once no gc notice names it, the blob is either still there (and kept) or gone (store/deletion-notices.ts).
@@ -207,11 +194,7 @@ async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descr
     // Untracked only once removed: a signal arriving during this removal has the interrupt
     // steps wait for it (a second delete of the same directory), instead of exiting under it.
     const gone = d.prefersFlatListing ? d.deleteFiles([uploadStartedAtPath(repo, id), uploadDataPath(repo, id)]) : d.delete(dir);
-    await gone
-      .catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      })
-      .finally(untrack);
+    await ignoreNotFound(() => gone).finally(untrack);
   }
 }
 

@@ -15,6 +15,7 @@ import { randomUUID } from 'node:crypto';
 import type { FileInfo, StorageDriver } from '../drivers/driver.js';
 import { isNotFound } from '../errors.js';
 import { storageNow } from './clock.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 /** Outside the registry's `docker/` tree, beside the gc lock: the registry never lists it. */
 export const NOTICES_DIR = '/.regbucket-gc-notices';
@@ -62,13 +63,8 @@ async function named(d: StorageDriver, hex: string): Promise<boolean> {
   const now = await storageNow(d);
   for await (const f of notices(d)) {
     if (now - f.modTime.getTime() > NOTICE_EXPIRY_MS || f.size > MAX_NOTICE_BYTES) continue;
-    let body: Buffer;
-    try {
-      body = await d.getContent(f.path, MAX_NOTICE_BYTES);
-    } catch (err) {
-      if (isNotFound(err)) continue; // removed meanwhile: that gc is done with its group
-      throw err;
-    }
+    const body = await orIfNotFound(() => d.getContent(f.path, MAX_NOTICE_BYTES), undefined);
+    if (!body) continue; // removed meanwhile: that gc is done with its group
     if (body.toString('utf8').split('\n').includes(hex)) return true;
   }
   return false;

@@ -27,7 +27,6 @@
 //   never a descent into every leaf: ~3k directory reads instead of ~80k on a 68k-file store.
 import pLimit, { type LimitFunction } from 'p-limit';
 import { basename, joinPath, type FileInfo, type StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isStoredTag } from '../image/reference.js';
 import { eachLimit } from '../util/each-limit.js';
@@ -54,6 +53,7 @@ import {
   type RepoArea,
 } from './paths.js';
 import { entryNames, listOrEmpty, listRepositoryDirs } from './walk.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 export type StoreEntry = LayoutEntry & {
   /** What the listing reported; absent when a tree walk only named the entry. */
@@ -308,13 +308,8 @@ async function treeUploads(d: StorageDriver, repo: string, emit: OnEntry): Promi
 
 /** A file's info; undefined when it does not exist or is a directory. */
 export async function statFile(d: StorageDriver, path: string): Promise<FileInfo | undefined> {
-  try {
-    const st = await d.stat(path);
-    return st.isDir ? undefined : st;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const st = await orIfNotFound(() => d.stat(path), undefined);
+  return st?.isDir ? undefined : st;
 }
 
 // ---- upload ages, from the entries ----
@@ -358,13 +353,10 @@ export class UploadAges {
 }
 
 async function readStartedAt(d: StorageDriver, path: string): Promise<number | undefined> {
-  try {
-    const t = new Date((await d.getContent(path)).toString('utf8').trim()).getTime();
-    return Number.isNaN(t) ? undefined : t;
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const body = await orIfNotFound(() => d.getContent(path), undefined);
+  if (!body) return undefined;
+  const t = new Date(body.toString('utf8').trim()).getTime();
+  return Number.isNaN(t) ? undefined : t;
 }
 
 /** Upload ages of one repository (the re-check before purging). */

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { isNotFound, RegbucketError } from '../errors.js';
+import { RegbucketError } from '../errors.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { linkContent, tagCurrentLinkPath } from './paths.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 /** A link file whose content is not exactly `sha256:<64 lowercase hex>`. */
 export class MalformedLinkError extends RegbucketError {
@@ -16,13 +17,8 @@ export class MalformedLinkError extends RegbucketError {
 
 /** Reads a link; undefined if it does not exist. Strict: the registry fails on anything else. */
 export async function readLink(d: StorageDriver, path: string): Promise<Digest | undefined> {
-  let buf: Buffer;
-  try {
-    buf = await d.getContent(path);
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
+  const buf = await orIfNotFound(() => d.getContent(path), undefined);
+  if (!buf) return undefined;
   const s = buf.toString('latin1');
   if (!isDigest(s)) throw new MalformedLinkError(path, s);
   return s;

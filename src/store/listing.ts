@@ -6,7 +6,6 @@
 // - Filesystem: names from parent directories, one read per `current` link.
 import pLimit from 'p-limit';
 import type { StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName, isStoredTag } from '../image/reference.js';
 import { enumerateStore } from './enumerate.js';
@@ -14,6 +13,7 @@ import { linkEtag, MalformedLinkError, readLink } from './links.js';
 import { tagCurrentLinkPath } from './paths.js';
 import { repositoryNotFound } from './suggest.js';
 import { byName } from '../util/compare.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 export interface RepoListing {
   /** The name (escaped as a JSON string's content when `unaddressable`). */
@@ -90,15 +90,7 @@ async function readCurrent(d: StorageDriver, repo: string, tag: string, time?: n
   try {
     const path = tagCurrentLinkPath(repo, tag);
     // The time first: a tag re-pushed between the two reads shows the older time, never a newer one.
-    const pushed =
-      time ??
-      (await d.stat(path).then(
-        (st) => (st.isDir ? undefined : st.modTime.getTime()),
-        (err: unknown) => {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        },
-      ));
+    const pushed = time ?? (await orIfNotFound(() => d.stat(path), undefined).then((st) => (!st || st.isDir ? undefined : st.modTime.getTime())));
     const digest = await readLink(d, path);
     return digest ? { tag, digest, ...(pushed !== undefined ? { pushed } : {}) } : { tag };
   } catch (err) {

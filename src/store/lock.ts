@@ -7,6 +7,7 @@ import type { StorageDriver } from '../drivers/driver.js';
 import { isNotFound, RegbucketError, UnsafePathError } from '../errors.js';
 import { onInterrupt } from '../util/interrupt.js';
 import { processAlive } from '../util/process-alive.js';
+import { ignoreNotFound } from '../util/not-found.js';
 
 export const LOCK_PATH = '/.regbucket-gc.lock';
 const HEARTBEAT_MS = 30_000;
@@ -76,11 +77,7 @@ export async function lockStore(d: StorageDriver, command: string, opts: { break
       );
     }
     if (attempt >= 3) throw new StoreLockedError(`could not take the store lock ${LOCK_PATH.slice(1)}: others keep taking it`);
-    try {
-      await d.deleteFiles([LOCK_PATH]);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    await ignoreNotFound(() => d.deleteFiles([LOCK_PATH]));
   }
   const timer = setInterval(() => {
     d.touch?.(LOCK_PATH).catch(() => undefined);

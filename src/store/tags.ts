@@ -6,15 +6,11 @@ import { isTag } from '../image/reference.js';
 import { MalformedLinkError, readLink, writeLink } from './links.js';
 import { tagNotFound } from './suggest.js';
 import { revisionLinkPath, tagCurrentLinkPath, tagDir, tagIndexLinkPath, tagsDir } from './paths.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 /** Tags of a repository, sorted: every directory under `_manifests/tags/`, as the registry lists them. */
 export async function listTags(d: StorageDriver, repo: string): Promise<string[]> {
-  try {
-    return (await d.list(tagsDir(repo))).map(basename).filter(isTag);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
+  return (await orIfNotFound(() => d.list(tagsDir(repo)), [])).map(basename).filter(isTag);
 }
 
 export async function resolveTag(d: StorageDriver, repo: string, tag: string): Promise<Digest> {

@@ -1,11 +1,11 @@
 // Directory-level helpers under the one enumerator (enumerate.ts): listings that tolerate a
 // missing directory, the repository directories, and the digests a links directory names.
 import { basename, dirname, hasFastReads, joinPath, type StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
 import type { Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName } from '../image/reference.js';
 import { REPOSITORIES, digestLinkPath, isHex, layersDir, parseStorePath, repoDir, revisionsDir } from './paths.js';
 import { byName } from '../util/compare.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 const REPO_MARKERS = new Set(['_manifests', '_layers', '_uploads']);
 
@@ -16,12 +16,7 @@ export async function entryNames(d: StorageDriver, path: string): Promise<string
 
 /** Direct children of a directory, none if it does not exist. */
 export async function listOrEmpty(d: StorageDriver, path: string): Promise<string[]> {
-  try {
-    return await d.list(path);
-  } catch (err) {
-    if (isNotFound(err)) return [];
-    throw err;
-  }
+  return orIfNotFound(() => d.list(path), []);
 }
 
 /** True when `repo` is a repository to the registry (has `_manifests` or `_layers`). */
@@ -99,12 +94,8 @@ export async function listLinkedDigests(d: StorageDriver, dir: string): Promise<
   for (const p of await listOrEmpty(d, dir)) {
     const hex = basename(p);
     if (!isHex(hex)) continue;
-    try {
-      const st = await d.stat(digestLinkPath(dir, hex));
-      if (!st.isDir) out.push(`sha256:${hex}`);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    const st = await orIfNotFound(() => d.stat(digestLinkPath(dir, hex)), undefined);
+    if (st && !st.isDir) out.push(`sha256:${hex}`);
   }
   return out;
 }

@@ -1,7 +1,6 @@
 // The audit: scan, read links, read and parse every revision, hash blobs, apply the rules
 // (checks.ts), and with --fix carry out the safe repairs (fix.ts).
 import type { StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
 import { sha256, type Digest } from '../image/digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../image/manifest.js';
 import { blobDataPath } from '../store/paths.js';
@@ -16,6 +15,7 @@ import { readLinks } from './link-check.js';
 import { applyRepairs, planRepairs, type Repair } from './fix.js';
 import { describeHazard, HazardLog, surveyHazards, tolerant } from '../store/hazards.js';
 import { finding } from './findings.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 export type AuditPhase = 'scan' | 'links' | 'manifests' | 'hash' | 'fix';
 
@@ -69,12 +69,7 @@ async function readRevisions(d: StorageDriver, a: AuditData, digests: Digest[], 
     if (!blob?.exists) state = { state: 'missing' };
     else if (blob.size! > MAX_MANIFEST_BYTES) state = { state: 'bad', reason: `its blob is ${blob.size} bytes: not a manifest` };
     else {
-      let bytes: Buffer | undefined;
-      try {
-        bytes = await d.getContent(blobDataPath(digest));
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      const bytes = await orIfNotFound(() => d.getContent(blobDataPath(digest)), undefined);
       if (!bytes) state = { state: 'missing' };
       else {
         const actual = sha256(bytes);

@@ -4,7 +4,7 @@
 // and a repository's last _layers link stays (without `_layers` registry 2.8 no longer sees the
 // repository and its garbage-collect sweeps the repository's blobs).
 import { dirname, type StorageDriver } from '../drivers/driver.js';
-import { ChangedDuringDeleteError, isNotFound, UnsafePathError } from '../errors.js';
+import { ChangedDuringDeleteError, UnsafePathError } from '../errors.js';
 import { touchesHazard, type Hazard } from '../store/hazards.js';
 import type { Digest } from '../image/digest.js';
 import { writeLink } from '../store/links.js';
@@ -12,6 +12,7 @@ import { REPOSITORIES } from '../store/paths.js';
 import type { AuditData } from './checks.js';
 import { eachLimit } from '../util/each-limit.js';
 import type { Finding, FindingKind } from './findings.js';
+import { ignoreNotFound } from '../util/not-found.js';
 
 export interface Repair {
   action: 'write-link' | 'remove-link' | 'remove-upload';
@@ -141,13 +142,7 @@ export async function applyRepairs(d: StorageDriver, planned: Planned[], concurr
     async ({ repair, findings }) => {
       try {
         if (repair.action === 'write-link') await writeLink(d, repair.path, repair.digest!);
-        else {
-          try {
-            await d.delete(repair.path);
-          } catch (err) {
-            if (!isNotFound(err)) throw err;
-          }
-        }
+        else await ignoreNotFound(() => d.delete(repair.path));
       } catch (err) {
         if (err instanceof UnsafePathError || err instanceof ChangedDuringDeleteError) return;
         throw err;

@@ -1,9 +1,9 @@
 import type { StorageDriver } from '../drivers/driver.js';
-import { isNotFound } from '../errors.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { eachLimit } from '../util/each-limit.js';
 import { linkEtag } from '../store/links.js';
 import type { LinkFile } from './inventory.js';
+import { orIfNotFound } from '../util/not-found.js';
 
 /**
  * Reads the content of every link. A link whose directory names its digest and whose listed
@@ -16,11 +16,8 @@ export async function readLinks(d: StorageDriver, links: LinkFile[], concurrency
     if (l.named && l.etag && l.etag.toLowerCase() === linkEtag(l.named)) {
       l.content = l.named;
     } else {
-      try {
-        l.content = (await d.getContent(l.path)).toString('latin1');
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-      }
+      const body = await orIfNotFound(() => d.getContent(l.path), undefined);
+      if (body) l.content = body.toString('latin1');
     }
     onRead?.();
   });

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
 import { hasLocalPaths, type StorageDriver } from '../../drivers/driver.js';
-import { isNotFound, UnsafePathError } from '../../errors.js';
+import { UnsafePathError } from '../../errors.js';
 import type { HazardLog } from '../../store/hazards.js';
 import type { Digest } from '../../image/digest.js';
 import { blobDataPath } from '../../store/paths.js';
 import { HashPool, type HashResult } from './thread-pool.js';
+import { orIfNotFound } from '../../util/not-found.js';
 
 /** Where the bytes of a remote store's blob are hashed: on the main thread, or passed to the workers. */
 export type StreamHashing = 'main' | 'workers';
@@ -58,13 +59,8 @@ export class BlobHasher {
     const path = blobDataPath(digest);
     if (this.localMissing) return undefined;
     if (this.local !== undefined) return this.pool!.hashFile(this.local, path, onBytes);
-    let stream;
-    try {
-      stream = await this.d.reader(path);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
+    const stream = await orIfNotFound(() => this.d.reader(path), undefined);
+    if (!stream) return undefined;
     if (this.pool) return this.pool.hashStream(stream, onBytes);
     const h = createHash('sha256');
     let size = 0;
