@@ -14,7 +14,7 @@ import { whenClosed } from '../util/write-stream.js';
 import { DigestingStream, hexOf, type Digest } from './digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor, type ParsedManifest } from './manifest.js';
 import { refuseInsideStore } from './export-destination.js';
-import { MAX_INDEX_BYTES, OciLayoutSource, parseLayoutIndex, REF_NAME, refuseRetag, type OciIndex } from './oci-layout.js';
+import { buildLayoutIndex, MAX_INDEX_BYTES, OciLayoutSource, parseLayoutIndex, refuseRetag, type OciIndex } from './oci-layout.js';
 import { TarArchive, type TarEntry } from './tar-archive.js';
 import type { BlobPutResult, ImageSink } from './transfer.js';
 
@@ -195,11 +195,7 @@ export class TarLayoutSink implements ImageSink {
   }
 
   protected indexJson(): string {
-    const manifests = [
-      ...[...this.named].map(([name, d]) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: { [REF_NAME]: name } })),
-      ...this.unnamed.map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size })),
-    ];
-    return JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests });
+    return JSON.stringify(buildLayoutIndex(this.named, this.unnamed));
   }
 
   /** Extra top-level files written before index.json (docker-archive: manifest.json). */

@@ -299,14 +299,19 @@ export class OciLayoutSink implements ImageSink {
       if (n !== undefined) return !this.named.has(n);
       return !this.unnamed.some((u) => u.digest === m.digest);
     });
-    const added = [
-      ...[...this.named].map(([name, d]) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size, annotations: { [REF_NAME]: name } })),
-      ...this.unnamed.map((d) => ({ mediaType: d.mediaType, digest: d.digest, size: d.size })),
-    ];
-    const index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [...keep, ...added] };
     await writeAtomic(nodePath.join(this.dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-    await writeAtomic(nodePath.join(this.dir, 'index.json'), JSON.stringify(index));
+    await writeAtomic(nodePath.join(this.dir, 'index.json'), JSON.stringify(buildLayoutIndex(this.named, this.unnamed, keep)));
   }
+}
+
+/** A layout's index.json: the entries it `keep`s, then each named image (its ref.name annotation), then each unnamed one. */
+export function buildLayoutIndex(named: ReadonlyMap<string, Descriptor>, unnamed: readonly Descriptor[], keep: readonly Descriptor[] = []): OciIndex {
+  const entry = (d: Descriptor): Descriptor => ({ mediaType: d.mediaType, digest: d.digest, size: d.size });
+  return {
+    schemaVersion: 2,
+    mediaType: 'application/vnd.oci.image.index.v1+json',
+    manifests: [...keep, ...[...named].map(([name, d]) => ({ ...entry(d), annotations: { [REF_NAME]: name } })), ...unnamed.map(entry)],
+  };
 }
 
 /** One image per name in a destination: a second, different image under a name already written is refused. */
