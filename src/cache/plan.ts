@@ -13,6 +13,7 @@
 import type { Digest } from '../image/digest.js';
 import { formatDuration } from '../util/duration.js';
 import type { CacheEntry } from './state.js';
+import { compareStrings } from '../util/compare.js';
 
 export type CachedManifest = { state: 'ok'; children: Digest[]; subject?: Digest; blobs: Digest[] } | { state: 'missing' } | { state: 'unreadable'; reason: string };
 
@@ -184,7 +185,7 @@ export function planCacheExpiry(entries: CacheEntry[], facts: CacheFacts, opts: 
       .map(([repo, list]) => ({ repo, left: list.filter((e) => decided.get(e)?.action !== 'expire') }))
       .filter((c) => c.left.length > 0)
       .map((c) => ({ ...c, newest: Math.max(...c.left.map((e) => e.cached)), exclusive: linked.exclusive(links.get(c.repo) ?? []) }))
-      .sort((a, b) => a.newest - b.newest || b.exclusive - a.exclusive || (a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : 0));
+      .sort((a, b) => a.newest - b.newest || b.exclusive - a.exclusive || compareStrings(a.repo, b.repo));
     for (const c of candidates) {
       if (linked.total <= opts.maxBytes) break;
       const reason = `the cache was over ${opts.maxBytes} bytes; the repository's newest entry was cached ${new Date(c.newest).toISOString()}`;

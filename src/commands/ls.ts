@@ -10,6 +10,7 @@ import { linearRegExp } from '../util/linear-regex.js';
 import { globToRegExp } from '../retention/policy.js';
 import { listAllTags, listRepoTags, listRepositorySummaries, type RepoTags } from '../store/listing.js';
 import { ManifestReader } from '../store/summary.js';
+import { byName, compareStrings } from '../util/compare.js';
 
 interface LsOptions extends FormatFlags {
   all?: boolean;
@@ -115,7 +116,7 @@ function filterAndSort(repos: { name: string; tags: TagRow[] }[], opts: LsOption
   };
   for (const r of repos) {
     r.tags = r.tags.filter((t) => (!tagRe || tagRe.test(t.tag)) && !(opts.omitDigestTags && DIGEST_TAG_RE.test(t.tag)));
-    if (key !== 'tag') r.tags.sort((a, b) => time(b) - time(a) || (a.tag < b.tag ? -1 : 1));
+    if (key !== 'tag') r.tags.sort((a, b) => time(b) - time(a) || compareStrings(a.tag, b.tag));
   }
 }
 
@@ -139,7 +140,7 @@ export async function run(ctx: Context, repos: string[], opts: LsOptions): Promi
       const listed = (await listAllTags(d, concurrency)).filter((r) => only.some((g) => g.test(r.name)) || names.includes(r.name));
       const missing = names.filter((n) => !listed.some((r) => r.name === n));
       listed.push(...(await Promise.all(missing.map((n) => listRepoTags(d, n, concurrency)))));
-      listed.sort((a, b) => (a.name < b.name ? -1 : 1));
+      listed.sort(byName);
       out = await rows(ctx, d, listed, opts.details, Boolean(opts.created));
     } else if (names.length === 0 && !opts.all) {
       const list = await listRepositorySummaries(d, concurrency);

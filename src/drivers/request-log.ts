@@ -3,6 +3,7 @@
 // store is wrapped here and counts the driver calls that reach the disk (a call is one or a
 // few syscalls).
 import type { StorageDriver } from './driver.js';
+import { compareStrings } from '../util/compare.js';
 
 /** Called once per request: the operation and what it names (a path, a key, a count). */
 export type RequestObserver = (op: string, target: string) => void;
@@ -87,7 +88,7 @@ export class RequestCounts {
   }
 
   snapshot(): Record<string, number> {
-    return Object.fromEntries([...this.counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    return Object.fromEntries([...this.counts].sort(([a], [b]) => compareStrings(a, b)));
   }
 }
 

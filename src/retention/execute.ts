@@ -16,6 +16,7 @@ import { readRepository, type ReadOptions } from './inventory.js';
 import { deletionOrder, planRepository, type RepoFacts, type RepoRetention, type TagDecision } from './plan.js';
 import type { CompiledPolicy } from './policy.js';
 import { orIfNotFound } from '../util/not-found.js';
+import { compareStrings } from '../util/compare.js';
 
 export interface Skipped {
   repo: string;
@@ -137,9 +138,9 @@ export async function executeRetention(d: StorageDriver, plan: RepoRetention[], 
     }
     await deleteManifests(d, r, facts.get(r.name)!, opts, out);
   });
-  const byRepo = <T extends { repo: string }>(a: T, b: T): number => (a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : 0);
-  out.untagged.sort((a, b) => byRepo(a, b) || (a.tag < b.tag ? -1 : 1));
-  out.deleted.sort((a, b) => byRepo(a, b) || (a.digest < b.digest ? -1 : 1));
+  const byRepo = <T extends { repo: string }>(a: T, b: T): number => compareStrings(a.repo, b.repo);
+  out.untagged.sort((a, b) => byRepo(a, b) || compareStrings(a.tag, b.tag));
+  out.deleted.sort((a, b) => byRepo(a, b) || compareStrings(a.digest, b.digest));
   out.skipped.sort(byRepo);
   return out;
 }

@@ -15,7 +15,7 @@ import { attachmentSubject } from '../image/attachments.js';
 import type { Digest } from '../image/digest.js';
 import { formatDuration } from '../util/duration.js';
 import type { CompiledPolicy } from './policy.js';
-import { byName } from '../util/compare.js';
+import { byName, compareStrings } from '../util/compare.js';
 
 export interface TagFact {
   name: string;
@@ -196,7 +196,7 @@ export function planRepository(f: RepoFacts, p: CompiledPolicy, now: number): Re
     }
     kept = closure(f, [...keptRoots, ...young], attachmentsBySubject);
   }
-  for (const [rev, pushed] of [...f.revisions].sort(([a], [b]) => (a < b ? -1 : 1))) {
+  for (const [rev, pushed] of [...f.revisions].sort(([a], [b]) => compareStrings(a, b))) {
     const why = kept.why.get(rev);
     if (why) manifests.push({ digest: rev, pushed, action: 'keep', rule: why.startsWith('untagged') ? untaggedRule : 'kept-tag', reason: why });
     else if (p.untaggedOlderThanMs === undefined)
@@ -216,7 +216,7 @@ export function planRepository(f: RepoFacts, p: CompiledPolicy, now: number): Re
       else decided.set(t.name, { ...base, action: 'keep', rule: 'attachment', reason: `its subject ${subject} is not touched by this prune` });
     }
   }
-  const tags = [...decided.values()].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  const tags = [...decided.values()].sort((a, b) => compareStrings(a.tag, b.tag));
   return { name: f.name, policy: p.index, tags, manifests, ...(pinned ? { pinned } : {}) };
 }
 

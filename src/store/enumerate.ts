@@ -54,6 +54,7 @@ import {
 } from './paths.js';
 import { entryNames, listOrEmpty, listRepositoryDirs } from './walk.js';
 import { orIfNotFound } from '../util/not-found.js';
+import { compareStrings } from '../util/compare.js';
 
 export type StoreEntry = LayoutEntry & {
   /** What the listing reported; absent when a tree walk only named the entry. */
@@ -348,7 +349,7 @@ export class UploadAges {
       const started = u.startedAtFile ? await readStartedAt(d, uploadStartedAtPath(u.repo, u.id)) : undefined;
       out.push({ repo: u.repo, id: u.id, path, startedAt: started ?? u.newest });
     });
-    return out.sort((a, b) => (a.repo < b.repo ? -1 : a.repo > b.repo ? 1 : a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return out.sort((a, b) => compareStrings(a.repo, b.repo) || compareStrings(a.id, b.id));
   }
 }
 

@@ -83,7 +83,7 @@ async function listTagged(d: StorageDriver, concurrency: number, repos?: string[
       t.time = e.info?.modTime.getTime();
     } else if (e.kind === 'tag-index') t.history.add(e.digest);
   });
-  return [...out.values()].sort((x, y) => (x.name < y.name ? -1 : x.name > y.name ? 1 : 0));
+  return [...out.values()].sort(byName);
 }
 
 async function readCurrent(d: StorageDriver, repo: string, tag: string, time?: number): Promise<TagLink> {

@@ -15,6 +15,7 @@ import { ManifestReader } from './summary.js';
 import { listRepoTags } from './listing.js';
 import { untag } from './tags.js';
 import { listRevisions } from './walk.js';
+import { compareStrings } from '../util/compare.js';
 
 export type DeleteTarget = { repo: string; tag: string } | { repo: string; digest: Digest };
 
@@ -78,7 +79,7 @@ async function findReferences(d: StorageDriver, repo: string, doomed: Set<Digest
       out.set(c, list);
     }
   });
-  for (const list of out.values()) list.sort((a, b) => (a.digest < b.digest ? -1 : 1));
+  for (const list of out.values()) list.sort((a, b) => compareStrings(a.digest, b.digest));
   return out;
 }
 

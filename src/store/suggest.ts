@@ -5,6 +5,7 @@ import { NotFoundError } from '../errors.js';
 import { isStoredTag } from '../image/reference.js';
 import { tagsDir } from './paths.js';
 import { listOrEmpty, listRepositories, repoExists } from './walk.js';
+import { compareStrings } from '../util/compare.js';
 
 /** Levenshtein distance, two rows. */
 function distance(a: string, b: string): number {
@@ -28,7 +29,7 @@ export function nearest(word: string, candidates: Iterable<string>, max = 3): st
     if (d <= Math.max(2, Math.ceil(word.length / 3))) scored.push([d, c]);
   }
   return scored
-    .sort((x, y) => x[0] - y[0] || (x[1] < y[1] ? -1 : 1))
+    .sort((x, y) => x[0] - y[0] || compareStrings(x[1], y[1]))
     .slice(0, max)
     .map(([, c]) => c);
 }

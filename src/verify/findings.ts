@@ -1,5 +1,6 @@
 // What an audit can find. A problem is something a client or the registry trips over (exit 3);
 // a warning is debris the registry tolerates (orphans, stale uploads, dangling layer links).
+import { compareStrings } from '../util/compare.js';
 
 export type Severity = 'problem' | 'warning';
 
@@ -91,6 +92,6 @@ export function sortFindings(findings: Finding[]): Finding[] {
     f,
     key: [f.severity === 'problem' ? '0' : '1', String(order.get(f.kind)!).padStart(3, '0'), f.repo ?? '', f.tag ?? '', f.digest ?? '', f.path, f.manifest ?? ''].join('\0'),
   }));
-  keyed.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  keyed.sort((a, b) => compareStrings(a.key, b.key));
   return keyed.map((k) => k.f);
 }
