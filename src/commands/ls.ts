@@ -3,7 +3,7 @@ import type { FormatFlags } from '../cli/format.js';
 import type { StorageDriver } from '../drivers/driver.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
-import type { Digest } from '../image/digest.js';
+import { SHA256_HEX, type Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { parseRepoName } from '../image/reference.js';
 import { linearRegExp } from '../util/linear-regex.js';
@@ -24,7 +24,7 @@ interface LsOptions extends FormatFlags {
 type SortKey = 'tag' | 'pushed' | 'created';
 const GLOB_CHARS = /[*?]/;
 /** cosign attachments and referrers fallback tags: `sha256-<hex>[.sig|.att|.sbom]`. */
-const DIGEST_TAG_RE = /^sha256-[a-f0-9]{64}(?:\.[a-z]+)?$/;
+const DIGEST_TAG_RE = new RegExp(`^sha256-${SHA256_HEX}(?:\\.[a-z]+)?$`);
 
 export interface TagRow {
   tag: string;

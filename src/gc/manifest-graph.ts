@@ -2,7 +2,7 @@
 // whatever the number of repositories holding it), and the children of indexes that are not
 // revisions anywhere. Only the digests a manifest references are kept, as table indexes.
 import type { StorageDriver } from '../drivers/driver.js';
-import { isDigest, sha256 } from '../image/digest.js';
+import { isDigest, sha256, SHA256_HEX } from '../image/digest.js';
 import { jsReading } from '../image/js-reading.js';
 import { MAX_MANIFEST_BYTES, type ManifestKind } from '../image/manifest.js';
 import { registryReading } from '../image/registry-reading.js';
@@ -36,6 +36,8 @@ export interface ReadOptions {
   concurrency: number;
   onRead?: (done: number, total: number) => void;
 }
+
+const ANY_SHA256_HEX = new RegExp(SHA256_HEX, 'g');
 
 /** The manifest's bytes, or why there are none to parse. */
 async function manifestBytes(d: StorageDriver, table: BlobTable, i: number): Promise<Buffer | ManifestInfo> {
@@ -124,7 +126,7 @@ export function scrapeDigests(bytes: Buffer): string[] {
   } catch {
     // raw text only
   }
-  for (const text of texts) for (const m of text.matchAll(/[a-f0-9]{64}/g)) out.add(`sha256:${m[0]}`);
+  for (const text of texts) for (const m of text.matchAll(ANY_SHA256_HEX)) out.add(`sha256:${m[0]}`);
   return [...out];
 }
 

@@ -6,6 +6,7 @@
 // fallback tag (`sha256-<hex>`) of its digest.
 import type { ManifestGraph, ManifestInfo } from './manifest-graph.js';
 import { MARKED, type BlobTable, type RepoScan, type TagScan } from './store-scan.js';
+import { SHA256_HEX } from '../image/digest.js';
 
 export interface MarkOptions {
   deleteUntagged: boolean;
@@ -27,7 +28,7 @@ export interface RepoMark {
   youngRevisions: number;
 }
 
-const FALLBACK_TAG_RE = /^sha256-([a-f0-9]{64})$/;
+const FALLBACK_TAG_RE = new RegExp(`^sha256-(${SHA256_HEX})$`);
 
 /** A young or unknown time counts as young: never delete what may be part of a push. */
 export function isYoung(time: number, opts: { minAgeMs: number; now: number }): boolean {

@@ -1,11 +1,11 @@
 // cosign's tag-scheme attachments: a signature, attestation or SBOM of the image `sha256:<hex>`
 // is stored in the same repository under the tag `sha256-<hex>.sig`, `.att` or `.sbom` (not as an
 // OCI referrer). regbucket treats them as belonging to their subject, as OCI referrers do.
-import { hexOf, type Digest } from './digest.js';
+import { hexOf, SHA256_HEX, type Digest } from './digest.js';
 
 export const ATTACHMENT_SUFFIXES = ['sig', 'att', 'sbom'] as const;
 
-const ATTACHMENT_RE = /^sha256-([a-f0-9]{64})(?:\.(?:sig|att|sbom))?$/;
+const ATTACHMENT_RE = new RegExp(`^sha256-(${SHA256_HEX})(?:\\.(?:sig|att|sbom))?$`);
 
 /** The attachment tags an image may have. */
 export function attachmentTags(subject: Digest): string[] {

@@ -2,8 +2,10 @@ import { createHash, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { DigestMismatchError, InvalidReferenceError, SizeMismatchError } from '../errors.js';
 
+/** A sha256 as digests, layout paths and digest tags spell it (64 lowercase hex): the source for patterns that embed it. */
+export const SHA256_HEX = '[a-f0-9]{64}';
 /** The only algorithm the registry's storage layout uses in paths. */
-export const DIGEST_RE = /^sha256:[a-f0-9]{64}$/;
+export const DIGEST_RE = new RegExp(`^sha256:${SHA256_HEX}$`);
 const ANY_DIGEST_RE = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$/;
 
 export type Digest = `sha256:${string}`;

@@ -2,7 +2,7 @@
 // against the registry grammar first, so no name, tag, digest or upload id outside it can
 // become a path. Layout: ../shared/docs/registry-layout.md (distribution's paths.go).
 import { InvalidReferenceError } from '../errors.js';
-import { hexOf, parseDigest, type Digest } from '../image/digest.js';
+import { hexOf, parseDigest, SHA256_HEX, type Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName, isStoredTag, parseRepoName, parseTag } from '../image/reference.js';
 
 export const ROOT = '/docker/registry/v2';
@@ -200,7 +200,7 @@ export type LayoutEntry =
 
 export type LayoutKind = LayoutEntry['kind'];
 
-const HEX_RE = /^[a-f0-9]{64}$/;
+const HEX_RE = new RegExp(`^${SHA256_HEX}$`);
 const SHARD_RE = /^[a-f0-9]{2}$/;
 const OFFSET_RE = /^[0-9]{1,20}$/;
 
