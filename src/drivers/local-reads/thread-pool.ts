@@ -2,10 +2,11 @@
 // one thread synchronous calls wait for the disk one at a time: with a cold page cache a gc of a
 // big store is bound by I/O latency. Workers keep several calls in flight and use the other
 // cores. Calls made in the same turn of the event loop travel together.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { confinedFs } from '../../util/confine-sync.js';
 import { StorageError, UnsafePathError, type HazardKind } from '../../errors.js';
 import { FAILED, HAZARD, localOps, localWorkerMain, MISSING, TOO_BIG, type LocalReply, type LocalRequest, type LocalRoot } from './thread-body.js';
+import { startThreads } from '../../util/threads.js';
 
 const BATCH = 64;
 
@@ -70,9 +71,8 @@ export class LocalPool {
     private readonly max: number,
     private readonly at: LocalRoot,
   ) {
-    const source = `var __name = (f) => f;\n(${localWorkerMain.toString()})(${localOps.toString()}, ${confinedFs.toString()})`;
-    this.slots = Array.from({ length: Math.max(1, threads) }, () => {
-      const slot: Slot = { worker: new Worker(source, { eval: true }), busy: 0 };
+    this.slots = startThreads(threads, localWorkerMain, [localOps, confinedFs]).map((worker) => {
+      const slot: Slot = { worker, busy: 0 };
       slot.worker.on('message', (m: LocalReply) => this.onReply(slot, m));
       slot.worker.on('error', (err) => this.fail(err));
       slot.worker.unref();

@@ -7,11 +7,12 @@
 // - Streams (remote stores): the main thread reads and hands 1 MiB chunks to one worker
 //   (transferred, not copied again), a few in flight per stream.
 import type { Readable } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { confinedFs } from '../../util/confine-sync.js';
 import { StorageError, UnsafePathError } from '../../errors.js';
 import type { Digest } from '../../image/digest.js';
 import { CLAIM_SLOTS, hashWorkerMain, type HashReply, type HashRequest } from './thread-body.js';
+import { startThreads } from '../../util/threads.js';
 
 export interface HashResult {
   digest: Digest;
@@ -53,10 +54,8 @@ export class HashPool {
   private waitingFiles: (() => void)[] = [];
 
   constructor(readonly threads: number) {
-    // esbuild's keepNames (tsx, vitest) wraps functions in a `__name` helper the worker lacks.
-    const source = `var __name = (f) => f;\n(${hashWorkerMain.toString()})(${confinedFs.toString()})`;
-    this.slots = Array.from({ length: Math.max(1, threads) }, () => {
-      const slot: Slot = { worker: new Worker(source, { eval: true, workerData: this.claims }), streams: 0 };
+    this.slots = startThreads(threads, hashWorkerMain, [confinedFs], this.claims).map((worker) => {
+      const slot: Slot = { worker, streams: 0 };
       slot.worker.on('message', (m: HashReply) => this.onReply(m));
       slot.worker.on('error', (err) => this.fail(err));
       slot.worker.on('exit', (code) => {
