@@ -2,7 +2,7 @@ import type { Context } from '../cli/context.js';
 import type { FormatFlags } from '../cli/format.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
-import { globToRegExp } from '../retention/policy.js';
+import { checkRepoPattern, globToRegExp } from '../retention/policy.js';
 import { readStoreUsage } from '../retention/inventory.js';
 import { computeUsage, type StoreUsage } from '../usage/du.js';
 import { byName } from '../util/compare.js';
@@ -50,7 +50,7 @@ function render(ctx: Context, u: StoreUsage): string {
 export async function run(ctx: Context, globs: string[], flags: DuFlags): Promise<number> {
   ctx.output.useFormat(flags);
   if (!(flags.sort in SORTS)) throw new UsageError(`--sort ${JSON.stringify(flags.sort)}: use one of ${Object.keys(SORTS).join(', ')}`);
-  for (const g of globs) if (!/^[a-z0-9._/*?-]{1,255}$/.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob`);
+  for (const g of globs) checkRepoPattern(g);
   const only = globs.map(globToRegExp);
   const fast = localReads(await ctx.registryStore());
   const prog = ctx.output.progress('du: reading the store');

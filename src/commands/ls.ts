@@ -7,7 +7,7 @@ import { SHA256_HEX, type Digest } from '../image/digest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { parseRepoName } from '../image/reference.js';
 import { linearRegExp } from '../util/linear-regex.js';
-import { globToRegExp } from '../retention/policy.js';
+import { checkRepoPattern, globToRegExp } from '../retention/policy.js';
 import { listAllTags, listRepoTags, listRepositorySummaries, type RepoTags } from '../store/listing.js';
 import { ManifestReader } from '../store/summary.js';
 import { byName, compareStrings } from '../util/compare.js';
@@ -126,7 +126,7 @@ export async function run(ctx: Context, repos: string[], opts: LsOptions): Promi
   if (opts.sort === 'created' && !opts.created) throw new UsageError('--sort created needs --created (it reads every image config)');
   const tagRe = opts.tag === undefined ? undefined : linearRegExp(opts.tag, '--tag');
   const globs = repos.filter((r) => GLOB_CHARS.test(r));
-  for (const g of globs) if (!/^[a-z0-9._/*?-]{1,255}$/.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob`);
+  for (const g of globs) checkRepoPattern(g);
   const names = [...new Set(repos.filter((r) => !GLOB_CHARS.test(r)).map(parseRepoName))];
   if (opts.all && names.length + globs.length > 0) throw new UsageError('give repositories or --all, not both');
   let out: { name: string; tags: TagRow[] }[];

@@ -3,7 +3,7 @@ import type { Context } from '../cli/context.js';
 import { formatAge, type Output } from '../cli/output.js';
 import { UsageError } from '../errors.js';
 import { localReads } from '../drivers/local-reads/decorator.js';
-import { compilePolicy, globToRegExp, parsePolicyFile, parseRule, type Policy } from '../retention/policy.js';
+import { compilePolicy, checkRepoPattern, globToRegExp, parsePolicyFile, parseRule, type Policy } from '../retention/policy.js';
 import type { PruneOutcome } from '../retention/execute.js';
 import { carryOut, planPrune, type PrunePlan } from '../retention/run.js';
 import { parseDuration } from '../util/duration.js';
@@ -23,7 +23,6 @@ interface PruneFlags {
   cacheMaxSize?: string;
 }
 
-const GLOB_RE = /^[a-z0-9._/*?-]{1,255}$/;
 const MAX_POLICY_BYTES = 1 << 20;
 
 async function policyFile(path: string): Promise<string> {
@@ -142,7 +141,7 @@ export async function run(ctx: Context, globs: string[], flags: PruneFlags): Pro
     ].filter((x): x is string => Boolean(x));
     return runCache(ctx, globs, flags, ruleFlags);
   }
-  for (const g of globs) if (!GLOB_RE.test(g)) throw new UsageError(`repository pattern ${JSON.stringify(g)} is not a repository name or glob (lowercase letters, digits, . _ - /, and * ** ?)`);
+  for (const g of globs) checkRepoPattern(g);
   const dryRun = Boolean(flags.dryRun);
   if (dryRun && flags.gc) throw new UsageError('--gc with --dry-run: gc cannot see what prune would untag; run regbucket gc --dry-run after a real prune');
   const policies = compilePolicy(await policyFromFlags(globs, flags));

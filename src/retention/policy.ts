@@ -4,7 +4,7 @@
 // retention config (keep the most recent N and/or those pushed within a window).
 // Schema and semantics: docs/retention-policy.md.
 import { parse as parseYaml } from 'yaml';
-import { InvalidInputError } from '../errors.js';
+import { InvalidInputError, UsageError } from '../errors.js';
 import { parseDuration } from '../util/duration.js';
 import { linearRegExp } from '../util/linear-regex.js';
 
@@ -39,6 +39,15 @@ export interface CompiledPolicy {
   protect: RegExp[];
   rules: { index: number; source: KeepRule; match: RegExp }[];
   untaggedOlderThanMs?: number;
+}
+
+const REPO_PATTERN_RE = /^[a-z0-9._/*?-]{1,255}$/;
+
+/** A repository name or glob as the registry grammar allows (a file's or the command line's), else a usage error quoting at most 80 characters of it. */
+export function checkRepoPattern(glob: string, where = 'repository pattern'): void {
+  if (REPO_PATTERN_RE.test(glob)) return;
+  const shown = glob.length > 80 ? `${glob.slice(0, 80)}... (${glob.length} characters)` : glob;
+  throw new UsageError(`${where} ${JSON.stringify(shown)} is not a repository name or glob (lowercase letters, digits, . _ - /, and * ** ?; at most 255 characters)`);
 }
 
 /** `*` within a component, `**` across components, `?` one character; the whole name must match. */
@@ -150,6 +159,7 @@ export function parsePolicyFile(text: string): Policy {
       protect: o.protect === undefined ? [] : stringList(o.protect, `${where}.protect`),
       rules: (rules as unknown[]).map((r, j) => parseRule(r, `${where}.rules[${j}]`)),
     };
+    for (const [j, g] of out.repositories.entries()) checkRepoPattern(g, `policy file: ${where}.repositories[${j}]:`);
     for (const [j, s] of out.protect.entries()) regex(s, `policy file: ${where}.protect[${j}]`);
     if (o.untaggedOlderThan !== undefined) out.untaggedOlderThanMs = duration(o.untaggedOlderThan, `${where}.untaggedOlderThan`);
     if (out.rules.length === 0 && out.untaggedOlderThanMs === undefined) fail(where, 'has no rules and no untaggedOlderThan: it would change nothing');

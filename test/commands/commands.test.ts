@@ -156,6 +156,21 @@ describe('regular expressions against tag names anyone who can push chooses', ()
     expect(ls.stdout.trim()).toBe(`app:${evil}`);
   });
 
+  it('a policy file glob outside the grammar (a typo in capitals, 900 KB of it) is refused in one short line, not matched against nothing or echoed whole', async () => {
+    const s = store();
+    const before = snapshot(s);
+    for (const glob of ['App/*', 'a[b', 'A'.repeat(900_000)]) {
+      const policy = join(tempDir('regbucket-policy-'), 'p.yaml');
+      writeFileSync(policy, `version: 1\npolicies:\n  - repositories: "${glob}"\n    rules: [{keepLast: 0}]\n`);
+      const r = await regbucket(['--store', s, 'prune', '--policy', policy]);
+      expect(r.code, r.stderr.slice(0, 300)).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(r.stderr.length).toBeLessThan(400);
+      expect(r.stderr).toMatch(/policies\[0\]\.repositories\[0\]: ".*" is not a repository name or glob/);
+    }
+    expect(snapshot(s)).toEqual(before);
+  });
+
   it('backreferences and lookarounds are refused in one line (exit 2) before anything is read', async () => {
     const s = store();
     const before = snapshot(s);
