@@ -145,7 +145,10 @@ class SyntheticStore implements StorageDriver {
     if (path === BLOBS) return Array.from({ length: 256 }, (_, s) => `${BLOBS}/${s.toString(16).padStart(2, '0')}`);
     if (path === REPOSITORIES) return Array.from({ length: 10 }, (_, t) => `${REPOSITORIES}/team${t}`);
     const m = /^\/docker\/registry\/v2\/repositories\/team(\d)$/.exec(path);
-    if (m) return this.reposIn(Number(m[1])).map((r) => `${REPOSITORIES}/${this.repoName(r)}`).sort();
+    if (m)
+      return this.reposIn(Number(m[1]))
+        .map((r) => `${REPOSITORIES}/${this.repoName(r)}`)
+        .sort();
     const r = /^\/docker\/registry\/v2\/repositories\/team\d\/app-\d+$/.exec(path);
     if (r) return ['_layers', '_manifests'].map((c) => `${path}/${c}`);
     throw new PathNotFoundError(this.name, path);
@@ -229,14 +232,14 @@ async function main(): Promise<void> {
   const lines = [
     `${machine()}; synthetic store: ${r0.blobs.toLocaleString('en')} blobs (${r0.images.toLocaleString('en')} image manifests of ${LAYERS} layers in ${REPOS} repositories, ${TAGS} tags each), flat listings; one fresh process per row`,
     '',
-    '| mode | output | blobs planned for deletion | peak RSS (MiB) | RSS of the synthetic store (MiB) | gc\'s share (MiB) | seconds | output (MB) |',
+    "| mode | output | blobs planned for deletion | peak RSS (MiB) | RSS of the synthetic store (MiB) | gc's share (MiB) | seconds | output (MB) |",
     '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows.map(
       (r) =>
         `| ${r.mode === 'delete-untagged' ? '--delete-untagged' : 'all revisions kept'} | ${r.json ? '--json' : 'terminal'} | ${r.planned.toLocaleString('en')} | ${mib(r.peak)} | ${mib(r.storeRss)} | ${mib(r.peak - r.storeRss)} | ${r.seconds.toFixed(1)} | ${r.outputMb.toFixed(0)} |`,
     ),
   ];
-  if (rows.some((r) => r.peak <= r.storePeak)) lines.push('', 'note: a row whose peak is the synthetic store\'s own build peak under-reports the gc\'s share');
+  if (rows.some((r) => r.peak <= r.storePeak)) lines.push('', "note: a row whose peak is the synthetic store's own build peak under-reports the gc's share");
   console.log(lines.join('\n'));
 }
 

@@ -90,7 +90,10 @@ export async function writeStore(shape: StoreShape, put: Put): Promise<{ files: 
           const label = `${repo} ${i}`;
           if (i % shape.indexEvery === shape.indexEvery - 1) {
             const kids = [await single(repo, `${label} amd64`), await single(repo, `${label} arm64`)];
-            const idx = await putBlob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: kids })), 'application/vnd.oci.image.index.v1+json');
+            const idx = await putBlob(
+              Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: kids })),
+              'application/vnd.oci.image.index.v1+json',
+            );
             await link(P.revisionLinkPath(repo, idx.digest), idx.digest);
             roots.push(idx);
           } else roots.push(await single(repo, label));
@@ -185,7 +188,10 @@ async function fsBench(): Promise<string[]> {
     const cold = dropCaches();
     const rows: Row[] = [];
     for (const cache of cold ? ['warm', 'cold'] : ['warm']) {
-      for (const [mode, flags] of [['all revisions kept', []], ['--delete-untagged', ['--delete-untagged']]] as const) {
+      for (const [mode, flags] of [
+        ['all revisions kept', []],
+        ['--delete-untagged', ['--delete-untagged']],
+      ] as const) {
         const prepare = async (): Promise<void> => {
           if (cache === 'cold') dropCaches();
           else await run('find', [root, '-type', 'f'], {}); // page cache warm for both
@@ -266,7 +272,10 @@ async function s3Bench(): Promise<string[]> {
     try {
       const config = registryConfig({ storage: { s3: { endpoint: proxy.url, bucket, rootdirectory: `/${prefix}`, ...S3_CREDENTIALS } } }, 5000);
       const rows: string[] = [];
-      for (const [mode, flags] of [['all revisions kept', []], ['--delete-untagged', ['--delete-untagged']]] as const) {
+      for (const [mode, flags] of [
+        ['all revisions kept', []],
+        ['--delete-untagged', ['--delete-untagged']],
+      ] as const) {
         proxy.reset();
         let theirs = { marked: 0, blobs: 0, manifests: 0 };
         const registry = await timeIt(async () => {
@@ -281,7 +290,9 @@ async function s3Bench(): Promise<string[]> {
           ours = await regbucketGc(['--store', `s3://${bucket}/${prefix}`, '--s3-endpoint', proxy.url, '--concurrency', '32', '--json', 'gc', '--dry-run', '--min-age', '0', ...flags], env);
         });
         const ourRequests = proxy.total();
-        const kinds = Object.entries(proxy.counts()).map(([k, n]) => `${k} ${n}`).join(', ');
+        const kinds = Object.entries(proxy.counts())
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
         if (flags.length === 0 && theirs.blobs !== ours!.planned.blobs) throw new Error(`the collectors disagree: registry ${theirs.blobs}, regbucket ${ours!.planned.blobs}`);
         rows.push(
           `| ${mode} | ${fmt(registry)} / ${registryRequests} | ${fmt(regbucket)} / ${ourRequests} | ${fmt(registry / regbucket, 1)}x | ${fmt(registryRequests / ourRequests, 1)}x | ${theirs.blobs} / ${ours!.planned.blobs} | ${kinds} |`,
@@ -310,4 +321,4 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-if (process.argv[1]?.endsWith("gc.ts")) await main();
+if (process.argv[1]?.endsWith('gc.ts')) await main();

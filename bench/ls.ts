@@ -96,10 +96,35 @@ function cases(repo: string): Case[] {
   };
   const tagRows = (j: unknown): number => (j as { repositories: { tags: unknown[] }[] }).repositories.reduce((n, r) => n + r.tags.length, 0);
   return [
-    { name: 'repositories (`ls`)', registry: async (h) => (await catalog(h)).length, regbucket: ['ls'], inProcess: (d) => listRepositorySummaries(d, 8), check: (t, o) => count(t, o, (j) => (j as { repositories: unknown[] }).repositories.length) },
-    { name: `one repository (\`ls ${repo}\`)`, registry: (h) => registryTags(h, [repo], true), regbucket: ['ls', repo], inProcess: async (d) => details(d, [await listRepoTags(d, repo, 8)]), check: (t, o) => count(t, o, tagRows) },
-    { name: 'every tag, no details (`ls --all --no-details`)', registry: async (h) => registryTags(h, await catalog(h), false), regbucket: ['ls', '--all', '--no-details'], inProcess: (d) => listAllTags(d, 8), check: (t, o) => count(t, o, tagRows) },
-    { name: 'every tag with type, platforms, size (`ls --all`)', runs: 1, registry: async (h) => registryTags(h, await catalog(h), true), regbucket: ['ls', '--all'], inProcess: async (d) => details(d, await listAllTags(d, 8)), check: (t, o) => count(t, o, tagRows) },
+    {
+      name: 'repositories (`ls`)',
+      registry: async (h) => (await catalog(h)).length,
+      regbucket: ['ls'],
+      inProcess: (d) => listRepositorySummaries(d, 8),
+      check: (t, o) => count(t, o, (j) => (j as { repositories: unknown[] }).repositories.length),
+    },
+    {
+      name: `one repository (\`ls ${repo}\`)`,
+      registry: (h) => registryTags(h, [repo], true),
+      regbucket: ['ls', repo],
+      inProcess: async (d) => details(d, [await listRepoTags(d, repo, 8)]),
+      check: (t, o) => count(t, o, tagRows),
+    },
+    {
+      name: 'every tag, no details (`ls --all --no-details`)',
+      registry: async (h) => registryTags(h, await catalog(h), false),
+      regbucket: ['ls', '--all', '--no-details'],
+      inProcess: (d) => listAllTags(d, 8),
+      check: (t, o) => count(t, o, tagRows),
+    },
+    {
+      name: 'every tag with type, platforms, size (`ls --all`)',
+      runs: 1,
+      registry: async (h) => registryTags(h, await catalog(h), true),
+      regbucket: ['ls', '--all'],
+      inProcess: async (d) => details(d, await listAllTags(d, 8)),
+      check: (t, o) => count(t, o, tagRows),
+    },
   ];
 }
 
@@ -145,7 +170,10 @@ async function measure(
       counter?.reset();
       times[1].push(await timeIt(async () => (ours = await regbucketLs([...store, '--json', ...c.regbucket], env))));
       m.regbucketRequests = counter?.total();
-      if (counter) m.kinds = Object.entries(counter.counts()).map(([k, n]) => `${k} ${n}`).join(', ');
+      if (counter)
+        m.kinds = Object.entries(counter.counts())
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
       if (!skip) c.check(theirs, ours);
     }
     [m.registry, m.regbucket] = times.map(middle) as [number, number];
@@ -214,10 +242,20 @@ async function writeSharedStore(put: (path: string, data: Buffer | string) => Pr
   };
   const config = await blob(Buffer.from('{"architecture":"amd64","os":"linux"}'), 'application/vnd.oci.image.config.v1+json');
   const layer = await blob(Buffer.from('a layer'), 'application/vnd.oci.image.layer.v1.tar+gzip');
-  const image = (n: number) => blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer], annotations: { n: String(n) } })), 'application/vnd.oci.image.manifest.v1+json');
+  const image = (n: number) =>
+    blob(
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer], annotations: { n: String(n) } })),
+      'application/vnd.oci.image.manifest.v1+json',
+    );
   const [a, b, c1, c2] = [await image(1), await image(2), await image(3), await image(4)];
-  const platforms = [{ os: 'linux', architecture: 'amd64' }, { os: 'linux', architecture: 'arm64' }];
-  const idx = await blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [c1, c2].map((k, j) => ({ ...k, platform: platforms[j] })) })), 'application/vnd.oci.image.index.v1+json');
+  const platforms = [
+    { os: 'linux', architecture: 'amd64' },
+    { os: 'linux', architecture: 'arm64' },
+  ];
+  const idx = await blob(
+    Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [c1, c2].map((k, j) => ({ ...k, platform: platforms[j] })) })),
+    'application/vnd.oci.image.index.v1+json',
+  );
   const revisions = [a, b, c1, c2, idx].map((m) => m.digest);
   const roots = [a.digest, b.digest, idx.digest];
   const repos = Array.from({ length: S3_REPOS }, (_, r) => `team${r % 10}/app-${r}`);

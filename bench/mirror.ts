@@ -64,9 +64,13 @@ async function compare(title: string, runs: number, freshRegistry: () => Promise
     const skopeoCold = await median(runs, () => bash(loop()), newRegistry);
     const skopeoWarm = await median(runs, () => bash(loop()));
     const skopeoPar = await median(runs, () => bash(loopP()), newRegistry);
-    const rbCold = await median(runs, () => bash(sync(), env), async () => {
-      store = await freshStore();
-    });
+    const rbCold = await median(
+      runs,
+      () => bash(sync(), env),
+      async () => {
+        store = await freshStore();
+      },
+    );
     const rbWarm = await median(runs, () => bash(sync(), env));
     return [
       `${title}; ${runs === 1 ? 'one run each' : `median of ${runs} runs`}; load after: ${sh('cat /proc/loadavg').trim()}`,

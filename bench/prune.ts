@@ -125,7 +125,11 @@ async function compareBoth(theirs: Side, ours: Side, counter?: { reset(): void; 
       apiRequests: `${api!.requests}${apiStorage !== undefined ? ` HTTP + ${apiStorage} S3` : ' HTTP'}`,
       oursSeconds,
       oursRequests: counter ? `${counter.total()} S3` : '0 (local files)',
-      kinds: counter ? Object.entries(counter.counts()).map(([k, n]) => `${k} ${n}`).join(', ') : undefined,
+      kinds: counter
+        ? Object.entries(counter.counts())
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')
+        : undefined,
     });
   }
   return rows;

@@ -24,24 +24,44 @@ const rbStore = join(root, 'regbucket-store');
 const skopeo = `skopeo --insecure-policy copy --dest-tls-verify=false --src-tls-verify=false`;
 const runs = 3;
 try {
-  const skopeoPush = await median(runs, () => sh(`${skopeo} oci:${layout}:big docker://${registry.host}/bench/img:1`), () => {
-    rmSync(registryStore, { recursive: true, force: true });
-  });
-  const rbPush = await median(runs, () => sh(`node ${BIN} --store ${rbStore} push oci:${layout}:big bench/img:1`), () => {
-    rmSync(rbStore, { recursive: true, force: true });
-  });
+  const skopeoPush = await median(
+    runs,
+    () => sh(`${skopeo} oci:${layout}:big docker://${registry.host}/bench/img:1`),
+    () => {
+      rmSync(registryStore, { recursive: true, force: true });
+    },
+  );
+  const rbPush = await median(
+    runs,
+    () => sh(`node ${BIN} --store ${rbStore} push oci:${layout}:big bench/img:1`),
+    () => {
+      rmSync(rbStore, { recursive: true, force: true });
+    },
+  );
   // The registry must hold the image for the pull runs.
   sh(`${skopeo} oci:${layout}:big docker://${registry.host}/bench/img:1`);
   const out = join(root, 'out');
-  const skopeoPull = await median(runs, () => sh(`${skopeo} docker://${registry.host}/bench/img:1 oci:${out}:1`), () => {
-    rmSync(out, { recursive: true, force: true });
-  });
-  const rbPull = await median(runs, () => sh(`node ${BIN} --store ${rbStore} pull bench/img:1 oci:${out}:1`), () => {
-    rmSync(out, { recursive: true, force: true });
-  });
-  const cpSum = await median(runs, () => sh(`cp -r ${layout}/blobs ${root}/cp && sha256sum ${root}/cp/sha256/* > /dev/null`), () => {
-    rmSync(join(root, 'cp'), { recursive: true, force: true });
-  });
+  const skopeoPull = await median(
+    runs,
+    () => sh(`${skopeo} docker://${registry.host}/bench/img:1 oci:${out}:1`),
+    () => {
+      rmSync(out, { recursive: true, force: true });
+    },
+  );
+  const rbPull = await median(
+    runs,
+    () => sh(`node ${BIN} --store ${rbStore} pull bench/img:1 oci:${out}:1`),
+    () => {
+      rmSync(out, { recursive: true, force: true });
+    },
+  );
+  const cpSum = await median(
+    runs,
+    () => sh(`cp -r ${layout}/blobs ${root}/cp && sha256sum ${root}/cp/sha256/* > /dev/null`),
+    () => {
+      rmSync(join(root, 'cp'), { recursive: true, force: true });
+    },
+  );
   const mb = bytes / 1024 / 1024;
   const lines = [
     `image: ${layers} layers, ${fmt(mb, 0)} MiB; ${machine()}; median of ${runs} runs`,

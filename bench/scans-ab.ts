@@ -93,7 +93,10 @@ async function main(): Promise<void> {
   const { files } = await writeStore(SHAPE, directoryPut(root));
   await writeStore(SHAPE, (p, data) => flat.putContent(p, data));
   const lines = [
-    `${machine()}; load average ${(await import('node:os')).loadavg().map((l) => l.toFixed(1)).join(' ')} at the start (a shared machine)`,
+    `${machine()}; load average ${(await import('node:os'))
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')} at the start (a shared machine)`,
     '',
     `store: ${files} files (${SHAPE.repos} repositories, ${SHAPE.imagesPerRepo} images each); median of ${RUNS} interleaved runs (which side goes first alternates); in-process scans`,
     '',
@@ -102,7 +105,10 @@ async function main(): Promise<void> {
   ];
   try {
     for (const what of ['gc', 'verify', 'ls'] as const) {
-      for (const [label, d] of [['filesystem (tree)', fs], ['S3-shaped (flat)', flat]] as const) {
+      for (const [label, d] of [
+        ['filesystem (tree)', fs],
+        ['S3-shaped (flat)', flat],
+      ] as const) {
         const times: number[][] = [[], []];
         const cpu: number[][] = [[], []];
         const requests = [0, 0];

@@ -27,5 +27,5 @@ export function fmt(n: number, digits = 2): string {
 }
 
 export function machine(): string {
-  return sh("echo \"$(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, node $(node --version), $(uname -r)\"").trim();
+  return sh('echo "$(nproc) cores, $(free -g | awk \'/Mem:/{print $2}\') GiB, node $(node --version), $(uname -r)"').trim();
 }

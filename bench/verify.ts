@@ -29,7 +29,11 @@ const blobsDir = join(root, 'docker/registry/v2/blobs/sha256');
 function sizes(total: number): number[] {
   const out: number[] = [];
   let left = total;
-  for (const [size, share] of [[64 << 20, 0.66], [2 << 20, 0.32], [8 << 10, 0.02]] as const) {
+  for (const [size, share] of [
+    [64 << 20, 0.66],
+    [2 << 20, 0.32],
+    [8 << 10, 0.02],
+  ] as const) {
     for (let budget = total * share; budget >= size && left >= size; budget -= size, left -= size) out.push(size);
   }
   return out;
@@ -75,46 +79,45 @@ class StreamedStore implements StorageDriver {
   close = (): Promise<void> => this.fs.close();
 }
 
-const audit = (d: StorageDriver, threads: number, streamHashing?: StreamHashing): Promise<number> =>
-  timeIt(() => verifyStore(d, { hash: true, fix: false, concurrency: 8, threads, streamHashing }));
+const audit = (d: StorageDriver, threads: number, streamHashing?: StreamHashing): Promise<number> => timeIt(() => verifyStore(d, { hash: true, fix: false, concurrency: 8, threads, streamHashing }));
 
 async function fsBench(): Promise<void> {
-try {
-  const { files, bytes } = writeBlobs(totalMb * 1024 * 1024);
-  const listFile = join(root, 'files.txt');
-  writeFileSync(listFile, files.join('\n'));
-  sh(`xargs -a ${listFile} cat > /dev/null`); // page cache warm for every contender
-  // One openssl process for every file (the list stays well under ARG_MAX).
-  const openssl = await timeIt(() => sh(`openssl dgst -sha256 $(cat ${listFile}) > /dev/null`));
-  const cli = (workers: number): Promise<number> => timeIt(() => sh(`node ${BIN} --store ${root} --quiet verify --workers ${workers}`));
-  const cli1 = await cli(1);
-  const cli2 = await cli(2);
-  const local = new FilesystemDriver(root);
-  await audit(local, 2); // JIT warm-up for the in-process rows
-  const lib1 = await audit(local, 1);
-  const lib2 = await audit(local, 2);
-  const remote = new StreamedStore(local);
-  const main2 = await audit(remote, 2, 'main');
-  const workers2 = await audit(remote, 2, 'workers');
-  const mib = bytes / 1024 / 1024;
-  const row = (name: string, s: number): string => `| ${name} | ${fmt(s)} | ${fmt(mib / s, 0)} | ${fmt(openssl / s)}x |`;
-  console.log(
-    [
-      `${files.length} blobs, ${fmt(mib, 0)} MiB, page cache warm; ${machine()}; one run each`,
-      `| contender | seconds | MiB/s | vs openssl |`,
-      `| --- | --- | --- | --- |`,
-      row('openssl dgst -sha256 (all files, one process)', openssl),
-      row('regbucket verify --workers 1 (whole CLI, node start included)', cli1),
-      row('regbucket verify --workers 2 (whole CLI, node start included)', cli2),
-      row('audit in process, 1 hashing thread', lib1),
-      row('audit in process, 2 hashing threads', lib2),
-      row('streamed (no local paths), hashed on the main thread', main2),
-      row('streamed (no local paths), chunks handed to 2 workers', workers2),
-    ].join('\n'),
-  );
-} finally {
-  if (!process.env.BENCH_KEEP) rmSync(root, { recursive: true, force: true });
-}
+  try {
+    const { files, bytes } = writeBlobs(totalMb * 1024 * 1024);
+    const listFile = join(root, 'files.txt');
+    writeFileSync(listFile, files.join('\n'));
+    sh(`xargs -a ${listFile} cat > /dev/null`); // page cache warm for every contender
+    // One openssl process for every file (the list stays well under ARG_MAX).
+    const openssl = await timeIt(() => sh(`openssl dgst -sha256 $(cat ${listFile}) > /dev/null`));
+    const cli = (workers: number): Promise<number> => timeIt(() => sh(`node ${BIN} --store ${root} --quiet verify --workers ${workers}`));
+    const cli1 = await cli(1);
+    const cli2 = await cli(2);
+    const local = new FilesystemDriver(root);
+    await audit(local, 2); // JIT warm-up for the in-process rows
+    const lib1 = await audit(local, 1);
+    const lib2 = await audit(local, 2);
+    const remote = new StreamedStore(local);
+    const main2 = await audit(remote, 2, 'main');
+    const workers2 = await audit(remote, 2, 'workers');
+    const mib = bytes / 1024 / 1024;
+    const row = (name: string, s: number): string => `| ${name} | ${fmt(s)} | ${fmt(mib / s, 0)} | ${fmt(openssl / s)}x |`;
+    console.log(
+      [
+        `${files.length} blobs, ${fmt(mib, 0)} MiB, page cache warm; ${machine()}; one run each`,
+        `| contender | seconds | MiB/s | vs openssl |`,
+        `| --- | --- | --- | --- |`,
+        row('openssl dgst -sha256 (all files, one process)', openssl),
+        row('regbucket verify --workers 1 (whole CLI, node start included)', cli1),
+        row('regbucket verify --workers 2 (whole CLI, node start included)', cli2),
+        row('audit in process, 1 hashing thread', lib1),
+        row('audit in process, 2 hashing threads', lib2),
+        row('streamed (no local paths), hashed on the main thread', main2),
+        row('streamed (no local paths), chunks handed to 2 workers', workers2),
+      ].join('\n'),
+    );
+  } finally {
+    if (!process.env.BENCH_KEEP) rmSync(root, { recursive: true, force: true });
+  }
 }
 
 /** The blob store in a bucket on the Swift lab; verify at several concurrencies, direct and at 20 ms. */

@@ -30,9 +30,7 @@ const crossFiles = {
     // A command module is a file of its own, loaded with require when the command runs: an
     // import() of a file would start Node's ES module loader, the cost this bundling avoids.
     b.onResolve({ filter: /\/commands\/[a-z-]+\.js$/ }, (a) =>
-      a.importer.startsWith(join(src, 'cli', 'commands')) && a.kind === 'dynamic-import'
-        ? { path: a.path.split('/').pop().replace(/\.js$/, ''), namespace: 'command-file' }
-        : undefined,
+      a.importer.startsWith(join(src, 'cli', 'commands')) && a.kind === 'dynamic-import' ? { path: a.path.split('/').pop().replace(/\.js$/, ''), namespace: 'command-file' } : undefined,
     );
     b.onLoad({ filter: /.*/, namespace: 'command-file' }, (a) => ({ contents: `module.exports = require('./cmd-${a.path}.cjs');`, loader: 'js' }));
     b.onResolve({ filter: /^\.\/cmd-[a-z-]+\.cjs$/ }, (a) => ({ path: a.path, external: true }));

@@ -92,7 +92,7 @@ describe.each(STORES)('pull-through cache expiry on %s', (_, store) => {
     const child = await image(d, 'multi');
     const other = await image(d, 'multi');
     const idx = await index(d, 'multi', [child, other], 'latest');
-    await d.putContent(STATE_PATH, stateJson([[ 'multi', idx.digest, 1, 3_600_000 ], ...imageEntries('multi', child, 5 * DAY), ...imageEntries('multi', other, 3_600_000)]));
+    await d.putContent(STATE_PATH, stateJson([['multi', idx.digest, 1, 3_600_000], ...imageEntries('multi', child, 5 * DAY), ...imageEntries('multi', other, 3_600_000)]));
     const { plan, outcome } = await prune(d, { ttlMs: 2 * DAY });
     const due = plan.decisions.filter((x) => x.entry.digest === child.manifest.digest || child.layers.some((l) => l.digest === x.entry.digest));
     expect(due.map((x) => [x.action, x.rule])).toEqual(due.map(() => ['keep', 'needed']));
@@ -193,7 +193,11 @@ describe.each(STORES)('pull-through cache expiry on %s', (_, store) => {
 describe('the state file, read as Go reads it', () => {
   const key = `r@sha256:${'a'.repeat(64)}`;
   it('matches field names case-insensitively and keeps the last of duplicate keys', () => {
-    const s = decodeState(Buffer.from(`{"${key}":{"Key":"${key}","ExpiryData":"2026-01-01T00:00:00Z","EntryType":1},"${key}":{"key":"${key}","EXPIRYDATA":"2026-01-02T00:00:00+01:00","entrytype":0,"ExpiryData":"2026-01-03T00:00:00Z"}}`));
+    const s = decodeState(
+      Buffer.from(
+        `{"${key}":{"Key":"${key}","ExpiryData":"2026-01-01T00:00:00Z","EntryType":1},"${key}":{"key":"${key}","EXPIRYDATA":"2026-01-02T00:00:00+01:00","entrytype":0,"ExpiryData":"2026-01-03T00:00:00Z"}}`,
+      ),
+    );
     expect(s.duplicates).toEqual([key]);
     expect(s.entries).toHaveLength(1);
     expect(s.entries[0]!.type).toBe('blob');

@@ -56,7 +56,10 @@ describe('docker credential helpers', { timeout: 300_000 }, () => {
     const wrong = await pull(dockerConfig({ credsStore: 'good', credHelpers: { [registry.host]: 'wrong' } }));
     expect(wrong.code).not.toBe(0);
     expect(wrong.stderr + wrong.stdout).not.toContain('not-the-password');
-    await regbucketOk(['--store', tempDir(), 'push', '--src-tls-verify=false', `docker://${registry.host}/h/app:v1`, 'a:v1'], dockerConfig({ credsStore: 'wrong', credHelpers: { [registry.host]: 'good' } }));
+    await regbucketOk(
+      ['--store', tempDir(), 'push', '--src-tls-verify=false', `docker://${registry.host}/h/app:v1`, 'a:v1'],
+      dockerConfig({ credsStore: 'wrong', credHelpers: { [registry.host]: 'good' } }),
+    );
   });
 
   it('a helper missing from PATH is a usage error naming it; one with nothing for the registry falls back to auths', async () => {
@@ -67,7 +70,10 @@ describe('docker credential helpers', { timeout: 300_000 }, () => {
     // Nothing from the helper for this host: the auths entry is used.
     writeFileSync(join(bin, 'docker-credential-empty'), '#!/bin/sh\necho "credentials not found in native keychain"; exit 1\n');
     chmodSync(join(bin, 'docker-credential-empty'), 0o755);
-    await regbucketOk(['--store', tempDir(), 'push', '--src-tls-verify=false', `docker://${registry.host}/h/app:v1`, 'a:v1'], dockerConfig({ credsStore: 'empty', auths: { [registry.host]: { auth } } }));
+    await regbucketOk(
+      ['--store', tempDir(), 'push', '--src-tls-verify=false', `docker://${registry.host}/h/app:v1`, 'a:v1'],
+      dockerConfig({ credsStore: 'empty', auths: { [registry.host]: { auth } } }),
+    );
   });
 
   it('a helper that ignores SIGTERM and never answers fails the command (exit 2, naming it) instead of hanging it', async () => {

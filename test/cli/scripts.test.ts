@@ -16,7 +16,11 @@ let store: string;
 let one: Blob;
 let multi: Blob;
 
-const rows = (stdout: string): string[][] => stdout.trimEnd().split('\n').map((l) => l.split('\t'));
+const rows = (stdout: string): string[][] =>
+  stdout
+    .trimEnd()
+    .split('\n')
+    .map((l) => l.split('\t'));
 
 describe('output for scripts', { timeout: 300_000 }, () => {
   beforeAll(async () => {

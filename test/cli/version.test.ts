@@ -40,7 +40,11 @@ describe('npm pack', () => {
     for (const d of ['bin', 'src', 'scripts', 'docs']) cpSync(join(REPO_ROOT, d), join(tree, d), { recursive: true });
     symlinkSync(join(REPO_ROOT, 'node_modules'), join(tree, 'node_modules'));
     mkdirSync(join(tree, 'home'));
-    const out = await runOk('npm', ['pack', '--dry-run', '--json'], { cwd: tree, env: { ...process.env, npm_config_cache: join(tree, 'home'), npm_config_update_notifier: 'false' }, timeoutMs: 560_000 });
+    const out = await runOk('npm', ['pack', '--dry-run', '--json'], {
+      cwd: tree,
+      env: { ...process.env, npm_config_cache: join(tree, 'home'), npm_config_update_notifier: 'false' },
+      timeoutMs: 560_000,
+    });
     const [pack] = JSON.parse(out.slice(out.indexOf('['))) as { files: { path: string }[] }[];
     const files = pack!.files.map((f) => f.path);
     expect(files).toContain('bin/regbucket.cjs');

@@ -126,7 +126,11 @@ describe('invalid input: exit 2, one clear line, nothing written', () => {
   it('a ref with no tag or digest is refused where one is needed', async () => {
     const s = store();
     const before = snapshot(s);
-    for (const args of [['tag', 'app', 'x'], ['delete', 'app'], ['delete', `app:multi@${multi.digest}`]]) {
+    for (const args of [
+      ['tag', 'app', 'x'],
+      ['delete', 'app'],
+      ['delete', `app:multi@${multi.digest}`],
+    ]) {
       const r = await regbucket(['--store', s, ...args]);
       expect(r.code, args.join(' ')).toBe(2);
     }
@@ -208,7 +212,7 @@ describe('tag', () => {
 });
 
 describe('delete', () => {
-  it("refuses a manifest a kept index references, changes nothing, and deletes it with --force", async () => {
+  it('refuses a manifest a kept index references, changes nothing, and deletes it with --force', async () => {
     const s = store();
     const before = snapshot(s);
     for (const flags of [[], ['--dry-run']]) {
@@ -298,7 +302,13 @@ describe('ls', () => {
     const pushed = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/); // the tag's push time, ISO 8601 UTC
     expect(r.json()).toEqual({
       repositories: [
-        { name: 'a/b/c', tags: [{ tag: 'four', ...multiRow, pushed }, { tag: 'three', ...multiRow, pushed }] },
+        {
+          name: 'a/b/c',
+          tags: [
+            { tag: 'four', ...multiRow, pushed },
+            { tag: 'three', ...multiRow, pushed },
+          ],
+        },
         { name: 'a', tags: [{ tag: 'one', digest: single.digest, mediaType: single.mediaType, platforms: null, size: sm.config.size + sm.layers.reduce((n, l) => n + l.size, 0), pushed }] },
       ],
     });

@@ -59,26 +59,24 @@ const BACKENDS: Backend[] = [
     async make(push) {
       // The same pushes into two buckets give the same objects (regbucket writes deterministically).
       const stores = await Promise.all([freshS3Store({ prefix: 'store', tag: 'twin' }), freshS3Store({ prefix: 'store', tag: 'twin' })]);
-      const twins = stores.map(
-        (s): TwinStore => ({
-          args: s.args,
-          env: s.env,
-          storage: { s3: { endpoint: s.endpoint, bucket: s.bucket, rootdirectory: '/store', ...s.credentials } },
-          async tree() {
-            const d = s.driver();
-            try {
-              const out = new Map<string, string>();
-              for await (const f of d.walk('/')) {
-                if (f.path.includes('/_uploads/')) continue;
-                out.set(f.path.slice(1), (await d.getContent(f.path)).toString('base64'));
-              }
-              return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
-            } finally {
-              await d.close();
+      const twins = stores.map((s): TwinStore => ({
+        args: s.args,
+        env: s.env,
+        storage: { s3: { endpoint: s.endpoint, bucket: s.bucket, rootdirectory: '/store', ...s.credentials } },
+        async tree() {
+          const d = s.driver();
+          try {
+            const out = new Map<string, string>();
+            for await (const f of d.walk('/')) {
+              if (f.path.includes('/_uploads/')) continue;
+              out.set(f.path.slice(1), (await d.getContent(f.path)).toString('base64'));
             }
-          },
-        }),
-      );
+            return new Map([...out].sort(([a], [b]) => (a < b ? -1 : 1)));
+          } finally {
+            await d.close();
+          }
+        },
+      }));
       for (const t of twins) await push(t);
       return twins as [TwinStore, TwinStore];
     },
@@ -237,7 +235,12 @@ describe.each(BACKENDS)('twin stores on $name: regbucket and the registry make t
       expect({ status: 200, tags: r.tags.map((t) => t.tag) }).toEqual(a.tags[r.name]);
       for (const t of r.tags) expect([t.digest, t.mediaType]).toEqual([a.manifests[`${r.name} ${t.tag}`]!.digest, a.manifests[`${r.name} ${t.tag}`]!.type]);
     }
-    expect((await cliOk(ours, ['--json', 'ls'])).json()).toEqual({ repositories: [{ name: 'app', tagCount: 3 }, { name: 'team/x/nested', tagCount: 2 }] });
+    expect((await cliOk(ours, ['--json', 'ls'])).json()).toEqual({
+      repositories: [
+        { name: 'app', tagCount: 3 },
+        { name: 'team/x/nested', tagCount: 2 },
+      ],
+    });
   });
 
   it('untag removes the whole tag directory, not a sibling; the registry stops listing the tag and still serves the manifest', async () => {

@@ -49,7 +49,10 @@ const CASES: Case[] = [
   { name: 'Layers then layers', manifest: `{"schemaVersion":2,"mediaType":"${OCI}","config":CONFIG,"Layers":[L1],"layers":[L2]}` },
   { name: 'config then CONFIG', manifest: `{"schemaVersion":2,"mediaType":"${OCI}","config":CONFIG,"CONFIG":L2,"layers":[L1]}` },
   { name: 'second layers merges into the first', manifest: `{"schemaVersion":2,"mediaType":"${OCI}","config":CONFIG,"layers":[L1,L2],"layers":[{"size":5}]}` },
-  { name: 'shorter then longer layers re-expose old elements', manifest: `{"schemaVersion":2,"mediaType":"${OCI}","config":CONFIG,"layers":[L1,L2],"layers":[{"size":1}],"layers":[{"size":3},{"size":4}]}` },
+  {
+    name: 'shorter then longer layers re-expose old elements',
+    manifest: `{"schemaVersion":2,"mediaType":"${OCI}","config":CONFIG,"layers":[L1,L2],"layers":[{"size":1}],"layers":[{"size":3},{"size":4}]}`,
+  },
   { name: 'digest then null digest keeps the first', manifest: `{"schemaVersion":2,"mediaType":"${OCI}","config":CONFIG,"layers":[{"mediaType":"x","size":1,"digest":"L1D","digest":null}]}` },
   { name: 'schemaversion 1 after schemaVersion 2', manifest: `{"schemaVersion":2,"schemaversion":1,"mediaType":"${OCI}","config":CONFIG,"layers":[L1]}` },
   { name: 'mediaType folded duplicate picks the kind', manifest: `{"schemaVersion":2,"mediaType":"${LIST}","MEDIATYPE":"${OCI}","config":CONFIG,"layers":[L1],"manifests":[C1]}`, children: true },
@@ -164,7 +167,8 @@ describe('decoder differences against registry 2.8.2', () => {
       const reg = await registryGc(copyStore(alone), flags);
       const rb = await regbucketGc(copyStore(alone), flags.length > 0);
       const allowed = reg.aborted ? new Set<string>() : reg.deleted;
-      for (const d of rb.deleted) expect(allowed.has(d), `${name} ${flags.join(' ')}: regbucket deleted ${d}; registry ${reg.aborted ? 'aborted' : `deleted ${[...reg.deleted].join(', ')}`}`).toBe(true);
+      for (const d of rb.deleted)
+        expect(allowed.has(d), `${name} ${flags.join(' ')}: regbucket deleted ${d}; registry ${reg.aborted ? 'aborted' : `deleted ${[...reg.deleted].join(', ')}`}`).toBe(true);
     }
   });
 });

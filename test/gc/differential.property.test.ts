@@ -97,7 +97,10 @@ function writeCase(root: string, c: Case, n: number): void {
     if (r.referrer) {
       const config = desc('{}', MediaType.ociEmpty);
       const sig = desc(`signature ${n}/${ri}`, 'application/vnd.dev.cosign.simplesigning.v1+json');
-      const d = writeBlob(root, `{"schemaVersion":2,"mediaType":"${MediaType.ociManifest}","artifactType":"application/x-sig","config":${config},"layers":[${sig}],"subject":{"mediaType":"${MediaType.ociManifest}","size":${first.bytes.length},"digest":"${first.digest}"}}`);
+      const d = writeBlob(
+        root,
+        `{"schemaVersion":2,"mediaType":"${MediaType.ociManifest}","artifactType":"application/x-sig","config":${config},"layers":[${sig}],"subject":{"mediaType":"${MediaType.ociManifest}","size":${first.bytes.length},"digest":"${first.digest}"}}`,
+      );
       linkRevision(root, repo, d);
     }
     if (r.index) {
@@ -194,7 +197,11 @@ async function check(store: string): Promise<void> {
       // A `_layers` link protects nothing in the registry's gc; in a repository it cannot read, regbucket keeps them all.
       const where = [...(written.get(d.slice(7)) ?? [])].filter((f) => !f.includes('/_layers/') || pinned.some((p) => f.startsWith(`${p}/`)));
       if (!untagged) expect(reachable(store, pinned).has(d), `registry aborted; regbucket deleted ${d}, which a reading reaches (store ${store})`).toBe(false);
-      else expect(where.filter((f) => pinned.some((p) => f.startsWith(`${p}/`))), `registry aborted; regbucket deleted ${d} written in an unreadable repository (store ${store})`).toEqual([]);
+      else
+        expect(
+          where.filter((f) => pinned.some((p) => f.startsWith(`${p}/`))),
+          `registry aborted; regbucket deleted ${d} written in an unreadable repository (store ${store})`,
+        ).toEqual([]);
     }
   }
 }

@@ -24,7 +24,12 @@ function rawImage(root: string, repo: string, t?: string): string[] {
   linkLayer(root, repo, l);
   const m = writeBlob(
     root,
-    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: { mediaType: MediaType.ociConfig, size: config.length, digest: c }, layers: [{ mediaType: MediaType.ociLayerGzip, size: layer.length, digest: l }] }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.ociManifest,
+      config: { mediaType: MediaType.ociConfig, size: config.length, digest: c },
+      layers: [{ mediaType: MediaType.ociLayerGzip, size: layer.length, digest: l }],
+    }),
   );
   linkRevision(root, repo, m);
   if (t) tag(root, repo, t, m);
@@ -70,7 +75,14 @@ describe('repository names outside the grammar', () => {
       expect(rb.report.warnings).toContainEqual(expect.objectContaining({ kind: 'repository-outside-grammar', repo: '"MyOrg/app"' }));
       const flat = await inMemory(root);
       await runGc(flat, { ...gcOpts, deleteUntagged: untagged });
-      for (const d of [...odd, ...untaggedOdd, ...normal]) expect(await flat.stat(`/${V2}/blobs/sha256/${d.slice(7, 9)}/${d.slice(7)}/data`).then(() => true, () => false), `flat listing kept ${d}`).toBe(true);
+      for (const d of [...odd, ...untaggedOdd, ...normal])
+        expect(
+          await flat.stat(`/${V2}/blobs/sha256/${d.slice(7, 9)}/${d.slice(7)}/data`).then(
+            () => true,
+            () => false,
+          ),
+          `flat listing kept ${d}`,
+        ).toBe(true);
     }
     const ls = await regbucket(['--store', root, 'ls']);
     expect(ls.stdout).toContain('MyOrg/app');

@@ -132,7 +132,7 @@ describe('gc parity with docker-registry garbage-collect (2.8.2)', () => {
     await pullsEverything(ours);
   });
 
-  it('with --delete-untagged: the registry\'s result plus the children of tagged indexes and kept referrers', async () => {
+  it("with --delete-untagged: the registry's result plus the children of tagged indexes and kept referrers", async () => {
     const theirs = copyOf(pristine);
     const ours = copyOf(pristine);
     await registryGc(theirs, ['--delete-untagged']);

@@ -38,7 +38,10 @@ describe('flat-listing scan', () => {
     expect(whole.listed).toBe(1500 + 1100 + 2 + 3);
     expect(whole.layers).toHaveLength(img.layers.length + 3); // and its config, and the second image's config and layer
     expect(whole.times).toBe(whole.layers.length);
-    expect(whole.tags).toEqual([['v1', 1], ['v2', 1]]);
+    expect(whole.tags).toEqual([
+      ['v1', 1],
+      ['v2', 1],
+    ]);
     // The blob listing was split into shards, and the repository into its sections.
     expect(d.walks.filter((w) => w.startsWith(`${P.BLOBS}/`)).length).toBeGreaterThan(100);
     expect(d.walks).toContain(`${P.repoDir('big')}/_layers`);

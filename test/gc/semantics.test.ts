@@ -271,7 +271,7 @@ describe.each(STORES)('gc on %s', (_name, makeStore) => {
     expect(await present(d, all(img))).toEqual(all(img));
   });
 
-  it('removes layer links to deleted and missing blobs but keeps a repository\'s last link', async () => {
+  it("removes layer links to deleted and missing blobs but keeps a repository's last link", async () => {
     const s = makeStore();
     const { d } = s;
     const img = await image(d, 'r', { tag: 'v1' });

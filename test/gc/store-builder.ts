@@ -58,7 +58,12 @@ export interface ImageSpec {
 
 export async function image(d: StorageDriver, repo: string, spec: ImageSpec = {}): Promise<Img> {
   const n = ++seq;
-  const config = await blob(d, repo, Buffer.from(`{"architecture":"amd64","os":"linux","n":${n}}`), spec.docker ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json');
+  const config = await blob(
+    d,
+    repo,
+    Buffer.from(`{"architecture":"amd64","os":"linux","n":${n}}`),
+    spec.docker ? 'application/vnd.docker.container.image.v1+json' : 'application/vnd.oci.image.config.v1+json',
+  );
   const layers: Desc[] = [];
   for (const l of spec.layers ?? [Buffer.from(`layer ${n} ${Math.random()}`)]) layers.push(await blob(d, repo, l, spec.docker ? 'application/vnd.docker.image.rootfs.diff.tar.gzip' : undefined));
   const m = await manifest(

@@ -8,7 +8,15 @@ const D = (c: string): string => `sha256:${c.repeat(64)}`;
 const S = T.struct('S', [
   ['digest', T.string],
   ['size', T.int64],
-  ['layers', T.slice(T.struct('L', [['digest', T.string], ['size', T.int64]]))],
+  [
+    'layers',
+    T.slice(
+      T.struct('L', [
+        ['digest', T.string],
+        ['size', T.int64],
+      ]),
+    ),
+  ],
   ['annotations', T.map(T.string)],
   ['subject', T.ptr(T.struct('P', [['digest', T.string]]))],
 ]);
@@ -99,6 +107,9 @@ describe('the registry`s reading of a manifest', () => {
     expect(registryReading(Buffer.from(`{"schemaVersion":2.0,"config":${cfg}}`))).toMatchObject({ ok: false });
     expect(registryReading(Buffer.from(`{"schemaVersion":2,"schemaversion":3,"config":${cfg}}`))).toMatchObject({ ok: false });
     expect(registryReading(Buffer.from(`{"schemaVersion":2,"manifests":[{"size":"1"}],"config":${cfg}}`))).toMatchObject({ ok: false });
-    expect(registryReading(Buffer.from(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","manifests":[{"size":"1"}],"config":${cfg}}`))).toMatchObject({ ok: true, putRefusal: expect.any(String) });
+    expect(registryReading(Buffer.from(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","manifests":[{"size":"1"}],"config":${cfg}}`))).toMatchObject({
+      ok: true,
+      putRefusal: expect.any(String),
+    });
   });
 });

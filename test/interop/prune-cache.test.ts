@@ -88,7 +88,9 @@ async function scenario(store: { args: string[]; env: NodeJS.ProcessEnv; storage
       await cache.stop();
     }
     const before = await stateEntries(store.d);
-    const manifests = Object.values(before).filter((e) => e.EntryType === 1).map((e) => e.Key);
+    const manifests = Object.values(before)
+      .filter((e) => e.EntryType === 1)
+      .map((e) => e.Key);
     expect(manifests).toEqual(expect.arrayContaining([`library/app@${single}`, `team/multi@${multi}`]));
 
     const cli = (a: string[]) => regbucketOk([...store.args, '--json', 'prune', ...a], store.env);

@@ -46,7 +46,12 @@ async function scenario(args: string[], env: Record<string, string>, storage: Re
   const kept = r.tags.filter((t) => t.action === 'keep');
   expect(kept.map((t) => t.tag)).toEqual(expect.arrayContaining(['v1.0', `sha256-${multi.slice(7)}.sig`]));
   expect(kept).toHaveLength(3); // the release, its signature, and the newest of the builds
-  expect(r.manifests.filter((m) => m.action === 'delete').map((m) => m.digest).sort()).toEqual([a, b, c].filter((d) => d !== a && !kept.some((t) => t.digest === d)).sort());
+  expect(
+    r.manifests
+      .filter((m) => m.action === 'delete')
+      .map((m) => m.digest)
+      .sort(),
+  ).toEqual([a, b, c].filter((d) => d !== a && !kept.some((t) => t.digest === d)).sort());
   await cli(['gc', '--min-age', '0']);
 
   const registry = await startRegistry({ storage });
@@ -60,13 +65,21 @@ async function scenario(args: string[], env: Record<string, string>, storage: Re
 }
 
 describe('the registry serves exactly the tags prune kept', () => {
-  it('on a directory', async () => {
-    const store = tempDir('regbucket-prune-served-');
-    await scenario(['--store', store], {}, { filesystem: store });
-  }, SLOW);
+  it(
+    'on a directory',
+    async () => {
+      const store = tempDir('regbucket-prune-served-');
+      await scenario(['--store', store], {}, { filesystem: store });
+    },
+    SLOW,
+  );
 
-  it('on S3 (Swift)', async () => {
-    const s3 = await freshS3Store({ prefix: 'reg', tag: 'prune' });
-    await scenario(s3.args, s3.env, { s3: { endpoint: s3.endpoint, bucket: s3.bucket, rootdirectory: `/${s3.prefix}`, ...s3.credentials } });
-  }, SLOW);
+  it(
+    'on S3 (Swift)',
+    async () => {
+      const s3 = await freshS3Store({ prefix: 'reg', tag: 'prune' });
+      await scenario(s3.args, s3.env, { s3: { endpoint: s3.endpoint, bucket: s3.bucket, rootdirectory: `/${s3.prefix}`, ...s3.credentials } });
+    },
+    SLOW,
+  );
 });

@@ -138,7 +138,13 @@ function ociArchive(c: Case): Buffer {
   );
   const index = { schemaVersion: 2, manifests: [{ ...desc('application/vnd.oci.image.manifest.v1+json', manifest), annotations: { 'org.opencontainers.image.ref.name': 'x' } }] };
   const blob = (b: Buffer): [string, Buffer] => [`blobs/sha256/${sha(b).slice(7)}`, b];
-  const members: [string, Buffer][] = [['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')], blob(config), ...layers.map((l) => blob(l.stored)), blob(manifest), ['index.json', Buffer.from(JSON.stringify(index))]];
+  const members: [string, Buffer][] = [
+    ['oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}')],
+    blob(config),
+    ...layers.map((l) => blob(l.stored)),
+    blob(manifest),
+    ['index.json', Buffer.from(JSON.stringify(index))],
+  ];
   return finish(c, body(c, members));
 }
 
@@ -192,7 +198,12 @@ async function ours(source: ImageSource): Promise<string> {
  */
 async function skopeosView(transport: string, f: string, dest: string): Promise<string> {
   let src = f;
-  if (transport === 'docker-archive' && readFileSync(f).subarray(0, 2).equals(Buffer.from([0x1f, 0x8b]))) {
+  if (
+    transport === 'docker-archive' &&
+    readFileSync(f)
+      .subarray(0, 2)
+      .equals(Buffer.from([0x1f, 0x8b]))
+  ) {
     src = `${f}.decompressed`;
     writeFileSync(src, gunzipSync(readFileSync(f)));
   }
@@ -200,19 +211,22 @@ async function skopeosView(transport: string, f: string, dest: string): Promise<
   const r = await run('skopeo', ['--insecure-policy', 'copy', '-q', `${transport}:${src}`, to], { timeoutMs: 120_000 });
   if (r.code !== 0) return `refused: ${r.stderr.trim().split('\n').at(-1)}`;
   const read = (d: string): Buffer => readFileSync(transport === 'docker-archive' ? join(dest, d.slice(7)) : join(dest, 'blobs', 'sha256', d.slice(7)));
-  const root = transport === 'docker-archive' ? readFileSync(join(dest, 'manifest.json')) : read((JSON.parse(readFileSync(join(dest, 'index.json'), 'utf8')) as { manifests: Descriptor[] }).manifests[0]!.digest);
+  const root =
+    transport === 'docker-archive' ? readFileSync(join(dest, 'manifest.json')) : read((JSON.parse(readFileSync(join(dest, 'index.json'), 'utf8')) as { manifests: Descriptor[] }).manifests[0]!.digest);
   const m = parseManifest(root);
   return [m.config!.digest, ...m.layers.map((l) => sha(uncompressed(read(l.digest))))].join(' ');
 }
 
 async function pool<T>(items: T[], n: number, fn: (t: T, i: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: n }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!, i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: n }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
 }
 
 for (const family of ['docker-archive', 'oci-archive'] as const) {

@@ -60,7 +60,12 @@ export function dockerSave(w: LayoutWriter, root: Blob, opts: SaveOptions = {}):
   );
   entries.push({ name: 'blobs/', type: 'dir' }, { name: 'blobs/sha256/', type: 'dir' });
   for (const b of [config.bytes, ...stored, manifest]) entries.push({ name: blob(b), data: b });
-  const desc = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(manifest), size: manifest.length, annotations: { 'io.containerd.image.name': tags[0], 'org.opencontainers.image.ref.name': tags[0]!.split(':').at(-1) } };
+  const desc = {
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: digestOf(manifest),
+    size: manifest.length,
+    annotations: { 'io.containerd.image.name': tags[0], 'org.opencontainers.image.ref.name': tags[0]!.split(':').at(-1) },
+  };
   let index: unknown = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [desc] };
   if (opts.indexOddity === 'null-entry') index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [null] };
   if (opts.indexOddity === 'null-manifests') index = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: null };

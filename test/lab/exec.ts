@@ -9,19 +9,14 @@ export interface ExecResult {
 /** Runs a program, never throws for a non-zero exit. */
 export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; cwd?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(
-      cmd,
-      args,
-      { env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 256 * 1024 * 1024, timeout: opts.timeoutMs ?? 300_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
-        if (err && code === -1 && (err as NodeJS.ErrnoException).code === 'ENOENT') {
-          reject(new Error(`${cmd} not found: run scripts/install-test-deps.sh`));
-          return;
-        }
-        resolve({ code, stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
+    const child = execFile(cmd, args, { env: opts.env ?? process.env, cwd: opts.cwd, maxBuffer: 256 * 1024 * 1024, timeout: opts.timeoutMs ?? 300_000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
+      if (err && code === -1 && (err as NodeJS.ErrnoException).code === 'ENOENT') {
+        reject(new Error(`${cmd} not found: run scripts/install-test-deps.sh`));
+        return;
+      }
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
     if (opts.input !== undefined) child.stdin?.end(opts.input);
   });
 }

@@ -137,43 +137,40 @@ export async function startProxy(opts: ProxyOptions): Promise<RunningProxy> {
 
   const forward = (req: IncomingMessage, res: ServerResponse, op: string): void => {
     const q = state.quirks;
-    const up = request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent },
-      (upRes) => {
-        const headers = { ...upRes.headers };
-        if (q.dateOffsetMs && typeof headers.date === 'string') headers.date = new Date(Date.parse(headers.date) + q.dateOffsetMs).toUTCString();
-        const listing = op === 'ListObjectsV2' || op === 'ListMultipartUploads';
-        if (listing && upRes.statusCode === 200 && (q.listPageLimit !== undefined || q.emptyTruncatedListings)) {
-          const chunks: Buffer[] = [];
-          upRes.on('data', (c: Buffer) => chunks.push(c));
-          upRes.on('end', () => {
-            const body = Buffer.from(cutListing(Buffer.concat(chunks).toString('utf8'), op, q, quirk));
-            delete headers['transfer-encoding'];
-            headers['content-length'] = String(body.length);
-            res.writeHead(200, upRes.statusMessage, headers);
-            res.end(body);
-          });
-          return;
-        }
-        const sb = q.stallBody;
-        if (sb && stalledBodies < sb.count && sb.match(op, req.url ?? '') && upRes.statusCode !== undefined && upRes.statusCode < 300) {
-          stalledBodies++;
-          quirk('body');
-          res.writeHead(upRes.statusCode, upRes.statusMessage, headers);
-          let sent = 0;
-          upRes.on('data', (c: Buffer) => {
-            if (sent >= sb.afterBytes) return;
-            const part = c.subarray(0, sb.afterBytes - sent);
-            sent += part.length;
-            res.write(part);
-          });
-          // Never ended: the client has to give up on the connection.
-          return;
-        }
-        res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
-        upRes.pipe(res);
-      },
-    );
+    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers, agent }, (upRes) => {
+      const headers = { ...upRes.headers };
+      if (q.dateOffsetMs && typeof headers.date === 'string') headers.date = new Date(Date.parse(headers.date) + q.dateOffsetMs).toUTCString();
+      const listing = op === 'ListObjectsV2' || op === 'ListMultipartUploads';
+      if (listing && upRes.statusCode === 200 && (q.listPageLimit !== undefined || q.emptyTruncatedListings)) {
+        const chunks: Buffer[] = [];
+        upRes.on('data', (c: Buffer) => chunks.push(c));
+        upRes.on('end', () => {
+          const body = Buffer.from(cutListing(Buffer.concat(chunks).toString('utf8'), op, q, quirk));
+          delete headers['transfer-encoding'];
+          headers['content-length'] = String(body.length);
+          res.writeHead(200, upRes.statusMessage, headers);
+          res.end(body);
+        });
+        return;
+      }
+      const sb = q.stallBody;
+      if (sb && stalledBodies < sb.count && sb.match(op, req.url ?? '') && upRes.statusCode !== undefined && upRes.statusCode < 300) {
+        stalledBodies++;
+        quirk('body');
+        res.writeHead(upRes.statusCode, upRes.statusMessage, headers);
+        let sent = 0;
+        upRes.on('data', (c: Buffer) => {
+          if (sent >= sb.afterBytes) return;
+          const part = c.subarray(0, sb.afterBytes - sent);
+          sent += part.length;
+          res.write(part);
+        });
+        // Never ended: the client has to give up on the connection.
+        return;
+      }
+      res.writeHead(upRes.statusCode ?? 502, upRes.statusMessage, headers);
+      upRes.pipe(res);
+    });
     up.on('error', (err) => {
       if (!res.headersSent) s3Error(res, 502, 'ProxyError', err.message);
       else res.destroy(err);

@@ -10,7 +10,12 @@ export class S3LikeDriver extends MemoryDriver {
   override async *walk(path: string): AsyncIterable<FileInfo> {
     this.walks.push(path);
     for await (const f of super.walk(path)) {
-      yield { ...f, etag: createHash('md5').update(await super.getContent(f.path)).digest('hex') };
+      yield {
+        ...f,
+        etag: createHash('md5')
+          .update(await super.getContent(f.path))
+          .digest('hex'),
+      };
     }
   }
   override getContent(path: string): Promise<Buffer> {

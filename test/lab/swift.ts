@@ -189,11 +189,10 @@ export async function startSwift(opts: { wait?: boolean; workers?: number } = {}
   // Watchdog: when this process dies without running its exit handler, kill the servers and
   // remove the dir. It polls the parent once a second and is itself killed by stop().
   const pgids = children.map((c) => c.pid).filter((p): p is number => !!p);
-  const watchdog = spawn(
-    'sh',
-    ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; for g in ${pgids.join(' ')}; do kill -9 -$g 2>/dev/null; done; rm -rf "$0"`, dir],
-    { detached: true, stdio: 'ignore' },
-  );
+  const watchdog = spawn('sh', ['-c', `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; for g in ${pgids.join(' ')}; do kill -9 -$g 2>/dev/null; done; rm -rf "$0"`, dir], {
+    detached: true,
+    stdio: 'ignore',
+  });
   watchdog.unref();
 
   const endpoint = `http://127.0.0.1:${proxyPort}`;

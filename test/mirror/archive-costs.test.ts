@@ -88,7 +88,10 @@ describe('linear costs', () => {
 
   it('a docker-archive naming one config and one gzip layer in 200 entries hashes them once', async () => {
     const layer = gzipSync(Buffer.concat([file('x', 'y'), EOA]));
-    const diff = `sha256:${(await import('node:crypto')).createHash('sha256').update(Buffer.concat([file('x', 'y'), EOA])).digest('hex')}`;
+    const diff = `sha256:${(await import('node:crypto'))
+      .createHash('sha256')
+      .update(Buffer.concat([file('x', 'y'), EOA]))
+      .digest('hex')}`;
     const config = Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [diff] } }));
     const entries = Array.from({ length: 200 }, (_, i) => ({ Config: 'c.json', RepoTags: [`img:${i}`], Layers: ['l/layer.tar'] }));
     const f = save('repeated.tar', Buffer.concat([file('c.json', config), file('l/layer.tar', layer), file('manifest.json', JSON.stringify(entries)), EOA]));

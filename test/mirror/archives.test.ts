@@ -174,7 +174,10 @@ describe('archives pushed into a store the real registry serves', () => {
     const manifest = (e: typeof ea): unknown => JSON.parse(String(e.entries.find((x) => x.name === 'manifest.json')!.data))[0];
     const entries = [...ea.entries, ...eb.entries].filter((x) => x.name !== 'manifest.json' && !x.name.startsWith('layer'));
     // Distinct layer directories for the two images.
-    const layers = [...ea.entries.filter((x) => x.name.startsWith('layer')).map((x) => ({ ...x, name: `a-${x.name}` })), ...eb.entries.filter((x) => x.name.startsWith('layer')).map((x) => ({ ...x, name: `b-${x.name}` }))];
+    const layers = [
+      ...ea.entries.filter((x) => x.name.startsWith('layer')).map((x) => ({ ...x, name: `a-${x.name}` })),
+      ...eb.entries.filter((x) => x.name.startsWith('layer')).map((x) => ({ ...x, name: `b-${x.name}` })),
+    ];
     const ma = manifest(ea) as { Layers: string[] };
     const mb = manifest(eb) as { Layers: string[] };
     ma.Layers = ma.Layers.map((l) => `a-${l}`);
@@ -251,7 +254,10 @@ describe('archives pushed into a store the real registry serves', () => {
     const w = new LayoutWriter(src);
     const root = await w.image({ ref: 'v1', layers: 1 });
     const sig = w.referrer(root);
-    const fallback = w.add('application/vnd.oci.image.index.v1+json', Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [w.desc(sig)] })));
+    const fallback = w.add(
+      'application/vnd.oci.image.index.v1+json',
+      Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [w.desc(sig)] })),
+    );
     const fallbackTag = `sha256-${root.digest.slice(7)}`;
     w.entries.push({ ...w.desc(fallback), annotations: { 'org.opencontainers.image.ref.name': fallbackTag } });
     w.write();
@@ -270,13 +276,19 @@ describe('archives pushed into a store the real registry serves', () => {
 
   it('several images into one docker-archive: skopeo reads each by name', async () => {
     const src = join(work, 'multi-da');
-    await makeLayout(src, [{ ref: 'x', layers: 1 }, { ref: 'y', layers: 2 }]);
+    await makeLayout(src, [
+      { ref: 'x', layers: 1 },
+      { ref: 'y', layers: 2 },
+    ]);
     const s = tempDir();
     await regbucketOk(['--store', s, 'push', `oci:${src}:x`, 'da/x:1']);
     await regbucketOk(['--store', s, 'push', `oci:${src}:y`, 'da/y:2']);
     const f = join(work, 'two-images.tar');
     await regbucketOk(['--store', s, 'pull', 'da/x:1', 'da/y:2', `docker-archive:${f}`]);
-    for (const [name, layers] of [['da/x:1', 1], ['da/y:2', 2]] as const) {
+    for (const [name, layers] of [
+      ['da/x:1', 1],
+      ['da/y:2', 2],
+    ] as const) {
       expect((await diffIdsOf(`docker-archive:${f}:${name}`)).length).toBe(layers);
     }
     const back = await regbucketOk(['--store', tempDir(), '--json', 'push', `docker-archive:${f}`]);

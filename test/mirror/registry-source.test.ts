@@ -69,9 +69,7 @@ describe('push docker:// from the real registry', () => {
     const served = await serve(store);
     const cfg = JSON.parse(await skopeo(['inspect', '--tls-verify=false', `docker://${served.host}/arm:v7`]));
     expect(cfg.Architecture).toBe('arm');
-    const child = JSON.parse((await skopeoInspectRaw(`docker://${source.host}/lib/multi:v1`)).toString()).manifests.find(
-      (m: { platform: { variant?: string } }) => m.platform.variant === 'v7',
-    );
+    const child = JSON.parse((await skopeoInspectRaw(`docker://${source.host}/lib/multi:v1`)).toString()).manifests.find((m: { platform: { variant?: string } }) => m.platform.variant === 'v7');
     expect(pushed.digest).toBe(child.digest);
   });
 

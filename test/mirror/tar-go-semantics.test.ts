@@ -75,23 +75,20 @@ describe('tar reader: Go archive/tar semantics', () => {
   });
 
   it('links and directories carry no data, whatever their size field says', async () => {
-    const bytes = Buffer.concat([
-      file('target', 'T'),
-      header({ name: 'sym', type: '2', linkname: 'target', size: 1024 }),
-      header({ name: 'dir/', type: '5', size: 512 }),
-      file('dir/after', 'G'),
-      EOA,
-    ]);
+    const bytes = Buffer.concat([file('target', 'T'), header({ name: 'sym', type: '2', linkname: 'target', size: 1024 }), header({ name: 'dir/', type: '5', size: 512 }), file('dir/after', 'G'), EOA]);
     await reads(bytes, { sym: 'T', 'dir/after': 'G' });
   });
 
   it('ustar prefixes, base-256 sizes, v7 and GNU headers', async () => {
-    await reads(Buffer.concat([file('name', 'H', { prefix: 'pre/fix' }), file('big', 'I'.repeat(700), { base256Size: true }), file('v7', 'J', { format: 'v7' }), file('gnu', 'K', { format: 'gnu' }), EOA]), {
-      'pre/fix/name': 'H',
-      big: 'I'.repeat(700),
-      v7: 'J',
-      gnu: 'K',
-    });
+    await reads(
+      Buffer.concat([file('name', 'H', { prefix: 'pre/fix' }), file('big', 'I'.repeat(700), { base256Size: true }), file('v7', 'J', { format: 'v7' }), file('gnu', 'K', { format: 'gnu' }), EOA]),
+      {
+        'pre/fix/name': 'H',
+        big: 'I'.repeat(700),
+        v7: 'J',
+        gnu: 'K',
+      },
+    );
   });
 
   it('the end of the archive: members after the two zero blocks are not read; no end blocks, or padding cut short, is a normal end', async () => {
@@ -123,7 +120,17 @@ describe('tar reader: Go archive/tar semantics', () => {
     await refused(Buffer.concat([file('f', 'x', { mode: 0o40755 }), EOA]), /mode bits/);
     await refused(Buffer.concat([header({ name: 'legacy/', type: '\0', size: 0 }), EOA]), /no type flag and a trailing slash/);
     await refused(Buffer.concat([header({ name: 'sparse', type: 'S', size: 0 }), EOA]), /sparse/);
-    await refused(Buffer.concat([pax([['GNU.sparse.major', '1'], ['GNU.sparse.minor', '0']]), file('s', 'x'), EOA]), /sparse/);
+    await refused(
+      Buffer.concat([
+        pax([
+          ['GNU.sparse.major', '1'],
+          ['GNU.sparse.minor', '0'],
+        ]),
+        file('s', 'x'),
+        EOA,
+      ]),
+      /sparse/,
+    );
     await refused(Buffer.concat([pax([['SCHILY.xattr.user.a', 'b']]), file('s', 'x'), EOA]), /extended attributes/);
     await refused(Buffer.concat([file('blobs/.wh.x', 'x'), EOA]), /whiteout/);
     await refused(Buffer.concat([header({ name: 'c', type: '7', size: 0 }), EOA]), /tar type "7"/);

@@ -16,7 +16,8 @@ import { age, blobSet, copyTree, fileSet, prng, runSeed, servedByRegistry, start
 
 const HOUR = 3_600_000;
 const GC = ['gc', '--delete-untagged'];
-const LOCKED_RE = /^regbucket: error: the store is locked by regbucket gc \(pid \d+ on [^,]+, started [^)]+\): wait for it to finish; if it is not running, pass --break-lock \(the lock is \.regbucket-gc\.lock in the store root and expires \d+ minutes after its last refresh\)\n?$/;
+const LOCKED_RE =
+  /^regbucket: error: the store is locked by regbucket gc \(pid \d+ on [^,]+, started [^)]+\): wait for it to finish; if it is not running, pass --break-lock \(the lock is \.regbucket-gc\.lock in the store root and expires \d+ minutes after its last refresh\)\n?$/;
 
 describe('two gc runs at once (filesystem)', () => {
   let work: string;

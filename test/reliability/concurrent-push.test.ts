@@ -14,10 +14,42 @@ const MB = 1 << 20;
 type Round = { kind: string; pushes: [string, string][] };
 
 const ROUNDS: Round[] = [
-  { kind: 'one repository, four tags', pushes: [['w0', 'app:w0'], ['w1', 'app:w1'], ['w2', 'app:w2'], ['multi', 'app:multi']] },
-  { kind: 'four repositories', pushes: [['w0', 'r0:v'], ['w1', 'r1:v'], ['w2', 'r2:v'], ['multi', 'r3:v']] },
-  { kind: 'one image, one tag, four times', pushes: [['multi', 'app:same'], ['multi', 'app:same'], ['multi', 'app:same'], ['multi', 'app:same']] },
-  { kind: 'two tags moving', pushes: [['w0', 'app:a'], ['w1', 'app:a'], ['w2', 'app:b'], ['multi', 'app:b']] },
+  {
+    kind: 'one repository, four tags',
+    pushes: [
+      ['w0', 'app:w0'],
+      ['w1', 'app:w1'],
+      ['w2', 'app:w2'],
+      ['multi', 'app:multi'],
+    ],
+  },
+  {
+    kind: 'four repositories',
+    pushes: [
+      ['w0', 'r0:v'],
+      ['w1', 'r1:v'],
+      ['w2', 'r2:v'],
+      ['multi', 'r3:v'],
+    ],
+  },
+  {
+    kind: 'one image, one tag, four times',
+    pushes: [
+      ['multi', 'app:same'],
+      ['multi', 'app:same'],
+      ['multi', 'app:same'],
+      ['multi', 'app:same'],
+    ],
+  },
+  {
+    kind: 'two tags moving',
+    pushes: [
+      ['w0', 'app:a'],
+      ['w1', 'app:a'],
+      ['w2', 'app:b'],
+      ['multi', 'app:b'],
+    ],
+  },
 ];
 
 describe('concurrent pushes into one store (filesystem)', () => {

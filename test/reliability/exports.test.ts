@@ -15,7 +15,10 @@ const TAGS = ['a', 'b', 'c', 'd'];
 beforeAll(async () => {
   store = tempDir();
   const src = join(tempDir(), 'src');
-  await makeLayout(src, TAGS.map((ref) => ({ ref, layers: 1, layerSize: 2048 })));
+  await makeLayout(
+    src,
+    TAGS.map((ref) => ({ ref, layers: 1, layerSize: 2048 })),
+  );
   for (const t of TAGS) await regbucketOk(['--store', store, 'push', `oci:${src}:${t}`, `exp/img:${t}`]);
 }, 240_000);
 

@@ -13,7 +13,8 @@ import { tempDir } from '../lab/tools.js';
 import { runSeed, tagsComplete, trialCount, verifyStore } from './harness.js';
 
 const MB = 1 << 20;
-const S3_OPS = 'GetObject|PutObject|HeadObject|ListObjectsV2|ListObjects|DeleteObjects|DeleteObject|CopyObject|CreateMultipartUpload|UploadPart|UploadPartCopy|CompleteMultipartUpload|AbortMultipartUpload|ListMultipartUploads';
+const S3_OPS =
+  'GetObject|PutObject|HeadObject|ListObjectsV2|ListObjects|DeleteObjects|DeleteObject|CopyObject|CreateMultipartUpload|UploadPart|UploadPartCopy|CompleteMultipartUpload|AbortMultipartUpload|ListMultipartUploads';
 
 function sum(counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);

@@ -8,7 +8,10 @@ import { isRepoName, isTag, parseRepoName, parseStoreRef } from '../../src/image
 import * as P from '../../src/store/paths.js';
 
 const component = fc.stringMatching(/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/, { size: 'small' });
-const repoName = fc.array(component, { minLength: 1, maxLength: 4 }).map((c) => c.join('/')).filter((n) => n.length <= 255);
+const repoName = fc
+  .array(component, { minLength: 1, maxLength: 4 })
+  .map((c) => c.join('/'))
+  .filter((n) => n.length <= 255);
 const tag = fc.stringMatching(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/);
 const hex64 = fc.stringMatching(/^[a-f0-9]{64}$/);
 const PATH_RE = /^(\/[A-Za-z0-9._-]+)+$/;

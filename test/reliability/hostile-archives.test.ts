@@ -70,9 +70,7 @@ describe('hostile docker save archives', () => {
     const bytes = saved.entries.find((e) => e.name === 'layer0/layer.tar')!.data as Buffer;
     writeFileSync(outside, bytes);
     for (const target of [outside, '../../../../../../../../..' + outside]) {
-      const f = legacy('symlink-out.tar', (e) =>
-        e.map((x) => (x.name === 'layer0/layer.tar' ? { name: x.name, type: 'symlink' as const, linkname: target } : x)),
-      );
+      const f = legacy('symlink-out.tar', (e) => e.map((x) => (x.name === 'layer0/layer.tar' ? { name: x.name, type: 'symlink' as const, linkname: target } : x)));
       await expectRefused(`docker-archive:${f}`, /link "layer0\/layer.tar" points (at the absolute path|outside the archive)/);
     }
   });
@@ -128,18 +126,12 @@ describe('hostile docker save archives', () => {
   });
 
   it('refuses a manifest.json naming a missing layer or a path outside the archive', async () => {
-    await expectRefused(
-      `docker-archive:${legacy('missing.tar', (e) => setManifest(e, (m) => (m.Layers[1] = 'nothere/layer.tar')))}`,
-      /layer named in manifest.json, "nothere\/layer.tar" is missing/,
-    );
+    await expectRefused(`docker-archive:${legacy('missing.tar', (e) => setManifest(e, (m) => (m.Layers[1] = 'nothere/layer.tar')))}`, /layer named in manifest.json, "nothere\/layer.tar" is missing/);
     await expectRefused(
       `docker-archive:${legacy('trav.tar', (e) => setManifest(e, (m) => (m.Layers[0] = '../../../../etc/passwd')))}`,
       /names layer "..\/..\/..\/..\/etc\/passwd", a path outside the archive/,
     );
-    await expectRefused(
-      `docker-archive:${legacy('travcfg.tar', (e) => setManifest(e, (m) => (m.Config = '/etc/passwd')))}`,
-      /names config "\/etc\/passwd", a path outside the archive/,
-    );
+    await expectRefused(`docker-archive:${legacy('travcfg.tar', (e) => setManifest(e, (m) => (m.Config = '/etc/passwd')))}`, /names config "\/etc\/passwd", a path outside the archive/);
     await expectRefused(`docker-archive:${legacy('fewer.tar', (e) => setManifest(e, (m) => m.Layers.pop()))}`, /lists 1 layers but its config has 2 diff_ids/);
     await expectRefused(`docker-archive:${legacy('nomanifest.tar', (e) => e.filter((x) => x.name !== 'manifest.json'))}`, /no manifest.json/);
   });

@@ -66,8 +66,7 @@ describe('S3 servers with quirks', () => {
   });
 
   /** The CLI through the proxy. */
-  const via = (args: string[], extra: string[] = [], env: Record<string, string> = {}) =>
-    regbucket(['--store', s3.url, '--s3-endpoint', proxy.url, ...extra, ...args], { ...s3.env, ...env });
+  const via = (args: string[], extra: string[] = [], env: Record<string, string> = {}) => regbucket(['--store', s3.url, '--s3-endpoint', proxy.url, ...extra, ...args], { ...s3.env, ...env });
   /** Straight to Swift. */
   const direct = (args: string[]) => regbucket([...s3.args, ...args], s3.env);
   const keys = async (): Promise<string[]> => {
@@ -121,7 +120,9 @@ describe('S3 servers with quirks', () => {
     expect(await tags()).toEqual(before);
     const v = await verifyStore(s3.args, s3.env);
     expect(v.problems).toEqual([]);
-    console.log(`[s3-quirks listings] pages of 7 without tokens: ls equal, gc plan equal, deleted ${done.lists.blobs.length} blobs and 3 multipart uploads as planned; listings cut ${proxy.quirked().cut}`);
+    console.log(
+      `[s3-quirks listings] pages of 7 without tokens: ls equal, gc plan equal, deleted ${done.lists.blobs.length} blobs and 3 multipart uploads as planned; listings cut ${proxy.quirked().cut}`,
+    );
   }, 300_000);
 
   it('a listing that says "more" with nothing to continue from fails loudly, and gc deletes nothing', async () => {
@@ -172,7 +173,7 @@ describe('S3 servers with quirks', () => {
     expect(v.problems).toEqual([]);
   }, 300_000);
 
-  it("a server whose Date header is two hours off: gc deletes nothing and says why in one line", async () => {
+  it('a server whose Date header is two hours off: gc deletes nothing and says why in one line', async () => {
     const before = await keys();
     proxy.quirks = { dateOffsetMs: TWO_HOURS };
     const r = await via(['gc', '--min-age', '0']);

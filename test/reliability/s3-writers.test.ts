@@ -106,8 +106,24 @@ describe('S3 store: pushes killed and pushes side by side', () => {
   it('four pushers at once, images sharing layers: all exit 0, verify clean, every tag resolves', async () => {
     // Two rounds (Swift is slow; the filesystem test runs all four kinds of round).
     const rounds = [
-      { kind: 'one repository', pushes: [['w0', 'app:w0'], ['w1', 'app:w1'], ['w2', 'app:w2'], ['multi', 'app:multi']] },
-      { kind: 'one image, one tag, four times', pushes: [['multi', 'app:same'], ['multi', 'app:same'], ['multi', 'app:same'], ['multi', 'app:same']] },
+      {
+        kind: 'one repository',
+        pushes: [
+          ['w0', 'app:w0'],
+          ['w1', 'app:w1'],
+          ['w2', 'app:w2'],
+          ['multi', 'app:multi'],
+        ],
+      },
+      {
+        kind: 'one image, one tag, four times',
+        pushes: [
+          ['multi', 'app:same'],
+          ['multi', 'app:same'],
+          ['multi', 'app:same'],
+          ['multi', 'app:same'],
+        ],
+      },
     ];
     let processes = 0;
     let tagsChecked = 0;

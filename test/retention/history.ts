@@ -53,7 +53,10 @@ export async function buildHistory(s: TestStore, repo: string, seed: number, now
   for (let i = int(0, 2); i > 0; i--) {
     const kids = [pick(images), pick(images)].filter((x, j, a) => a.indexOf(x) === j);
     const ix = await index(d, repo, kids);
-    h.children.set(ix.digest, kids.map((k) => k.manifest.digest));
+    h.children.set(
+      ix.digest,
+      kids.map((k) => k.manifest.digest),
+    );
     h.blobs.set(ix.digest, []);
     manifests.push(ix);
   }

@@ -77,10 +77,18 @@ async function trial(make: () => TestStore, historySeed: number, policySeed: num
 
   const r = plan.repositories[0];
   if (!r) return; // the policy governs no repository here
-  const planned = r.tags.filter((t) => t.action === 'untag').map((t) => t.tag).sort();
+  const planned = r.tags
+    .filter((t) => t.action === 'untag')
+    .map((t) => t.tag)
+    .sort();
   expect(outcome.skipped).toEqual([]);
   expect(outcome.untagged.map((u) => u.tag)).toEqual(planned);
-  expect(outcome.deleted.map((x) => x.digest).sort()).toEqual(r.manifests.filter((m) => m.action === 'delete').map((m) => m.digest).sort());
+  expect(outcome.deleted.map((x) => x.digest).sort()).toEqual(
+    r.manifests
+      .filter((m) => m.action === 'delete')
+      .map((m) => m.digest)
+      .sort(),
+  );
 
   const kept = r.tags.filter((t) => t.action === 'keep');
   expect((await listTags(s.d, 'app')).sort()).toEqual(kept.map((t) => t.tag).sort());
@@ -93,7 +101,10 @@ async function trial(make: () => TestStore, historySeed: number, policySeed: num
   expect(problems).toEqual([]);
   // Independently: what the kept non-attachment tags reach (children, referrers, attachments).
   for (const t of r.tags.filter((x) => x.action === 'untag')) {
-    expect(p.protect.some((re) => new RegExp(re).test(t.tag)), `${t.tag} is protected`).toBe(false);
+    expect(
+      p.protect.some((re) => new RegExp(re).test(t.tag)),
+      `${t.tag} is protected`,
+    ).toBe(false);
     const subject = h.attachments.get(t.tag);
     if (subject) expect(seen.has(subject), `attachment ${t.tag} removed while ${subject} is kept`).toBe(false);
     else {

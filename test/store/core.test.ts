@@ -165,13 +165,7 @@ describe('manifests and tags', () => {
     const after = await files(d);
     const removed = before.filter((f) => !after.includes(f));
     expect(removed.sort()).toEqual(
-      [
-        P.revisionLinkPath('a', one.digest),
-        P.tagCurrentLinkPath('a', 'x'),
-        P.tagIndexLinkPath('a', 'x', one.digest),
-        P.tagCurrentLinkPath('a', 'y'),
-        P.tagIndexLinkPath('a', 'y', one.digest),
-      ].sort(),
+      [P.revisionLinkPath('a', one.digest), P.tagCurrentLinkPath('a', 'x'), P.tagIndexLinkPath('a', 'x', one.digest), P.tagCurrentLinkPath('a', 'y'), P.tagIndexLinkPath('a', 'y', one.digest)].sort(),
     );
     await expect(getManifest(d, 'a', one.digest)).rejects.toBeInstanceOf(NotFoundError);
   });

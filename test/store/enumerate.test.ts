@@ -59,7 +59,13 @@ describe('parseStorePath', () => {
     ];
     for (const [path, want] of cases) expect(P.parseStorePath(path), path).toEqual({ kind: 'stray', path, ...want });
     // A repository name no storage path can hold: nothing in it is read; one outside the grammar but storable is a repository.
-    expect(P.parseStorePath(`${R}/bad name/_layers/sha256/${H1}/link`)).toEqual({ kind: 'stray', path: `${R}/bad name/_layers/sha256/${H1}/link`, repo: 'bad name', area: '_layers', unaddressable: true });
+    expect(P.parseStorePath(`${R}/bad name/_layers/sha256/${H1}/link`)).toEqual({
+      kind: 'stray',
+      path: `${R}/bad name/_layers/sha256/${H1}/link`,
+      repo: 'bad name',
+      area: '_layers',
+      unaddressable: true,
+    });
     expect(P.parseStorePath(`${R}/MyOrg/app/_layers/sha256/${H1}/link`)).toMatchObject({ kind: 'layer-link', repo: 'MyOrg/app' });
   });
 });
@@ -134,7 +140,12 @@ describe('enumerateStore', () => {
     const firstLink = whole.findIndex((e) => e.kind === 'layer-link' && e.repo === 'a');
     expect(firstArea).toBeLessThan(firstLink);
     // The tree walk sees an upload's directory too, and the repository with only uploads.
-    expect(byTree.filter((e) => e.kind === 'upload-dir').map((e) => e.path).sort()).toEqual([P.uploadDir('a', 'u1'), P.uploadDir('a', 'u2'), P.uploadDir('only', 'u3')]);
+    expect(
+      byTree
+        .filter((e) => e.kind === 'upload-dir')
+        .map((e) => e.path)
+        .sort(),
+    ).toEqual([P.uploadDir('a', 'u1'), P.uploadDir('a', 'u2'), P.uploadDir('only', 'u3')]);
   });
 
   it('keeps to the named repositories (not those nested in them) and to the kinds asked for', async () => {
@@ -146,10 +157,25 @@ describe('enumerateStore', () => {
     await fill(tree);
     for (const d of [flat, tree]) {
       const got = await collect(d, { concurrency: 2, repos: ['a'], layers: false, uploads: false, tagHistory: false });
-      expect(got.every((e) => (e as { repo?: string }).repo === 'a'), d.name).toBe(true);
-      expect(got.some((e) => e.kind === 'blob-data' || e.kind === 'layer-link' || e.kind === 'upload-file' || e.kind === 'tag-index'), d.name).toBe(false);
-      expect(got.filter((e) => e.kind === 'tag-current').map((e) => e.path).sort(), d.name).toEqual([`${P.tagsDir('a')}/.bad/current/link`, P.tagCurrentLinkPath('a', 'v1')]);
-      expect(got.filter((e) => e.kind === 'revision-link').map((e) => e.path), d.name).toEqual([P.revisionLinkPath('a', D2)]);
+      expect(
+        got.every((e) => (e as { repo?: string }).repo === 'a'),
+        d.name,
+      ).toBe(true);
+      expect(
+        got.some((e) => e.kind === 'blob-data' || e.kind === 'layer-link' || e.kind === 'upload-file' || e.kind === 'tag-index'),
+        d.name,
+      ).toBe(false);
+      expect(
+        got
+          .filter((e) => e.kind === 'tag-current')
+          .map((e) => e.path)
+          .sort(),
+        d.name,
+      ).toEqual([`${P.tagsDir('a')}/.bad/current/link`, P.tagCurrentLinkPath('a', 'v1')]);
+      expect(
+        got.filter((e) => e.kind === 'revision-link').map((e) => e.path),
+        d.name,
+      ).toEqual([P.revisionLinkPath('a', D2)]);
     }
   });
 
@@ -162,7 +188,10 @@ describe('enumerateStore', () => {
     await fill(tree);
     for (const d of [flat, tree]) {
       const ages = await uploadAges(d, 'a', 2);
-      expect(ages.map((u) => u.id), d.name).toEqual(['u1', 'u2']);
+      expect(
+        ages.map((u) => u.id),
+        d.name,
+      ).toEqual(['u1', 'u2']);
       expect(ages[0]!.startedAt, d.name).toBe(Date.parse('2026-01-02T03:04:05Z'));
       expect(ages[1]!.startedAt, d.name).toBeGreaterThan(Date.now() - 3_600_000);
     }

@@ -18,15 +18,19 @@ interface PullStats {
 
 function badBlobs(layout: string): string[] {
   const dir = join(layout, 'blobs', 'sha256');
-  return readdirSync(dir).filter((hex) => createHash('sha256').update(readFileSync(join(dir, hex))).digest('hex') !== hex);
+  return readdirSync(dir).filter(
+    (hex) =>
+      createHash('sha256')
+        .update(readFileSync(join(dir, hex)))
+        .digest('hex') !== hex,
+  );
 }
 
 describe('pull into an existing layout', () => {
   let store: string;
   let out: string;
   let layers: string[];
-  const pull = async (...extra: string[]): Promise<PullStats> =>
-    (await regbucketOk(['--store', store, '--json', 'pull', ...extra, 'team/app:v1', `oci:${out}:v1`])).json<{ stats: PullStats }>().stats;
+  const pull = async (...extra: string[]): Promise<PullStats> => (await regbucketOk(['--store', store, '--json', 'pull', ...extra, 'team/app:v1', `oci:${out}:v1`])).json<{ stats: PullStats }>().stats;
 
   beforeAll(async () => {
     const src = join(tempDir(), 'layout');

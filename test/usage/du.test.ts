@@ -21,10 +21,11 @@ function dirs(p: string): string[] {
 function bruteForce(root: string): { repos: Map<string, Set<string>>; sizes: Map<string, number> } {
   const sizes = new Map<string, number>();
   const blobs = join(root, V2, 'blobs/sha256');
-  for (const shard of dirs(blobs)) for (const hex of dirs(join(blobs, shard))) {
-    const data = join(blobs, shard, hex, 'data');
-    if (existsSync(data)) sizes.set(hex, statSync(data).size);
-  }
+  for (const shard of dirs(blobs))
+    for (const hex of dirs(join(blobs, shard))) {
+      const data = join(blobs, shard, hex, 'data');
+      if (existsSync(data)) sizes.set(hex, statSync(data).size);
+    }
   const repos = new Map<string, Set<string>>();
   const visit = (dir: string, name: string): void => {
     const kids = dirs(dir);

@@ -71,7 +71,11 @@ describe('BlobHasher', () => {
     for (const b of blobs) for (const d of [fs, mem]) await putBlobContent(d, sha256(b), b);
     await mem.putContent('/docker/registry/v2/blobs/sha256/aa/' + 'a'.repeat(64) + '/data', 'lies');
     const liar = `sha256:${'a'.repeat(64)}` as const;
-    for (const [d, mode] of [[fs, 'main'], [mem, 'main'], [mem, 'workers']] as const) {
+    for (const [d, mode] of [
+      [fs, 'main'],
+      [mem, 'main'],
+      [mem, 'workers'],
+    ] as const) {
       const h = new BlobHasher(d, { threads: 2, streamHashing: mode });
       try {
         for (const b of blobs) expect(await h.hash(sha256(b))).toEqual({ digest: sha256(b), size: b.length });
@@ -98,9 +102,10 @@ describe('eachLimit', () => {
     });
     expect(peak).toBe(3);
     expect(seen.sort()).toEqual([1, 2, 3, 4, 5, 6, 7]);
-    await expect(eachLimit([1, 2, 3], 2, async (n) => {
-      if (n === 2) throw new Error('two');
-    })).rejects.toThrow('two');
+    await expect(
+      eachLimit([1, 2, 3], 2, async (n) => {
+        if (n === 2) throw new Error('two');
+      }),
+    ).rejects.toThrow('two');
   });
 });
-

@@ -138,9 +138,7 @@ describe('verify on a store the registry wrote', () => {
     for (const flags of [[], ['--no-hash']]) {
       const { r, report } = await verify(store, ...flags);
       expect(r.code).toBe(3);
-      expect(only(report, 'digest-mismatch')).toEqual([
-        expect.objectContaining({ digest: single.manifest.digest, path: blobData(single.manifest.digest), usedBy: ['team/app:one'] }),
-      ]);
+      expect(only(report, 'digest-mismatch')).toEqual([expect.objectContaining({ digest: single.manifest.digest, path: blobData(single.manifest.digest), usedBy: ['team/app:one'] })]);
     }
   });
 
@@ -150,9 +148,7 @@ describe('verify on a store the registry wrote', () => {
     rmSync(onDisk(store, `${V2}/blobs/sha256/${hex(layer.digest).slice(0, 2)}/${hex(layer.digest)}`), { recursive: true });
     const { r, report } = await verify(store);
     expect(r.code).toBe(3);
-    expect(only(report, 'missing-blob')).toEqual([
-      expect.objectContaining({ repo: 'team/app', tag: 'one', digest: layer.digest, manifest: single.manifest.digest, path: blobData(layer.digest) }),
-    ]);
+    expect(only(report, 'missing-blob')).toEqual([expect.objectContaining({ repo: 'team/app', tag: 'one', digest: layer.digest, manifest: single.manifest.digest, path: blobData(layer.digest) })]);
     const link = repoPath('team/app', `_layers/sha256/${hex(layer.digest)}/link`);
     expect(only(report, 'dangling-layer-link')).toEqual([expect.objectContaining({ severity: 'warning', digest: layer.digest, path: link })]);
 

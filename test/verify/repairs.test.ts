@@ -128,58 +128,86 @@ describe.each(backends)('repairs on a %s store', (_name, open) => {
     await b?.driver.close();
   });
 
-  it('a corrupted blob (same size, other bytes): push --repair replaces it', async () => {
-    const path = blobDataPath(layers[0]!.digest);
-    const bytes = await readAll(await b.driver.reader(path));
-    bytes[bytes.length >> 1]! ^= 0xff;
-    await b.driver.putContent(path, bytes);
-    // A plain push sees the right size and keeps it: only a re-hash finds it.
-    const plain = await cli(['--json', 'push', `oci:${src}:v1`, 'team/app:v1']);
-    expect(plain.json<{ stats: { blobsUploaded: number } }>().stats.blobsUploaded).toBe(0);
-    await repairedByAdvice('digest-mismatch', 'regbucket push --repair <source> team/app:v1');
-  }, SLOW);
+  it(
+    'a corrupted blob (same size, other bytes): push --repair replaces it',
+    async () => {
+      const path = blobDataPath(layers[0]!.digest);
+      const bytes = await readAll(await b.driver.reader(path));
+      bytes[bytes.length >> 1]! ^= 0xff;
+      await b.driver.putContent(path, bytes);
+      // A plain push sees the right size and keeps it: only a re-hash finds it.
+      const plain = await cli(['--json', 'push', `oci:${src}:v1`, 'team/app:v1']);
+      expect(plain.json<{ stats: { blobsUploaded: number } }>().stats.blobsUploaded).toBe(0);
+      await repairedByAdvice('digest-mismatch', 'regbucket push --repair <source> team/app:v1');
+    },
+    SLOW,
+  );
 
-  it('a truncated blob: a plain push re-writes it', async () => {
-    const path = blobDataPath(layers[1]!.digest);
-    const bytes = await readAll(await b.driver.reader(path));
-    await b.driver.putContent(path, bytes.subarray(0, 100));
-    await repairedByAdvice('size-mismatch', 'regbucket push <source> team/app:v1');
-  }, SLOW);
+  it(
+    'a truncated blob: a plain push re-writes it',
+    async () => {
+      const path = blobDataPath(layers[1]!.digest);
+      const bytes = await readAll(await b.driver.reader(path));
+      await b.driver.putContent(path, bytes.subarray(0, 100));
+      await repairedByAdvice('size-mismatch', 'regbucket push <source> team/app:v1');
+    },
+    SLOW,
+  );
 
-  it('a missing blob: a plain push re-writes it', async () => {
-    await b.driver.delete(blobDataPath(layers[0]!.digest));
-    await repairedByAdvice('missing-blob', 'regbucket push <source> team/app:v1');
-  }, SLOW);
+  it(
+    'a missing blob: a plain push re-writes it',
+    async () => {
+      await b.driver.delete(blobDataPath(layers[0]!.digest));
+      await repairedByAdvice('missing-blob', 'regbucket push <source> team/app:v1');
+    },
+    SLOW,
+  );
 
-  it('a missing manifest blob under its revision link: a plain push writes it again', async () => {
-    await b.driver.delete(blobDataPath(manifestDigest));
-    await repairedByAdvice('missing-blob', 'regbucket push <source> team/app:v1');
-  }, SLOW);
+  it(
+    'a missing manifest blob under its revision link: a plain push writes it again',
+    async () => {
+      await b.driver.delete(blobDataPath(manifestDigest));
+      await repairedByAdvice('missing-blob', 'regbucket push <source> team/app:v1');
+    },
+    SLOW,
+  );
 
-  it('a corrupted manifest blob: push --repair writes it again', async () => {
-    const path = blobDataPath(manifestDigest);
-    const bytes = await b.driver.getContent(path);
-    await b.driver.putContent(path, Buffer.from(bytes.toString().replace('"schemaVersion":2', '"schemaVersion":3')));
-    await repairedByAdvice('digest-mismatch', 'regbucket push --repair <source> team/app:v1');
-  }, SLOW);
+  it(
+    'a corrupted manifest blob: push --repair writes it again',
+    async () => {
+      const path = blobDataPath(manifestDigest);
+      const bytes = await b.driver.getContent(path);
+      await b.driver.putContent(path, Buffer.from(bytes.toString().replace('"schemaVersion":2', '"schemaVersion":3')));
+      await repairedByAdvice('digest-mismatch', 'regbucket push --repair <source> team/app:v1');
+    },
+    SLOW,
+  );
 
-  it("an index's child whose revision link is gone, and a child's layer gone: a push of the index re-writes both", async () => {
-    await b.driver.delete(revisionLinkPath('team/multi', child).replace(/\/link$/, ''));
-    await repairedByAdvice('missing-child', 'regbucket push <source> team/multi:2');
-    const childManifest = JSON.parse((await b.driver.getContent(blobDataPath(child))).toString()) as { layers: { digest: Digest }[] };
-    await b.driver.delete(blobDataPath(childManifest.layers[0]!.digest));
-    await repairedByAdvice('missing-blob', 'regbucket push <source> team/multi:2');
-  }, SLOW);
+  it(
+    "an index's child whose revision link is gone, and a child's layer gone: a push of the index re-writes both",
+    async () => {
+      await b.driver.delete(revisionLinkPath('team/multi', child).replace(/\/link$/, ''));
+      await repairedByAdvice('missing-child', 'regbucket push <source> team/multi:2');
+      const childManifest = JSON.parse((await b.driver.getContent(blobDataPath(child))).toString()) as { layers: { digest: Digest }[] };
+      await b.driver.delete(blobDataPath(childManifest.layers[0]!.digest));
+      await repairedByAdvice('missing-blob', 'regbucket push <source> team/multi:2');
+    },
+    SLOW,
+  );
 
-  it('the real registry, started after the repairs, serves every image', async () => {
-    const registry = await startRegistry({ storage: b.storage });
-    try {
-      await expectServed(registry.host, 'team/app:v1', image.digest);
-      await expectServed(registry.host, 'team/multi:2', index.digest, ['linux/amd64', 'linux/arm64']);
-    } finally {
-      await registry.stop();
-    }
-  }, SLOW);
+  it(
+    'the real registry, started after the repairs, serves every image',
+    async () => {
+      const registry = await startRegistry({ storage: b.storage });
+      try {
+        await expectServed(registry.host, 'team/app:v1', image.digest);
+        await expectServed(registry.host, 'team/multi:2', index.digest, ['linux/amd64', 'linux/arm64']);
+      } finally {
+        await registry.stop();
+      }
+    },
+    SLOW,
+  );
 });
 
 describe('the other advice, each run as printed (filesystem)', () => {
@@ -200,24 +228,40 @@ describe('the other advice, each run as printed (filesystem)', () => {
 
   const layer = (): Digest => (JSON.parse(image.bytes.toString()) as { layers: { digest: Digest }[] }).layers[0]!.digest;
 
-  it('a malformed layer link: verify --fix', async () => {
-    await d().putContent(`/docker/registry/v2/repositories/team/app/_layers/sha256/${layer().slice(7)}/link`, `${layer()}\n`);
-    await fixedByAdvice('malformed-link', 'regbucket verify --fix');
-  }, SLOW);
+  it(
+    'a malformed layer link: verify --fix',
+    async () => {
+      await d().putContent(`/docker/registry/v2/repositories/team/app/_layers/sha256/${layer().slice(7)}/link`, `${layer()}\n`);
+      await fixedByAdvice('malformed-link', 'regbucket verify --fix');
+    },
+    SLOW,
+  );
 
-  it('a layer link gone (blob unknown to the registry): verify --fix', async () => {
-    await d().delete(`/docker/registry/v2/repositories/team/app/_layers/sha256/${layer().slice(7)}`);
-    await fixedByAdvice('unlinked-blob', 'regbucket verify --fix');
-  }, SLOW);
+  it(
+    'a layer link gone (blob unknown to the registry): verify --fix',
+    async () => {
+      await d().delete(`/docker/registry/v2/repositories/team/app/_layers/sha256/${layer().slice(7)}`);
+      await fixedByAdvice('unlinked-blob', 'regbucket verify --fix');
+    },
+    SLOW,
+  );
 
-  it("a tag whose manifest is not a revision: a push (or untag)", async () => {
-    await d().delete(revisionLinkPath('team/app', image.digest as Digest).replace(/\/link$/, ''));
-    await fixedByAdvice('tag-revision-missing', 'regbucket push <source> team/app:v1; or: regbucket delete team/app:v1');
-  }, SLOW);
+  it(
+    'a tag whose manifest is not a revision: a push (or untag)',
+    async () => {
+      await d().delete(revisionLinkPath('team/app', image.digest as Digest).replace(/\/link$/, ''));
+      await fixedByAdvice('tag-revision-missing', 'regbucket push <source> team/app:v1; or: regbucket delete team/app:v1');
+    },
+    SLOW,
+  );
 
-  it('a tag without its current link: untag', async () => {
-    await regbucketOk(['--store', dir, 'tag', 'team/app:v1', 'broken']);
-    await d().delete('/docker/registry/v2/repositories/team/app/_manifests/tags/broken/current');
-    await fixedByAdvice('tag-without-current', 'regbucket delete team/app:broken');
-  }, SLOW);
+  it(
+    'a tag without its current link: untag',
+    async () => {
+      await regbucketOk(['--store', dir, 'tag', 'team/app:v1', 'broken']);
+      await d().delete('/docker/registry/v2/repositories/team/app/_manifests/tags/broken/current');
+      await fixedByAdvice('tag-without-current', 'regbucket delete team/app:broken');
+    },
+    SLOW,
+  );
 });
