@@ -4,12 +4,11 @@
 // - a manifest is deleted only if the repository, read afresh after the untagging, still plans
 //   its deletion under the same policy and time, and no tag names it now.
 // Untag is the registry's: the whole `tags/<tag>/` directory (on S3 every key under the prefix
-// with its slash). Manifest deletion is delete-by-digest (store/removal.ts).
+// with its slash). Manifest deletion is delete-by-digest: the revision link, in batches (deleteManifests).
 import { type FileInfo, type StorageDriver } from '../drivers/driver.js';
 import type { Digest } from '../image/digest.js';
 import { linkEtag, readTagCurrent } from '../store/links.js';
-import { tagCurrentLinkPath, tagsDir } from '../store/paths.js';
-import { executeDelete } from '../store/removal.js';
+import { revisionLinkPath, tagCurrentLinkPath, tagsDir } from '../store/paths.js';
 import { untag } from '../store/tags.js';
 import { eachLimit } from '../util/each-limit.js';
 import { readRepository, type ReadOptions } from './inventory.js';
@@ -110,27 +109,58 @@ async function untagTree(d: StorageDriver, repo: string, tags: TagDecision[], co
   });
 }
 
+/**
+ * The repository is read again (tags, current links, revisions and their times; manifests pushed
+ * since the plan) and planned again: a manifest goes only if that plan still deletes it and no
+ * tag names it. Deletion is delete-by-digest (its revision link; no tag names it), in batches:
+ * each batch holds manifests no other doomed one must precede (deletionOrder), so a run cut short
+ * still never leaves a kept index or referrer naming a deleted manifest.
+ */
 async function deleteManifests(d: StorageDriver, r: RepoRetention, facts: RepoFacts, opts: ExecuteOptions, out: PruneOutcome): Promise<void> {
   const order = deletionOrder(r, facts);
   if (order.length === 0) return;
-  const fresh = await readRepository(d, r.name, opts);
+  const fresh = await readRepository(d, r.name, opts, facts.manifests);
   const again = planRepository(fresh, opts.policyOf(r.name), opts.now);
   const stillGoing = new Set(again.manifests.filter((m) => m.action === 'delete').map((m) => m.digest));
   const named = new Set(fresh.tags.map((t) => t.digest));
+  const going: Digest[] = [];
   for (const digest of order) {
     if (!stillGoing.has(digest) || named.has(digest)) {
       out.skipped.push({ repo: r.name, digest, why: named.has(digest) ? 'a tag names it now' : 'the repository changed since the plan: it is kept now' });
-      continue;
-    }
-    await executeDelete(d, { manifests: [{ repo: r.name, digest, mediaType: null, untag: [], referencedBy: [] }], tags: [] });
-    out.deleted.push({ repo: r.name, digest });
+    } else going.push(digest);
   }
+  for (const batch of deletionBatches(going, fresh)) {
+    await d.deleteFiles(batch.map((digest) => revisionLinkPath(r.name, digest)));
+    for (const digest of batch) out.deleted.push({ repo: r.name, digest });
+  }
+}
+
+/** `order` (an index before its children, a referrer before its subject) cut into batches whose members need no order among them. */
+function deletionBatches(order: Digest[], f: RepoFacts): Digest[][] {
+  const inOrder = new Set(order);
+  const namedBy = new Map<Digest, Digest[]>(); // a doomed manifest -> the doomed ones naming it
+  for (const p of order) {
+    const m = f.manifests?.get(p);
+    if (m?.state !== 'ok') continue;
+    for (const c of m.subject ? [...m.children, m.subject] : m.children) if (inOrder.has(c)) namedBy.set(c, [...(namedBy.get(c) ?? []), p]);
+  }
+  const batches: Digest[][] = [[]];
+  let members = new Set<Digest>();
+  for (const digest of order) {
+    if ((namedBy.get(digest) ?? []).some((p) => members.has(p))) {
+      batches.push([]); // it must go after a member of this batch
+      members = new Set();
+    }
+    batches[batches.length - 1]!.push(digest);
+    members.add(digest);
+  }
+  return batches.filter((b) => b.length > 0);
 }
 
 /** Carries the plan out, repository by repository. */
 export async function executeRetention(d: StorageDriver, plan: RepoRetention[], facts: Map<string, RepoFacts>, opts: ExecuteOptions): Promise<PruneOutcome> {
   const out: PruneOutcome = { untagged: [], deleted: [], skipped: [] };
-  await eachLimit(plan, Math.max(1, Math.ceil(opts.concurrency / 4)), async (r) => {
+  await eachLimit(plan, opts.concurrency, async (r) => {
     const tags = r.tags.filter((t) => t.action === 'untag');
     if (tags.length > 0) {
       if (d.prefersFlatListing) await untagFlat(d, r.name, tags, out);

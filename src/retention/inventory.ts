@@ -28,18 +28,20 @@ async function tagTimes(d: StorageDriver, repos: RepoScan[], concurrency: number
   });
 }
 
-function factsOf(table: BlobTable, graph: ManifestGraph | undefined, r: RepoScan): RepoFacts {
+/** The manifests read, by digest: one map that every repository's facts share. */
+function manifestFacts(table: BlobTable, graph: ManifestGraph, into = new Map<Digest, ManifestFact>()): Map<Digest, ManifestFact> {
+  const digest = (i: number): Digest => table.set.digest(i);
+  for (const [i, info] of graph) {
+    if (info.state === 'ok') into.set(digest(i), { state: 'ok', children: info.children.map(digest), ...(info.subject >= 0 ? { subject: digest(info.subject) } : {}) });
+    else into.set(digest(i), info);
+  }
+  return into;
+}
+
+function factsOf(table: BlobTable, manifests: Map<Digest, ManifestFact> | undefined, r: RepoScan): RepoFacts {
   const digest = (i: number): Digest => table.set.digest(i);
   const revisions = new Map<Digest, number>();
   r.revisions.forEach((rev, j) => revisions.set(digest(rev), r.revisionTimes[j]!));
-  let manifests: Map<Digest, ManifestFact> | undefined;
-  if (graph) {
-    manifests = new Map();
-    for (const [i, info] of graph) {
-      if (info.state === 'ok') manifests.set(digest(i), { state: 'ok', children: info.children.map(digest), ...(info.subject >= 0 ? { subject: digest(info.subject) } : {}) });
-      else manifests.set(digest(i), info);
-    }
-  }
   return {
     name: r.name,
     tags: r.tags.map((t) => ({
@@ -53,20 +55,43 @@ function factsOf(table: BlobTable, graph: ManifestGraph | undefined, r: RepoScan
   };
 }
 
-async function toFacts(d: StorageDriver, table: BlobTable, scans: RepoScan[], opts: ReadOptions): Promise<RepoFacts[]> {
+/**
+ * `known`: manifests read before, whose facts stand. A manifest read whole is content-addressed:
+ * it reads the same again, so only revisions it lacks (pushed since) are read.
+ */
+async function toFacts(d: StorageDriver, table: BlobTable, scans: RepoScan[], opts: ReadOptions, known?: Map<Digest, ManifestFact>): Promise<RepoFacts[]> {
   await tagTimes(d, scans, opts.concurrency);
   const want = scans.filter((r) => opts.wantManifests(r.name, r.tags));
   // One graph for all: a manifest (content-addressed) reads the same in every repository.
   const graph: ManifestGraph = new Map();
-  await readManifests(
-    d,
+  const revisions = want.flatMap((r) => r.revisions);
+  await readManifests(d, table, graph, known ? revisions.filter((i) => known.get(table.set.digest(i))?.state !== 'ok') : revisions, { concurrency: opts.concurrency });
+  const manifests = manifestFacts(
     table,
     graph,
-    want.flatMap((r) => r.revisions),
-    { concurrency: opts.concurrency },
+    known
+      ? reachable(
+          known,
+          revisions.map((i) => table.set.digest(i)),
+        )
+      : undefined,
   );
   const wanted = new Set(want.map((r) => r.name));
-  return scans.map((r) => factsOf(table, wanted.has(r.name) ? graph : undefined, r));
+  return scans.map((r) => factsOf(table, wanted.has(r.name) ? manifests : undefined, r));
+}
+
+/** The known facts of `roots`, with those of the children they name, recursively. */
+function reachable(known: Map<Digest, ManifestFact>, roots: Digest[]): Map<Digest, ManifestFact> {
+  const out = new Map<Digest, ManifestFact>();
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const g = stack.pop()!;
+    const f = known.get(g);
+    if (out.has(g) || !f) continue;
+    out.set(g, f); // one not read whole is read again (toFacts) and replaced
+    if (f.state === 'ok') stack.push(...f.children);
+  }
+  return out;
 }
 
 /** Every repository `select` accepts, sorted by name. */
@@ -76,11 +101,14 @@ export async function readRepositories(d: StorageDriver, select: (repo: string) 
   return toFacts(d, table, scans, opts);
 }
 
-/** One repository read afresh (the re-check before deleting in it). */
-export async function readRepository(d: StorageDriver, name: string, opts: ReadOptions): Promise<RepoFacts> {
+/**
+ * One repository read afresh (the re-check before deleting in it): its tags, current links and
+ * revisions with their times; of the manifests only those `known` lacks (read whole) are read.
+ */
+export async function readRepository(d: StorageDriver, name: string, opts: ReadOptions, known?: Map<Digest, ManifestFact>): Promise<RepoFacts> {
   const table = new BlobTable();
   const scan = await scanRepository(d, table, name, { concurrency: opts.concurrency });
-  return (await toFacts(d, table, [scan], opts))[0]!;
+  return (await toFacts(d, table, [scan], opts, known))[0]!;
 }
 
 // ---- du: the same scan, with blob sizes and the gc's marking ----
