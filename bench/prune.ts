@@ -7,7 +7,8 @@
 // Stores are written directly in the registry layout (bench/gc.ts writeStore), once per side;
 // du runs first (it only reads), then prune, on the same two stores.
 // S3: Swift's S3 API behind the lab proxy (20 ms added a request, requests counted by kind).
-// Run: npx tsx bench/prune.ts [fs|s3|all]; BENCH_REPOS / BENCH_S3_REPOS set the sizes (tags: 100 each).
+// Run: npx tsx bench/prune.ts [fs|s3|all]; BENCH_REPOS / BENCH_S3_REPOS set the sizes (tags: 100 each);
+// BENCH_API_TIMEOUT (seconds) cuts the API script short and extrapolates its time from its DELETE rate.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,18 +30,46 @@ async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<string>
   return r.stdout;
 }
 
-/** The script users write: what it costs in HTTP requests. */
-async function apiScript(host: string, mode: 'prune' | 'du'): Promise<{ requests: number; removed: number; bytes: number }> {
+interface ApiRun {
+  requests: number;
+  removed: number;
+  bytes: number;
+  /** Set when BENCH_API_TIMEOUT cut the run short: its total time extrapolated from the DELETE rate. */
+  cut?: { after: number; extrapolated: number; deletesPerSecond: number };
+}
+
+class Cut extends Error {}
+
+/** The script users write: what it costs in HTTP requests. BENCH_API_TIMEOUT (seconds) bounds it. */
+async function apiScript(host: string, mode: 'prune' | 'du', expectedDeletes: number): Promise<ApiRun> {
   const limit = pLimit(8);
+  const t0 = Date.now();
+  const deadline = t0 + Number(process.env.BENCH_API_TIMEOUT ?? Infinity) * 1000;
+  let firstDelete: number | undefined;
   let requests = 0;
   let removed = 0;
   let bytes = 0;
   const req = async (method: string, path: string): Promise<Response> => {
+    if (Date.now() > deadline) throw new Cut();
+    if (method === 'DELETE') firstDelete ??= Date.now();
     requests++;
     const r = await fetch(`http://${host}${path}`, { method, headers: { Accept: MANIFEST_ACCEPT } });
     if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
     return r;
   };
+  try {
+    await script(req, limit, mode, (n) => (bytes += n), () => removed++);
+  } catch (err) {
+    if (!(err instanceof Cut)) throw err;
+    await limit(() => undefined); // the requests in flight settle
+    const after = (Date.now() - t0) / 1000;
+    const rate = firstDelete && removed > 0 ? removed / ((Date.now() - firstDelete) / 1000) : 0;
+    return { requests, removed, bytes, cut: { after, deletesPerSecond: rate, extrapolated: rate > 0 ? after + (expectedDeletes - removed) / rate : NaN } };
+  }
+  return { requests, removed, bytes };
+}
+
+async function script(req: (method: string, path: string) => Promise<Response>, limit: ReturnType<typeof pLimit>, mode: 'prune' | 'du', sized: (n: number) => void, removed: () => void): Promise<void> {
   const repos: string[] = [];
   let next: string | null = '/v2/_catalog?n=1000';
   while (next) {
@@ -57,7 +86,7 @@ async function apiScript(host: string, mode: 'prune' | 'du'): Promise<{ requests
           tags.map((t) =>
             limit(async () => {
               const m = (await (await req('GET', `/v2/${repo}/manifests/${t}`)).json()) as { config: { size: number }; layers: { size: number }[] };
-              bytes += m.config.size + m.layers.reduce((n, l) => n + l.size, 0);
+              sized(m.config.size + m.layers.reduce((n, l) => n + l.size, 0));
             }),
           ),
         );
@@ -69,13 +98,12 @@ async function apiScript(host: string, mode: 'prune' | 'du'): Promise<{ requests
         digests.slice(KEEP).map((d) =>
           limit(async () => {
             await req('DELETE', `/v2/${repo}/manifests/${d}`);
-            removed++;
+            removed();
           }),
         ),
       );
     }),
   );
-  return { requests, removed, bytes };
 }
 
 interface Row {
@@ -97,15 +125,15 @@ interface Side {
  * du, then prune, each side on its own copy of the store: du only reads, so the prune that
  * follows starts from the same state on both sides (two fixtures instead of four).
  */
-async function compareBoth(theirs: Side, ours: Side, counter?: { reset(): void; total(): number; counts(): Record<string, number> }): Promise<Row[]> {
+async function compareBoth(theirs: Side, ours: Side, repos: number, counter?: { reset(): void; total(): number; counts(): Record<string, number> }): Promise<Row[]> {
   const rows: Row[] = [];
   for (const what of ['du', 'prune'] as const) {
     const reg = await startRegistry({ storage: theirs.storage });
-    let api: Awaited<ReturnType<typeof apiScript>> | undefined;
+    let api: ApiRun | undefined;
     counter?.reset();
     let apiSeconds: number;
     try {
-      apiSeconds = await timeIt(async () => (api = await apiScript(reg.host, what)));
+      apiSeconds = await timeIt(async () => (api = await apiScript(reg.host, what, repos * (TAGS - KEEP))));
     } finally {
       await reg.stop();
     }
@@ -116,13 +144,17 @@ async function compareBoth(theirs: Side, ours: Side, counter?: { reset(): void; 
     const oursSeconds = await timeIt(async () => (out = await cli([...ours.store, ...args], ours.env)));
     if (what === 'prune') {
       const done = (JSON.parse(out) as { done: { deleted: number } }).done.deleted;
-      if (done !== api!.removed) throw new Error(`prune deleted ${done} manifests, the API script ${api!.removed}`);
+      if (!api!.cut && done !== api!.removed) throw new Error(`prune deleted ${done} manifests, the API script ${api!.removed}`);
     }
-    console.error(`${what}: API ${fmt(apiSeconds)} s, regbucket ${fmt(oursSeconds)} s`);
+    const cut = api!.cut;
+    if (cut) apiSeconds = cut.extrapolated;
+    console.error(`${what}: API ${fmt(apiSeconds)} s${cut ? ' (extrapolated)' : ''}, regbucket ${fmt(oursSeconds)} s`);
     rows.push({
       what,
       apiSeconds,
-      apiRequests: `${api!.requests}${apiStorage !== undefined ? ` HTTP + ${apiStorage} S3` : ' HTTP'}`,
+      apiRequests: `${api!.requests}${apiStorage !== undefined ? ` HTTP + ${apiStorage} S3` : ' HTTP'}${
+        cut ? ` in ${fmt(cut.after)} s, cut short by BENCH_API_TIMEOUT after ${api!.removed} of ${repos * (TAGS - KEEP)} DELETEs (${fmt(cut.deletesPerSecond, 2)}/s); seconds extrapolated at that rate` : ''
+      }`,
       oursSeconds,
       oursRequests: counter ? `${counter.total()} S3` : '0 (local files)',
       kinds: counter
@@ -157,7 +189,7 @@ async function fsBench(): Promise<string[]> {
     return { store: ['--store', dir], storage: { filesystem: dir } };
   };
   try {
-    const rows = await compareBoth(await fresh('api'), await fresh('ours'));
+    const rows = await compareBoth(await fresh('api'), await fresh('ours'), repos);
     return table(`### filesystem: ${repos.toLocaleString('en')} repositories x ${TAGS} tags, keep ${KEEP} (${machine()})`, rows);
   } finally {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -196,7 +228,7 @@ async function s3Bench(): Promise<string[]> {
         env,
       };
     };
-    const rows = await compareBoth(await fresh('api'), await fresh('ours'), proxy);
+    const rows = await compareBoth(await fresh('api'), await fresh('ours'), repos, proxy);
     return table(`### S3 (Swift behind the proxy, ${proxy.latencyMs} ms added a request): ${repos.toLocaleString('en')} repositories x ${TAGS} tags, keep ${KEEP}`, rows);
   } finally {
     await proxy.stop();
