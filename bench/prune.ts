@@ -58,7 +58,13 @@ async function apiScript(host: string, mode: 'prune' | 'du', expectedDeletes: nu
     return r;
   };
   try {
-    await script(req, limit, mode, (n) => (bytes += n), () => removed++);
+    await script(
+      req,
+      limit,
+      mode,
+      (n) => (bytes += n),
+      () => removed++,
+    );
   } catch (err) {
     if (!(err instanceof Cut)) throw err;
     await limit(() => undefined); // the requests in flight settle
@@ -69,7 +75,13 @@ async function apiScript(host: string, mode: 'prune' | 'du', expectedDeletes: nu
   return { requests, removed, bytes };
 }
 
-async function script(req: (method: string, path: string) => Promise<Response>, limit: ReturnType<typeof pLimit>, mode: 'prune' | 'du', sized: (n: number) => void, removed: () => void): Promise<void> {
+async function script(
+  req: (method: string, path: string) => Promise<Response>,
+  limit: ReturnType<typeof pLimit>,
+  mode: 'prune' | 'du',
+  sized: (n: number) => void,
+  removed: () => void,
+): Promise<void> {
   const repos: string[] = [];
   let next: string | null = '/v2/_catalog?n=1000';
   while (next) {
@@ -153,7 +165,9 @@ async function compareBoth(theirs: Side, ours: Side, repos: number, counter?: { 
       what,
       apiSeconds,
       apiRequests: `${api!.requests}${apiStorage !== undefined ? ` HTTP + ${apiStorage} S3` : ' HTTP'}${
-        cut ? ` in ${fmt(cut.after)} s, cut short by BENCH_API_TIMEOUT after ${api!.removed} of ${repos * (TAGS - KEEP)} DELETEs (${fmt(cut.deletesPerSecond, 2)}/s); seconds extrapolated at that rate` : ''
+        cut
+          ? ` in ${fmt(cut.after)} s, cut short by BENCH_API_TIMEOUT after ${api!.removed} of ${repos * (TAGS - KEEP)} DELETEs (${fmt(cut.deletesPerSecond, 2)}/s); seconds extrapolated at that rate`
+          : ''
       }`,
       oursSeconds,
       oursRequests: counter ? `${counter.total()} S3` : '0 (local files)',

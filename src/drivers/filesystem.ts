@@ -34,7 +34,7 @@ function code(err: unknown): string | undefined {
 }
 
 function ignoreMissing(err: unknown): void {
-  if (code(err) !== 'ENOENT') throw err;
+  if (!isMissingFile(err)) throw err;
 }
 
 function entryType(e: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryType {
@@ -434,7 +434,7 @@ export class FilesystemDriver implements StorageDriver {
       try {
         entries = fsSync.readdirSync(dirs[i]!, { withFileTypes: true });
       } catch (err) {
-        if (code(err) === 'ENOENT') continue;
+        if (isMissingFile(err)) continue;
         throw err;
       }
       for (const e of entries) {
