@@ -111,8 +111,10 @@ function fromHelper(name: unknown, host: string, origin: string): Credentials | 
   // SIGKILL at the timeout: spawnSync waits for the child's exit, and a helper that ignores
   // SIGTERM (a shell trapping it, a blocked keychain prompt) would hang the command for good.
   const r = spawnSync(program, ['get'], { input: server, encoding: 'utf8', timeout: HELPER_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024 });
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code;
+  const code = r.error ? (r.error as NodeJS.ErrnoException).code : undefined;
+  // EPIPE: the helper answered and exited without reading the registry from stdin (one that knows
+  // nothing answers at once); its exit status and output still stand.
+  if (r.error && !(code === 'EPIPE' && r.status !== null)) {
     if (code === 'ENOENT') throw new InvalidInputError(`${program} (named in ${origin}) is not on PATH: install it or remove "${name}" from the file`);
     throw new InvalidInputError(`${program} get failed for ${host}: ${code ?? r.error.message}`);
   }
