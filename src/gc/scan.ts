@@ -87,6 +87,8 @@ function addEntry(b: RepoBuilder, table: BlobTable, e: StoreEntry, flat: boolean
     r.revisionTimes.push(t);
   } else if (e.kind === 'tag-current') {
     tag!.currentEtag = e.info?.etag ?? '';
+    // The push time retention ranks by: the listing has it (no HEAD per tag); prune's re-check reads the same listing.
+    if (flat && e.info) tag!.currentTime = e.info.modTime.getTime();
   } else if (e.kind === 'tag-index') {
     tag!.history!.push(table.add(e.digest));
   }
