@@ -2,11 +2,11 @@ import type { Context } from '../cli/context.js';
 import type { FormatFlags } from '../cli/format.js';
 import type { Output } from '../cli/output.js';
 import type { StorageDriver } from '../drivers/driver.js';
-import type { Digest } from '../image/digest.js';
-import { platformString, type Descriptor } from '../image/manifest.js';
+import { isDigest, type Digest } from '../image/digest.js';
+import { platformString, type BlobDescriptor } from '../image/manifest.js';
 import { MediaType } from '../image/mediatypes.js';
 import { formatStoreRef, parseStoreRef } from '../image/reference.js';
-import { readBlob } from '../store/blobs.js';
+import { linkedBlob, readBlob } from '../store/blobs.js';
 import { resolveStoreRef, StoreSource } from '../store/source-sink.js';
 import { getManifest } from '../store/manifests.js';
 import { ManifestReader } from '../store/summary.js';
@@ -16,12 +16,12 @@ interface InspectOptions extends FormatFlags {
   raw?: boolean;
 }
 
-type Brief = Pick<Descriptor, 'digest' | 'size' | 'mediaType'> & { platform?: string; artifactType?: string; annotations?: Record<string, string> };
+type Brief = Pick<BlobDescriptor, 'digest' | 'size' | 'mediaType'> & { platform?: string; artifactType?: string; annotations?: Record<string, string> };
 
 const CONFIG_TYPES = new Set<string>([MediaType.ociConfig, MediaType.dockerConfig]);
 const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
 
-function brief(d: Descriptor): Brief {
+function brief(d: BlobDescriptor): Brief {
   return {
     mediaType: d.mediaType,
     digest: d.digest,
@@ -33,10 +33,13 @@ function brief(d: Descriptor): Brief {
 }
 
 /** Platform an image's config declares; null when it has none or cannot be read. */
-async function configPlatform(d: StorageDriver, config: Descriptor | undefined): Promise<string | null> {
+async function configPlatform(d: StorageDriver, repo: string, config: BlobDescriptor | undefined): Promise<string | null> {
   if (!config || !CONFIG_TYPES.has(config.mediaType) || config.size > MAX_CONFIG_BYTES) return null;
   try {
-    const c = JSON.parse((await readBlob(d, config.digest)).toString('utf8')) as { os?: string; architecture?: string; variant?: string };
+    // A sha512 config is stored under the sha256 digest its repository's alias link names.
+    const stored = isDigest(config.digest) ? config.digest : await linkedBlob(d, repo, config.digest);
+    if (!stored) return null;
+    const c = JSON.parse((await readBlob(d, stored)).toString('utf8')) as { os?: string; architecture?: string; variant?: string };
     return typeof c.os === 'string' && typeof c.architecture === 'string' ? platformString({ os: c.os, architecture: c.architecture, variant: c.variant }) : null;
   } catch {
     return null;
@@ -72,7 +75,7 @@ export async function run(ctx: Context, ref: string, opts: InspectOptions): Prom
     config: m.config ? brief(m.config) : null,
     layers: m.layers.map(brief),
     manifests: m.manifests.map(brief),
-    platform: m.kind === 'image' ? await configPlatform(d, m.config) : null,
+    platform: m.kind === 'image' ? await configPlatform(d, r.repo, m.config) : null,
     platforms: summary.platforms,
     totalSize: summary.size,
     annotations: m.annotations ?? null,

@@ -8,8 +8,8 @@
 // (gzip stays gzip: docker load and skopeo decompress), so digests and bytes are not rewritten.
 import type { Readable } from 'node:stream';
 import { InvalidInputError, InvalidReferenceError, SizeMismatchError } from '../errors.js';
-import { isDigest, sha256, type Digest } from './digest.js';
-import { MAX_MANIFEST_BYTES, parseManifest, platformString, type Descriptor, type ParsedManifest } from './manifest.js';
+import { isDigest, refuseAliasBlob, sha256, type Digest } from './digest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, platformString, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
 import { isForeignLayer, MediaType } from './mediatypes.js';
 import { dockerRepoTag } from './export-destination.js';
 import { blobEntryName, TarLayoutSink } from './oci-archive.js';
@@ -291,7 +291,7 @@ export class DockerArchiveSource implements ImageSource {
     }
   }
 
-  private async entry(desc: Descriptor): Promise<TarEntry> {
+  private async entry(desc: BlobDescriptor): Promise<TarEntry> {
     const { tar } = await this.load();
     const known = this.blobs.get(desc.digest);
     if (known) return known;
@@ -307,12 +307,12 @@ export class DockerArchiveSource implements ImageSource {
     return tar.read(await this.entry(desc), MAX_MANIFEST_BYTES, `manifest ${desc.digest}`);
   }
 
-  async checkBlob(desc: Descriptor): Promise<void> {
+  async checkBlob(desc: BlobDescriptor): Promise<void> {
     const e = await this.entry(desc);
     if (e.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, e.size, this.description);
   }
 
-  async openBlob(desc: Descriptor): Promise<Readable> {
+  async openBlob(desc: BlobDescriptor): Promise<Readable> {
     const { tar } = await this.load();
     return tar.open(await this.entry(desc));
   }
@@ -332,6 +332,10 @@ export class DockerArchiveSink extends TarLayoutSink {
 
   constructor(file: string) {
     super(file, 'docker-archive');
+  }
+
+  override refuseBlob(desc: BlobDescriptor): void {
+    refuseAliasBlob(desc.digest, this.description);
   }
 
   override checkRoot(desc: Descriptor, manifest: ParsedManifest): void {

@@ -1,11 +1,11 @@
 import pLimit from 'p-limit';
 import { DigestMismatchError, InvalidInputError, NotFoundError, SizeMismatchError } from '../errors.js';
 import { sha256 } from './digest.js';
-import { parseManifest, platformString, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.js';
+import { parseManifest, platformString, requiredBlobs, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
 import type { ImageSink, ImageSource } from './transfer.js';
 
 export interface CopyProgress {
-  onBlob?(desc: Descriptor, result: { uploaded: boolean; bytes: number }): void;
+  onBlob?(desc: BlobDescriptor, result: { uploaded: boolean; bytes: number }): void;
   onManifest?(desc: Descriptor): void;
 }
 
@@ -54,7 +54,7 @@ interface PlannedManifest {
 /** What a copy will write: blobs, then manifests in an order where each follows its references. */
 export interface CopyPlan {
   roots: Descriptor[];
-  blobs: Map<string, Descriptor>;
+  blobs: Map<string, BlobDescriptor>;
   manifests: PlannedManifest[];
 }
 
@@ -89,6 +89,7 @@ export class ImageCopier {
   async plan(roots: Descriptor[]): Promise<CopyPlan> {
     const plan: CopyPlan = { roots: [], blobs: new Map(), manifests: [] };
     for (const r of roots) plan.roots.push(await this.planRoot(r, plan));
+    for (const b of plan.blobs.values()) this.sink.refuseBlob?.(b);
     await Promise.all([...plan.blobs.values()].map((b) => this.limit(() => this.source.checkBlob?.(b))));
     return plan;
   }

@@ -1,5 +1,5 @@
 import { InvalidInputError } from '../errors.js';
-import { isDigest, type Digest } from './digest.js';
+import { isAliasDigest, isAnyDigest, isDigest, type AnyDigest, type Digest } from './digest.js';
 import { isForeignLayer, MediaType } from './mediatypes.js';
 import { registryReading, type GoDescriptor } from './registry-reading.js';
 
@@ -10,9 +10,15 @@ export interface Platform {
   'os.version'?: string;
 }
 
-export interface Descriptor {
+/**
+ * A descriptor. Manifests (an index's children, a subject) are sha256: the registry stores and
+ * finds manifests only by the sha256 of their bytes. Blobs (config, layers) may name a sha384 or
+ * sha512 digest, which registry 2.8.2 resolves through the repository's `_layers/<algorithm>/`
+ * alias link to the blob stored under its sha256 digest.
+ */
+export interface Descriptor<D extends AnyDigest = Digest> {
   mediaType: string;
-  digest: Digest;
+  digest: D;
   size: number;
   urls?: string[];
   annotations?: Record<string, string>;
@@ -22,13 +28,16 @@ export interface Descriptor {
 
 export type ManifestKind = 'image' | 'index' | 'schema1';
 
+/** A config or layer descriptor: sha256, or an alias digest (sha384, sha512). */
+export type BlobDescriptor = Descriptor<AnyDigest>;
+
 /** A parsed manifest: what it is and what it references. The raw bytes stay authoritative. */
 export interface ParsedManifest {
   kind: ManifestKind;
   /** The declared mediaType, or the one the content implies when the field is absent. */
   mediaType: string;
-  config?: Descriptor;
-  layers: Descriptor[];
+  config?: BlobDescriptor;
+  layers: BlobDescriptor[];
   manifests: Descriptor[];
   subject?: Descriptor;
   artifactType?: string;
@@ -41,14 +50,27 @@ export class ManifestParseError extends InvalidInputError {}
 /** Refuse JSON bigger than this: no registry accepts manifests this large (distribution: 4 MiB). */
 export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
-function checkDescriptor(d: GoDescriptor, where: string): Descriptor {
-  if (!isDigest(d.digest)) {
-    throw new ManifestParseError(`${where}: digest ${JSON.stringify(d.digest)} is not a sha256 digest`);
+function checkBlobDescriptor(d: GoDescriptor, where: string): BlobDescriptor {
+  if (!isAnyDigest(d.digest)) {
+    throw new ManifestParseError(`${where}: digest ${JSON.stringify(d.digest)} is not a sha256, sha384 or sha512 digest`);
   }
+  return descriptorOf(d, d.digest, where);
+}
+
+/** Manifests: the registry finds them only under the sha256 of their bytes (registry/storage/linkedblobstore.go Put). */
+function checkManifestDescriptor(d: GoDescriptor, where: string): Descriptor {
+  if (!isDigest(d.digest)) {
+    const alias = isAliasDigest(d.digest) ? ': the registry stores manifests only by their sha256 digest' : '';
+    throw new ManifestParseError(`${where}: digest ${JSON.stringify(d.digest)} is not a sha256 digest${alias}`);
+  }
+  return descriptorOf(d, d.digest, where);
+}
+
+function descriptorOf<D extends AnyDigest>(d: GoDescriptor, digest: D, where: string): Descriptor<D> {
   if (!Number.isSafeInteger(d.size) || d.size < 0) {
     throw new ManifestParseError(`${where}: descriptor ${d.digest} has an invalid size ${d.size}`);
   }
-  const out: Descriptor = { mediaType: d.mediaType, digest: d.digest, size: d.size };
+  const out: Descriptor<D> = { mediaType: d.mediaType, digest, size: d.size };
   if (d.urls.length > 0) out.urls = d.urls;
   if (d.annotations) out.annotations = d.annotations;
   const p = d.platform;
@@ -82,27 +104,27 @@ export function parseManifest(bytes: Buffer, where = 'manifest'): ParsedManifest
     return { kind: 'schema1', mediaType: declared ?? MediaType.dockerSchema1Signed, layers, manifests: [] };
   }
   const extras = {
-    subject: r.subject ? checkDescriptor(r.subject, `${where} subject`) : undefined,
+    subject: r.subject ? checkManifestDescriptor(r.subject, `${where} subject`) : undefined,
     artifactType: r.artifactType || undefined,
     annotations: r.annotations ?? undefined,
   };
   if (r.kind === 'index') {
-    const manifests = r.manifests.map((m, i) => checkDescriptor(m, `${where} manifests[${i}]`));
+    const manifests = r.manifests.map((m, i) => checkManifestDescriptor(m, `${where} manifests[${i}]`));
     return { kind: 'index', mediaType: declared ?? MediaType.ociIndex, layers: [], manifests, ...extras };
   }
   return {
     kind: 'image',
     mediaType: declared ?? MediaType.ociManifest,
-    config: checkDescriptor(r.config!, `${where} config`),
-    layers: r.layers.map((l, i) => checkDescriptor(l, `${where} layers[${i}]`)),
+    config: checkBlobDescriptor(r.config!, `${where} config`),
+    layers: r.layers.map((l, i) => checkBlobDescriptor(l, `${where} layers[${i}]`)),
     manifests: [],
     ...extras,
   };
 }
 
 /** Blobs (config and layers) a manifest needs in the repository, foreign layers excepted. */
-export function requiredBlobs(m: ParsedManifest): Descriptor[] {
-  const out: Descriptor[] = [];
+export function requiredBlobs(m: ParsedManifest): BlobDescriptor[] {
+  const out: BlobDescriptor[] = [];
   if (m.config) out.push(m.config);
   for (const l of m.layers) if (!(isForeignLayer(l.mediaType) && l.urls?.length)) out.push(l);
   return out;

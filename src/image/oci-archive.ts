@@ -11,15 +11,16 @@ import { pipeline } from 'node:stream/promises';
 import tar from 'tar-stream';
 import { InvalidInputError, SizeMismatchError } from '../errors.js';
 import { whenClosed } from '../util/write-stream.js';
-import { DigestingStream, hexOf, type Digest } from './digest.js';
-import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor, type ParsedManifest } from './manifest.js';
+import { algorithmOf, DigestingStream, hexOf, type AnyDigest } from './digest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
 import { refuseInsideStore } from './export-destination.js';
 import { buildLayoutIndex, MAX_INDEX_BYTES, OciLayoutSource, parseLayoutIndex, refuseRetag, type OciIndex } from './oci-layout.js';
 import { TarArchive, type TarEntry } from './tar-archive.js';
 import type { BlobPutResult, ImageSink } from './transfer.js';
 
-export function blobEntryName(d: Digest): string {
-  return `blobs/sha256/${hexOf(d)}`;
+/** `blobs/<algorithm>/<hex>`, as the OCI layout spec files a blob (sha512 ones under `blobs/sha512`). */
+export function blobEntryName(d: AnyDigest): string {
+  return `blobs/${algorithmOf(d)}/${hexOf(d)}`;
 }
 
 export class OciArchiveSource extends OciLayoutSource {
@@ -48,7 +49,7 @@ export class OciArchiveSource extends OciLayoutSource {
     return parseLayoutIndex(raw, `index.json in ${this.file}`);
   }
 
-  private async blob(desc: Descriptor): Promise<TarEntry> {
+  private async blob(desc: BlobDescriptor): Promise<TarEntry> {
     const a = await this.tar();
     const name = blobEntryName(desc.digest);
     if (!a.lookup(name)) throw new InvalidInputError(`blob ${desc.digest} is missing from the OCI archive ${this.file}: the archive is incomplete, export it again`);
@@ -60,12 +61,12 @@ export class OciArchiveSource extends OciLayoutSource {
     return a.read(await this.blob(desc), MAX_MANIFEST_BYTES, `manifest ${desc.digest}`);
   }
 
-  override async checkBlob(desc: Descriptor): Promise<void> {
+  override async checkBlob(desc: BlobDescriptor): Promise<void> {
     const e = await this.blob(desc);
     if (e.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, e.size, `OCI archive ${this.file}`);
   }
 
-  override async openBlob(desc: Descriptor): Promise<Readable> {
+  override async openBlob(desc: BlobDescriptor): Promise<Readable> {
     const a = await this.tar();
     return a.open(await this.blob(desc));
   }
@@ -137,7 +138,7 @@ export class TarLayoutSink implements ImageSink {
     return run;
   }
 
-  protected async writeEntry(name: string, size: number, data: Readable | Buffer, check?: Descriptor): Promise<number> {
+  protected async writeEntry(name: string, size: number, data: Readable | Buffer, check?: BlobDescriptor): Promise<number> {
     const pack = await this.start();
     if (Buffer.isBuffer(data)) {
       await new Promise<void>((resolve, reject) => pack.entry({ name, size, mode: 0o644, mtime: MTIME }, data, (err) => (err ? reject(err) : resolve())));
@@ -150,7 +151,7 @@ export class TarLayoutSink implements ImageSink {
     return hasher.bytes;
   }
 
-  async putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
+  async putBlob(desc: BlobDescriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
     if (this.written.has(desc.digest)) return { uploaded: false, bytes: 0 };
     return this.serial(async () => {
       if (this.written.has(desc.digest)) return { uploaded: false, bytes: 0 };
@@ -178,6 +179,9 @@ export class TarLayoutSink implements ImageSink {
 
   /** Called by the copier with the root it will copy: a sink may refuse some (docker-archive: indexes). */
   checkRoot(_desc: Descriptor, _manifest: ParsedManifest): void {}
+
+  /** An OCI archive files a sha512 blob under `blobs/sha512/`: every blob is taken. */
+  refuseBlob(_desc: BlobDescriptor): void {}
 
   /** Refuses an archive inside the store being exported (its root directory). */
   async checkDestination(storeRoot?: string): Promise<void> {

@@ -7,9 +7,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { InvalidInputError, SizeMismatchError } from '../errors.js';
 import { whenClosed } from '../util/write-stream.js';
-import { DigestingStream, hexOf, type Digest } from './digest.js';
+import { algorithmOf, DigestingStream, hexOf, refuseAliasBlob, type AnyDigest, type Digest } from './digest.js';
 import { checkLayoutDestination, refuseInsideStore, withIndexLock } from './export-destination.js';
-import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } from './manifest.js';
+import { parseManifest, requiredBlobs, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
 import { MAX_MANIFEST_BYTES } from './manifest.js';
 import { openInside, readBounded, type OpenedFile } from './local-files.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from './transfer.js';
@@ -44,11 +44,11 @@ export function parseLayoutIndex(raw: Buffer, where: string): OciIndex {
 }
 
 /**
- * Opens `blobs/sha256/<hex>` without following a symlink anywhere on the way, and only a regular
+ * Opens `blobs/<algorithm>/<hex>` (sha256, or sha384/sha512 as the OCI layout spec files them) without following a symlink anywhere on the way, and only a regular
  * file: a layout from an untrusted archive must not make us read files outside it or block on a FIFO.
  */
-async function openLayoutBlob(root: string, digest: Digest): Promise<OpenedFile> {
-  const f = await openInside(root, `blobs/sha256/${hexOf(digest)}`, `blob ${digest} of the OCI layout`);
+async function openLayoutBlob(root: string, digest: AnyDigest): Promise<OpenedFile> {
+  const f = await openInside(root, `blobs/${algorithmOf(digest)}/${hexOf(digest)}`, `blob ${digest} of the OCI layout`);
   if (!f) throw new InvalidInputError(`blob ${digest} is missing from the OCI layout ${root}: the layout is incomplete, export it again`);
   return f;
 }
@@ -148,7 +148,7 @@ export class OciLayoutSource implements ImageSource {
     return readBounded(await openLayoutBlob(this.dir, desc.digest), `manifest ${desc.digest} in ${this.dir}`, MAX_MANIFEST_BYTES);
   }
 
-  async checkBlob(desc: Descriptor): Promise<void> {
+  async checkBlob(desc: BlobDescriptor): Promise<void> {
     const f = await openLayoutBlob(this.dir, desc.digest);
     try {
       if (f.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, f.size, `OCI layout ${this.dir}`);
@@ -157,7 +157,7 @@ export class OciLayoutSource implements ImageSource {
     }
   }
 
-  async openBlob(desc: Descriptor): Promise<Readable> {
+  async openBlob(desc: BlobDescriptor): Promise<Readable> {
     const f = await openLayoutBlob(this.dir, desc.digest);
     return f.fh.createReadStream({ highWaterMark: 1 << 20 });
   }
@@ -199,8 +199,8 @@ export class OciLayoutSink implements ImageSink {
     return this.checked;
   }
 
-  private blobPath(d: Digest): string {
-    return nodePath.join(this.dir, 'blobs', 'sha256', hexOf(d));
+  private blobPath(d: AnyDigest): string {
+    return nodePath.join(this.dir, 'blobs', algorithmOf(d), hexOf(d));
   }
 
   /** `blobs/sha256/` made once per sink, not once per blob. */
@@ -214,7 +214,7 @@ export class OciLayoutSink implements ImageSink {
    * (and with `repair`, bytes that hash to its digest), or damaged (then it is written again:
    * a layout pulled into before is checked, not trusted).
    */
-  private async state(desc: Pick<Descriptor, 'digest' | 'size'>): Promise<'absent' | 'intact' | 'wrong-size' | 'corrupt'> {
+  private async state(desc: Pick<BlobDescriptor, 'digest' | 'size'>): Promise<'absent' | 'intact' | 'wrong-size' | 'corrupt'> {
     let st;
     try {
       st = await fs.lstat(this.blobPath(desc.digest));
@@ -230,7 +230,11 @@ export class OciLayoutSink implements ImageSink {
     return 'intact';
   }
 
-  async putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
+  refuseBlob(desc: BlobDescriptor): void {
+    refuseAliasBlob(desc.digest, `the OCI layout ${this.dir}`);
+  }
+
+  async putBlob(desc: BlobDescriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
     await this.prepare();
     const state = await this.state(desc);
     if (state === 'intact') return { uploaded: false, bytes: 0 };

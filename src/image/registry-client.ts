@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidReferenceError, NotFoundError } from '../errors.js';
 import { hexOf, sha256, type Digest } from './digest.js';
-import { MAX_MANIFEST_BYTES, parseManifest, type Descriptor } from './manifest.js';
+import { MAX_MANIFEST_BYTES, parseManifest, type BlobDescriptor, type Descriptor } from './manifest.js';
 import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
 import { parseStoreRef } from './reference.js';
 import { credentialsFromFiles, RegistryError, type Credentials } from './registry-auth.js';
@@ -175,7 +175,7 @@ export class DockerSource implements ImageSource {
     return got.bytes;
   }
 
-  private async blobResponse(desc: Descriptor, offset: number): Promise<IncomingMessage> {
+  private async blobResponse(desc: BlobDescriptor, offset: number): Promise<IncomingMessage> {
     const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
     const res = await this.http.request({ method: 'GET', path: this.path('blobs', desc.digest), scope: this.scope, headers });
     if (res.statusCode === 404) {
@@ -190,7 +190,7 @@ export class DockerSource implements ImageSource {
   }
 
   /** The blob's bytes; a connection that drops mid-way is resumed from the byte reached (Range). */
-  async openBlob(desc: Descriptor): Promise<Readable> {
+  async openBlob(desc: BlobDescriptor): Promise<Readable> {
     const first = await this.blobResponse(desc, 0);
     // eslint-disable-next-line @typescript-eslint/no-this-alias -- an async generator cannot be an arrow function
     const self = this;
@@ -224,7 +224,7 @@ export class DockerSource implements ImageSource {
     return Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
   }
 
-  async checkBlob(desc: Descriptor): Promise<void> {
+  async checkBlob(desc: BlobDescriptor): Promise<void> {
     const res = await this.http.request({ method: 'HEAD', path: this.path('blobs', desc.digest), scope: this.scope });
     res.resume();
     if (res.statusCode === 404) throw new NotFoundError(`blob ${desc.digest} is not in ${this.ref.host}/${this.ref.repo}`);

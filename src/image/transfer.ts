@@ -1,7 +1,7 @@
 // Sources produce images, sinks take them; copying is "read from one, write to the other"
 // (go-containerregistry's shape), so a new format is one small module, not a change to every command.
 import type { Readable } from 'node:stream';
-import type { Descriptor, ParsedManifest } from './manifest.js';
+import type { BlobDescriptor, Descriptor, ParsedManifest } from './manifest.js';
 
 /** One image a source offers: a root manifest or index, and the name it carries there (tag / ref). */
 export interface SourceImage {
@@ -17,12 +17,12 @@ export interface ImageSource {
   /** Raw manifest bytes; the copier checks them against the descriptor. */
   getManifest(desc: Descriptor): Promise<Buffer>;
   /** Blob bytes as a stream; the sink checks them against the descriptor as they flow. */
-  openBlob(desc: Descriptor): Promise<Readable>;
+  openBlob(desc: BlobDescriptor): Promise<Readable>;
   /**
    * Where the source can tell cheaply: throws unless the blob is there with the descriptor's size
    * (lets a copy fail before anything is written).
    */
-  checkBlob?(desc: Descriptor): Promise<void>;
+  checkBlob?(desc: BlobDescriptor): Promise<void>;
   /** Manifests whose OCI 1.1 `subject` is `subject` (signatures, SBOMs), where the source can tell. */
   referrers?(subject: Descriptor): Promise<Descriptor[]>;
   /**
@@ -44,7 +44,7 @@ export interface BlobPutResult {
 export interface ImageSink {
   readonly description: string;
   /** Writes a blob unless the sink has it (then only links it where that applies). */
-  putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult>;
+  putBlob(desc: BlobDescriptor, open: () => Promise<Readable>): Promise<BlobPutResult>;
   /**
    * True when the sink has this manifest intact, and for an image manifest every blob it needs
    * (as far as the sink can tell cheaply: sizes); the copier then skips them. An index's
@@ -55,6 +55,8 @@ export interface ImageSink {
   putManifest(desc: Descriptor, bytes: Buffer): Promise<number>;
   /** Names the image (a tag in a store, a ref annotation in a layout). */
   tag(name: string, desc: Descriptor): Promise<number>;
+  /** Refuses, before anything is written, a blob the format cannot hold (a sha512 blob where only sha256 paths exist). */
+  refuseBlob?(desc: BlobDescriptor): void;
   /** Refuses a root the format cannot hold (docker-archive: an index), before anything is written. */
   checkRoot?(desc: Descriptor, manifest: ParsedManifest): void;
   /** Checks the destination before anything is written: never inside `storeRoot` (the store exported from). */

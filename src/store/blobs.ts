@@ -3,11 +3,11 @@ import { pipeline, type Readable } from 'node:stream';
 import { onInterrupt } from '../util/interrupt.js';
 import { isNotFound, NotFoundError } from '../errors.js';
 import type { FileInfo, StorageDriver } from '../drivers/driver.js';
-import { DigestingStream, hexOf, parseDigest, type Digest } from '../image/digest.js';
-import type { Descriptor } from '../image/manifest.js';
+import { DigestingStream, hexOf, isDigest, parseDigest, type Algorithm, type AnyDigest, type Digest } from '../image/digest.js';
+import type { BlobDescriptor } from '../image/manifest.js';
 import { storageNow } from './clock.js';
 import { waitForNotices } from './deletion-notices.js';
-import { readLink, writeLink } from './links.js';
+import { MalformedLinkError, readLink, writeLink } from './links.js';
 import { blobDataPath, layerLinkPath, linkContent, uploadDataPath, uploadDir, uploadStartedAtPath } from './paths.js';
 import { ignoreNotFound, orIfNotFound } from '../util/not-found.js';
 
@@ -33,10 +33,27 @@ export async function blobExists(d: StorageDriver, digest: Digest): Promise<bool
   return (await statBlob(d, digest)) !== undefined;
 }
 
+/**
+ * The sha256 digest the repository's link for `digest` names, as registry 2.8.2 resolves it
+ * (linkedblobstore.go Stat): a sha256 link must hold its own digest; an alias link
+ * (`_layers/sha512/<hex>/link`) holds the sha256 digest the blob is stored under. Undefined when
+ * there is no such link, or it holds something else (a malformed link, an alias linked to itself).
+ */
+export async function linkedBlob(d: StorageDriver, repo: string, digest: AnyDigest): Promise<Digest | undefined> {
+  let linked: Digest | undefined;
+  try {
+    linked = await readLink(d, layerLinkPath(repo, digest));
+  } catch (err) {
+    if (err instanceof MalformedLinkError) return undefined;
+    throw err;
+  }
+  return isDigest(digest) && linked !== digest ? undefined : linked;
+}
+
 /** What the registry checks before serving a blob from a repo: the repo's layer link and the data. */
-export async function isBlobLinked(d: StorageDriver, repo: string, digest: Digest): Promise<boolean> {
-  const linked = await readLink(d, layerLinkPath(repo, digest));
-  return linked === digest && (await blobExists(d, digest));
+export async function isBlobLinked(d: StorageDriver, repo: string, digest: AnyDigest): Promise<boolean> {
+  const target = isDigest(digest) ? ((await readLink(d, layerLinkPath(repo, digest))) === digest ? digest : undefined) : await linkedBlob(d, repo, digest);
+  return target !== undefined && (await blobExists(d, target));
 }
 
 export async function linkBlob(d: StorageDriver, repo: string, digest: Digest): Promise<boolean> {
@@ -76,13 +93,13 @@ export interface BlobWriteOptions {
   rehash?: boolean;
 }
 
-/** sha256 of a stored blob, streamed. */
-export async function hashStoredBlob(d: StorageDriver, digest: Digest): Promise<Digest | undefined> {
+/** sha256 (or `algorithm`) of a stored blob, streamed. */
+export async function hashStoredBlob(d: StorageDriver, digest: Digest, algorithm: Algorithm = 'sha256'): Promise<AnyDigest | undefined> {
   const src = await orIfNotFound(() => d.reader(blobDataPath(digest)), undefined);
   if (!src) return undefined;
-  const h = createHash('sha256');
+  const h = createHash(algorithm);
   for await (const chunk of src) h.update(chunk as Buffer);
-  return `sha256:${h.digest('hex')}`;
+  return `${algorithm}:${h.digest('hex')}` as AnyDigest;
 }
 
 /**
@@ -123,7 +140,7 @@ export async function checkExisting(d: StorageDriver, digest: Digest, size: numb
 export const SMALL_BLOB_BYTES = 1024 * 1024;
 
 /** The bytes of a source stream, checked against the descriptor (size bounded as they flow). */
-async function readChecked(source: Readable, desc: Pick<Descriptor, 'digest' | 'size'>, where: string): Promise<Buffer> {
+async function readChecked(source: Readable, desc: Pick<BlobDescriptor, 'digest' | 'size'>, where: string): Promise<{ data: Buffer; stored: Digest }> {
   const hasher = new DigestingStream({ digest: desc.digest, size: desc.size, where });
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
@@ -134,7 +151,7 @@ async function readChecked(source: Readable, desc: Pick<Descriptor, 'digest' | '
   pipeline(source, hasher, () => {});
   await done;
   hasher.check(desc.digest, desc.size, where);
-  return Buffer.concat(chunks);
+  return { data: Buffer.concat(chunks), stored: hasher.digest() };
 }
 
 /**
@@ -144,34 +161,50 @@ async function readChecked(source: Readable, desc: Pick<Descriptor, 'digest' | '
  * written and the upload dir removed, also on failure. Small blobs skip the upload directory:
  * checked in memory, then put in place in one atomic write. An intact blob already in the store
  * is never read from the source again: it is linked (cross-repo mount).
+ *
+ * A blob named by a sha384 or sha512 digest is stored as registry 2.8.2 stores it
+ * (blobwriter.go validateBlob, linkedblobstore.go linkBlob): checked against that digest, filed
+ * under its sha256 digest, and linked in the repo by both (the alias link holds the sha256 one).
  */
 export async function uploadBlob(
   d: StorageDriver,
   repo: string,
-  desc: Pick<Descriptor, 'digest' | 'size'>,
+  desc: Pick<BlobDescriptor, 'digest' | 'size'>,
   open: () => Promise<Readable>,
   where = 'source',
   opts: BlobWriteOptions = {},
 ): Promise<BlobUploadResult> {
-  const existing = await checkExisting(d, desc.digest, desc.size, opts);
+  const alias = isDigest(desc.digest) ? undefined : desc.digest;
+  // An alias is known by the repo's link only; --repair re-reads it from the source.
+  const known = alias ? (opts.rehash ? undefined : await linkedBlob(d, repo, alias)) : (desc.digest as Digest);
+  const existing = known ? await checkExisting(d, known, desc.size, opts) : 'absent';
   if (existing === 'intact') {
-    await linkBlob(d, repo, desc.digest);
+    await linkBlob(d, repo, known!);
     return { uploaded: false, bytes: 0 };
   }
   let bytes: number;
+  let stored: Digest;
   if (desc.size >= 0 && desc.size <= SMALL_BLOB_BYTES) {
-    const data = await readChecked(await open(), desc, where);
-    await d.putContent(blobDataPath(desc.digest), data);
-    bytes = data.length;
-  } else bytes = await uploadThroughDir(d, repo, desc, open, where);
+    const checked = await readChecked(await open(), desc, where);
+    stored = checked.stored;
+    await d.putContent(blobDataPath(stored), checked.data);
+    bytes = checked.data.length;
+  } else ({ bytes, stored } = await uploadThroughDir(d, repo, desc, open, where));
   // A blob that was absent cannot have had a valid link to check: write it without reading it.
-  if (existing === 'absent') await d.putContent(layerLinkPath(repo, desc.digest), linkContent(desc.digest));
-  else await linkBlob(d, repo, desc.digest);
+  if (existing === 'absent' && !alias) await d.putContent(layerLinkPath(repo, stored), linkContent(stored));
+  else await linkBlob(d, repo, stored);
+  if (alias) await writeLink(d, layerLinkPath(repo, alias), stored);
   return existing === 'absent' ? { uploaded: true, bytes } : { uploaded: true, bytes, replaced: existing };
 }
 
 /** Upload to the repo's private `_uploads/<uuid>/`, check, move into place; the dir removed after. */
-async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descriptor, 'digest' | 'size'>, open: () => Promise<Readable>, where: string): Promise<number> {
+async function uploadThroughDir(
+  d: StorageDriver,
+  repo: string,
+  desc: Pick<BlobDescriptor, 'digest' | 'size'>,
+  open: () => Promise<Readable>,
+  where: string,
+): Promise<{ bytes: number; stored: Digest }> {
   const id = randomUUID();
   const dir = uploadDir(repo, id);
   // Interrupted (Ctrl-C), the run removes its own upload before it exits.
@@ -186,8 +219,9 @@ async function uploadThroughDir(d: StorageDriver, repo: string, desc: Pick<Descr
     hasher.check(desc.digest, desc.size, where);
     // Content-addressed: if another writer got there first the bytes are identical, and a
     // damaged copy is what this replaces; so the move never needs to look first.
-    await d.move(uploadDataPath(repo, id), blobDataPath(desc.digest));
-    return bytes;
+    const stored = hasher.digest();
+    await d.move(uploadDataPath(repo, id), blobDataPath(stored));
+    return { bytes, stored };
   } finally {
     // Where directories are only key prefixes (S3), the two files are the whole directory: one
     // batch delete instead of a listing of the prefix and then the delete.

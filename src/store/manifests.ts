@@ -1,10 +1,10 @@
 import { DigestMismatchError, NotFoundError, ReferenceUnknownError } from '../errors.js';
 import type { StorageDriver } from '../drivers/driver.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { sha256, type AnyDigest, type Digest } from '../image/digest.js';
 import { parseManifest, requiredBlobs, type Descriptor, type ParsedManifest } from '../image/manifest.js';
-import { isBlobLinked, putBlobContent, readBlob, statBlob, type BlobWriteOptions } from './blobs.js';
+import { isBlobLinked, linkedBlob, putBlobContent, readBlob, statBlob, type BlobWriteOptions } from './blobs.js';
 import { MalformedLinkError, readLink, writeLink } from './links.js';
-import { layerLinkPath, revisionLinkPath } from './paths.js';
+import { revisionLinkPath } from './paths.js';
 import { executeDelete, planDelete } from './removal.js';
 
 export interface PutManifestResult {
@@ -25,7 +25,7 @@ export async function hasRevision(d: StorageDriver, repo: string, digest: Digest
  */
 export interface PutManifestOptions extends BlobWriteOptions {
   /** Blobs this process has just written or checked and linked in the repo: not looked up again. */
-  linked?: ReadonlySet<Digest>;
+  linked?: ReadonlySet<AnyDigest>;
 }
 
 export async function putManifest(d: StorageDriver, repo: string, bytes: Buffer, expected?: Digest, opts: PutManifestOptions = {}): Promise<PutManifestResult> {
@@ -41,7 +41,7 @@ export async function putManifest(d: StorageDriver, repo: string, bytes: Buffer,
 }
 
 /** What the registry checks on a manifest PUT: every referenced blob linked, every child a revision. */
-export async function checkReferences(d: StorageDriver, repo: string, digest: Digest, m: ParsedManifest, linked?: ReadonlySet<Digest>): Promise<void> {
+export async function checkReferences(d: StorageDriver, repo: string, digest: Digest, m: ParsedManifest, linked?: ReadonlySet<AnyDigest>): Promise<void> {
   for (const b of requiredBlobs(m)) {
     if (linked?.has(b.digest)) continue;
     if (!(await isBlobLinked(d, repo, b.digest))) {
@@ -74,8 +74,9 @@ export async function hasIntactManifest(d: StorageDriver, repo: string, desc: Pi
   if ((await readLinkLenient(d, revisionLinkPath(repo, desc.digest))) !== desc.digest) return false;
   if ((await statBlob(d, desc.digest))?.size !== desc.size) return false;
   for (const b of requiredBlobs(m)) {
-    if ((await readLinkLenient(d, layerLinkPath(repo, b.digest))) !== b.digest) return false;
-    const st = await statBlob(d, b.digest);
+    const target = await linkedBlob(d, repo, b.digest);
+    if (!target) return false;
+    const st = await statBlob(d, target);
     if (!st || (b.size >= 0 && st.size !== b.size)) return false;
   }
   return true;

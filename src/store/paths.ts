@@ -2,7 +2,7 @@
 // against the registry grammar first, so no name, tag, digest or upload id outside it can
 // become a path. Layout: ../shared/docs/registry-layout.md (distribution's paths.go).
 import { InvalidReferenceError } from '../errors.js';
-import { hexOf, parseDigest, SHA256_HEX, type Digest } from '../image/digest.js';
+import { algorithmOf, hexOf, parseAnyDigest, parseDigest, SHA256_HEX, type AnyDigest, type Digest } from '../image/digest.js';
 import { isRepoName, isStoredRepoName, isStoredTag, parseRepoName, parseTag } from '../image/reference.js';
 
 export const ROOT = '/docker/registry/v2';
@@ -48,11 +48,16 @@ export function layersDir(repo: string): string {
   return `${repoDir(repo)}/_layers/sha256`;
 }
 
-export function layerLinkDir(repo: string, d: Digest): string {
-  return `${layersDir(repo)}/${hex(d)}`;
+/**
+ * A blob's link in a repository. For an alias digest (sha384, sha512) it is the registry's
+ * `_layers/<algorithm>/<hex>/link`, holding the sha256 digest the blob is stored under.
+ */
+export function layerLinkDir(repo: string, d: AnyDigest): string {
+  const v = parseAnyDigest(d);
+  return `${repoDir(repo)}/_layers/${algorithmOf(v)}/${hexOf(v)}`;
 }
 
-export function layerLinkPath(repo: string, d: Digest): string {
+export function layerLinkPath(repo: string, d: AnyDigest): string {
   return `${layerLinkDir(repo, d)}/link`;
 }
 
@@ -121,6 +126,13 @@ export function uploadStartedAtPath(repo: string, id: string): string {
 export function digestLinkPath(dir: string, hex: string): string {
   if (!isHex(hex)) throw new InvalidReferenceError(`invalid digest hex ${JSON.stringify(hex)}`);
   return `${dir}/${hex}/link`;
+}
+
+const ALIAS_LINK_RE = /\/_layers\/(?:sha384\/[a-f0-9]{96}|sha512\/[a-f0-9]{128})\/link$/;
+
+/** A repository's alias link (`_layers/sha512/<hex>/link`): registry 2.8.2 writes one for a blob uploaded by a sha512 digest. */
+export function isAliasLinkPath(path: string): boolean {
+  return ALIAS_LINK_RE.test(path);
 }
 
 /** Content of a link file: exactly `sha256:<hex>`, no newline. */

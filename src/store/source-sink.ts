@@ -3,14 +3,14 @@ import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../drivers/driver.js';
 import { NotFoundError, SizeMismatchError } from '../errors.js';
 import { attachmentTags } from '../image/attachments.js';
-import { hexOf, type Digest } from '../image/digest.js';
-import { parseManifest, type Descriptor, type ParsedManifest } from '../image/manifest.js';
+import { hexOf, isDigest, type AnyDigest, type Digest } from '../image/digest.js';
+import { parseManifest, type BlobDescriptor, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { formatStoreRef, type StoreRef } from '../image/reference.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
-import { openBlob, statBlob, uploadBlob } from './blobs.js';
+import { linkedBlob, openBlob, statBlob, uploadBlob } from './blobs.js';
 import { MalformedLinkError, readLink } from './links.js';
 import { getManifest, hasIntactManifest, hasRevision, putManifest } from './manifests.js';
-import { tagCurrentLinkPath } from './paths.js';
+import { layerLinkPath, tagCurrentLinkPath } from './paths.js';
 import { resolveTag, tagManifest } from './tags.js';
 
 /** Digest a store reference names: its digest, else its tag (default `latest`). */
@@ -48,13 +48,21 @@ export class StoreSource implements ImageSource {
     return getManifest(this.d, this.ref.repo, desc.digest);
   }
 
-  openBlob(desc: Descriptor): Promise<Readable> {
-    return openBlob(this.d, desc.digest);
+  async openBlob(desc: BlobDescriptor): Promise<Readable> {
+    return openBlob(this.d, await this.stored(desc));
+  }
+
+  /** Where the blob is stored: a sha384/sha512 digest through the repository's alias link, as the registry resolves it. */
+  private async stored(desc: BlobDescriptor): Promise<Digest> {
+    if (isDigest(desc.digest)) return desc.digest;
+    const target = await linkedBlob(this.d, this.ref.repo, desc.digest);
+    if (!target) throw new NotFoundError(`blob ${desc.digest} of ${this.description} has no sha256 link in the repository (${layerLinkPath(this.ref.repo, desc.digest)}): run regbucket verify there`);
+    return target;
   }
 
   /** The blob is in the store with the descriptor's size (a copy checks every one before its first write). */
-  async checkBlob(desc: Descriptor): Promise<void> {
-    const st = await statBlob(this.d, desc.digest);
+  async checkBlob(desc: BlobDescriptor): Promise<void> {
+    const st = await statBlob(this.d, await this.stored(desc));
     if (!st) throw new NotFoundError(`blob ${desc.digest} of ${this.description} is missing from the source store: run regbucket verify there (push the image again to repair it)`);
     if (desc.size >= 0 && st.size !== desc.size) throw new SizeMismatchError(desc.digest, desc.size, st.size, `${this.description}: the source store's copy`);
   }
@@ -109,7 +117,7 @@ export interface StoreSinkOptions {
 export class StoreSink implements ImageSink {
   readonly description: string;
   /** Blobs written or found intact and linked by this sink: a manifest put does not look them up again. */
-  private readonly linked = new Set<Digest>();
+  private readonly linked = new Set<AnyDigest>();
 
   constructor(
     private readonly d: StorageDriver,
@@ -119,7 +127,7 @@ export class StoreSink implements ImageSink {
     this.description = `store repository ${repo}`;
   }
 
-  async putBlob(desc: Descriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
+  async putBlob(desc: BlobDescriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
     const r = await uploadBlob(this.d, this.repo, desc, open, `blob ${desc.digest}`, { rehash: this.opts.repair });
     this.linked.add(desc.digest);
     return r;

@@ -3,7 +3,7 @@
 // stat'ed). Manifests are read once per digest, with bounded concurrency.
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { StorageDriver } from '../drivers/driver.js';
-import type { Digest } from '../image/digest.js';
+import { isDigest, type Digest } from '../image/digest.js';
 import { parseManifest, platformString, type ParsedManifest } from '../image/manifest.js';
 import { readBlob, statBlob } from './blobs.js';
 
@@ -82,6 +82,7 @@ export class ManifestReader {
     if (!m.config || m.config.size > MAX_CONFIG_BYTES) return undefined;
     try {
       const digest = m.config.digest;
+      if (!isDigest(digest)) return undefined; // a sha512 config: found only through a repository's alias link
       // The descriptor's size may lie in a hostile store: the blob's own size bounds the read.
       const bytes = await this.limit(async () => (((await statBlob(this.d, digest))?.size ?? Infinity) <= MAX_CONFIG_BYTES ? readBlob(this.d, digest) : undefined));
       if (!bytes) return undefined;

@@ -1,6 +1,7 @@
 // The command that repairs each finding: every piece of advice verify prints is one that was
 // run in a test and left verify clean (test/verify/advice.test.ts). `<source>` stands for where
 // the image can be had again: oci:<dir>, docker://<registry>/<repo>:<tag>, an archive.
+import { isAliasDigest } from '../image/digest.js';
 import type { Finding } from './findings.js';
 
 /** The image a finding is about, as push takes it: `repo:tag`, or the repo alone (untagged). */
@@ -34,9 +35,12 @@ export function adviceFor(f: Finding): string | undefined {
       return either(image && `regbucket push <source> ${image}`, image && `regbucket delete ${image}`);
     case 'bad-manifest':
       return orDelete(f.digest);
+    case 'unlinked-blob':
+      // A sha512 reference's alias link holds a digest only a push can tell (the sha256 of the data).
+      if (f.digest && isAliasDigest(f.digest)) return image ? `regbucket push <source> ${image}` : orDelete(f.manifest);
+      return 'regbucket verify --fix';
     case 'malformed-link':
     case 'link-mismatch':
-    case 'unlinked-blob':
       return 'regbucket verify --fix';
     case 'tag-without-current':
       return image ? `regbucket delete ${image}` : undefined;

@@ -1,7 +1,8 @@
 // The audit: scan, read links, read and parse every revision, hash blobs, apply the rules
 // (checks.ts), and with --fix carry out the safe repairs (fix.ts).
 import type { StorageDriver } from '../drivers/driver.js';
-import { sha256, type Digest } from '../image/digest.js';
+import { isDigest, sha256, type Digest } from '../image/digest.js';
+import { aliasTargets, hashAliases, readAliasLinks } from './aliases.js';
 import { MAX_MANIFEST_BYTES, parseManifest } from '../image/manifest.js';
 import { blobDataPath } from '../store/paths.js';
 import { BlobHasher, type StreamHashing } from './hashing/blob-hasher.js';
@@ -96,9 +97,9 @@ function scopedDigests(a: AuditData): Digest[] {
   for (const s of a.manifests.values()) {
     if (s.state !== 'ok') continue;
     const m = s.manifest;
-    for (const x of [m.config, ...m.layers, ...m.manifests]) if (x) out.push(x.digest);
+    for (const x of [m.config, ...m.layers, ...m.manifests]) if (x && isDigest(x.digest)) out.push(x.digest);
   }
-  return out;
+  return [...out, ...aliasTargets(a.aliases)];
 }
 
 /** A digest and reference audit of the store, and with `fix` its safe repairs. */
@@ -135,7 +136,7 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
     progress('scan');
     const onBlob = feed ? (b: BlobInfo) => feed.add(b) : undefined;
     const inv: Inventory = await scanStore(d, { repos: opts.repos, concurrency: opts.concurrency, onBlob });
-    const a: AuditData = { inv, manifests: new Map(), hashed, now: opts.now ?? new Date() };
+    const a: AuditData = { inv, manifests: new Map(), hashed, aliases: new Map(), aliasHashes: new Map(), now: opts.now ?? new Date() };
 
     const links = inv.repos.flatMap((r) => [...r.layers, ...r.revisions, ...[...r.tags.values()].flatMap((t) => [...(t.current ? [t.current] : []), ...t.index])]);
     showHash = false;
@@ -147,12 +148,20 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
     await statBlobs(d, revisions, opts.concurrency, inv.blobs);
     n = 0;
     await readRevisions(d, a, revisions, opts, () => progress('manifests', { done: ++n, total: revisions.length }));
+    const readable = inv.repos.flatMap((r) =>
+      r.revisions.flatMap((l) => {
+        const s = l.content === undefined ? undefined : a.manifests.get(l.named!);
+        return s?.state === 'ok' ? [{ repo: r.name, manifest: s.manifest }] : [];
+      }),
+    );
+    a.aliases = await readAliasLinks(d, readable, opts.concurrency);
     if (!inv.allBlobs) {
       await statBlobs(d, scopedDigests(a), opts.concurrency, inv.blobs);
       if (feed) for (const b of inv.blobs.values()) if (b.exists && !hashed.has(b.digest)) await feed.add(b);
     }
     showHash = true;
     await feed?.drain();
+    if (opts.hash) a.aliasHashes = await hashAliases(d, a.aliases, (g) => inv.blobs.get(g)?.exists ?? false, opts.concurrency);
 
     let bytesHashed = 0;
     for (const h of hashed.values()) bytesHashed += h?.size ?? 0;

@@ -1,7 +1,8 @@
 // The audit's rules, as a pure function of what was read: the inventory (links with their
 // content, blobs with their sizes), the parsed revisions and the hash results. No I/O here.
-import type { Digest } from '../image/digest.js';
-import { requiredBlobs, type Descriptor, type ParsedManifest } from '../image/manifest.js';
+import { algorithmOf, isDigest, type AliasDigest, type AnyDigest, type Digest } from '../image/digest.js';
+import { aliasKey, type AliasLink } from './aliases.js';
+import { requiredBlobs, type BlobDescriptor, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { isRegistryRepoName } from '../image/reference.js';
 import { REPOSITORIES, blobDataPath, blobDir, layerLinkPath, revisionLinkPath, tagDir, tagIndexLinkPath } from '../store/paths.js';
 import { adviceFor } from './advice.js';
@@ -27,6 +28,10 @@ export interface AuditData {
   manifests: Map<Digest, ManifestState>;
   /** Every blob hashed (manifests always; all blobs unless --no-hash); undefined: data missing. */
   hashed: Map<Digest, HashResult | undefined>;
+  /** The alias links (`_layers/sha512/<hex>/link`) the audited manifests need, by aliasKey(repo, digest). */
+  aliases: Map<string, AliasLink>;
+  /** What each stored blob hashes to with an alias's algorithm, by aliasKey(stored digest, alias). */
+  aliasHashes: Map<string, AnyDigest>;
   now: Date;
 }
 
@@ -90,7 +95,53 @@ class Checker {
     }
   }
 
-  private reference(r: RepoInventory, m: Digest, ref: Descriptor, role: 'config' | 'layer' | 'child', layerLinks: Set<Digest>, revisions: Set<Digest>): void {
+  /**
+   * A config or layer named by a sha384/sha512 digest: resolved as the registry resolves it,
+   * through the repository's alias link to a blob stored under its sha256 digest, whose bytes
+   * must also hash to the alias.
+   */
+  private aliasReference(r: RepoInventory, m: Digest, ref: Descriptor<AliasDigest>, role: 'config' | 'layer'): void {
+    const link = this.a.aliases.get(aliasKey(r.name, ref.digest));
+    const base = { repo: r.name, tag: this.usage.firstTag(r.name, m), digest: ref.digest, manifest: m };
+    const name = ROLE_NAME[role];
+    if (!link?.target) {
+      const held = link?.content === undefined ? 'has no link' : `has a link holding ${JSON.stringify(link.content.slice(0, 140))}, not the sha256 digest of a stored blob,`;
+      this.add({
+        ...base,
+        kind: 'unlinked-blob',
+        path: link?.path ?? `${REPOSITORIES}/${r.name}/_layers/${algorithmOf(ref.digest)}`,
+        detail: `manifest ${m} needs ${name} ${ref.digest}, for which ${r.name} ${held} in _layers/${algorithmOf(ref.digest)}: the registry answers "blob unknown"`,
+      });
+      return;
+    }
+    const stored = link.target;
+    this.referenced.add(stored);
+    const blob = this.a.inv.blobs.get(stored);
+    if (!blob?.exists) {
+      this.add({ ...base, kind: 'missing-blob', path: blobDataPath(stored), detail: `manifest ${m} needs ${name} ${ref.digest}, stored as ${stored} (${link.path}), which is not in the store` });
+      return;
+    }
+    if (ref.size >= 0 && blob.size !== undefined && blob.size !== ref.size) {
+      this.add({
+        ...base,
+        kind: 'size-mismatch',
+        path: blobDataPath(stored),
+        detail: `manifest ${m} says ${name} ${ref.digest} has ${ref.size} bytes; the blob it is stored as, ${stored}, has ${blob.size}`,
+      });
+    }
+    const actual = this.a.aliasHashes.get(aliasKey(stored, ref.digest));
+    if (actual && actual !== ref.digest) {
+      this.add({
+        ...base,
+        kind: 'digest-mismatch',
+        path: blobDataPath(stored),
+        detail: `${name} ${ref.digest} of manifest ${m} is stored as ${stored} (${link.path}), whose bytes hash to ${actual}: the blob or the link is wrong`,
+      });
+    }
+  }
+
+  private reference(r: RepoInventory, m: Digest, ref: BlobDescriptor, role: 'config' | 'layer' | 'child', layerLinks: Set<Digest>, revisions: Set<Digest>): void {
+    if (!isDigest(ref.digest)) return this.aliasReference(r, m, ref as Descriptor<AliasDigest>, role === 'child' ? 'layer' : role);
     this.referenced.add(ref.digest);
     const blob = this.a.inv.blobs.get(ref.digest);
     const base = { repo: r.name, tag: this.usage.firstTag(r.name, m), digest: ref.digest, manifest: m };
@@ -137,7 +188,7 @@ class Checker {
       for (const ref of [m.config, ...m.layers]) {
         if (!ref) continue;
         if (required.has(ref)) this.reference(r, d, ref, ref === m.config ? 'config' : 'layer', layerLinks, revisionSet);
-        else this.referenced.add(ref.digest);
+        else if (isDigest(ref.digest)) this.referenced.add(ref.digest);
       }
       for (const c of m.manifests) this.reference(r, d, c, 'child', layerLinks, revisionSet);
       if (m.subject) {

@@ -7,7 +7,7 @@ import type { Digest } from '../image/digest.js';
 import { isRepoName, isTag } from '../image/reference.js';
 import { statBlob } from '../store/blobs.js';
 import { enumerateStore, UploadAges, type StoreEntry } from '../store/enumerate.js';
-import { REPOSITORIES } from '../store/paths.js';
+import { isAliasLinkPath, REPOSITORIES } from '../store/paths.js';
 import { eachLimit } from '../util/each-limit.js';
 import { byName } from '../util/compare.js';
 
@@ -109,7 +109,8 @@ function addEntry(repo: RepoInventory, e: StoreEntry, strays: string[]): void {
       t!.index.push({ role: 'tag-index', repo: repo.name, tag, path: e.path, named: e.digest, etag });
       return;
     case 'stray':
-      if (e.area !== '_uploads') strays.push(e.path);
+      // Alias links are read where a manifest needs them (aliases.ts).
+      if (e.area !== '_uploads' && !isAliasLinkPath(e.path)) strays.push(e.path);
       return;
     default:
       return; // uploads (aged below), schema 1 signature links
