@@ -43,7 +43,10 @@ function sha512Layout(dir: string, layer: Buffer, indexDigestAlg = 'sha256'): { 
   writeFileSync(join(dir, 'blobs', indexDigestAlg, hexOf(md)), manifest);
   writeFileSync(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
   const ref = { 'org.opencontainers.image.ref.name': 'v1' };
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: ref }] }));
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: ref }] }),
+  );
   return { manifest: hash('sha256', manifest), l512, l256: hash('sha256', layer) };
 }
 
@@ -144,13 +147,18 @@ describe('sha512 layers (registry 2.8.2 layout)', () => {
     const reg = await startRegistry({ storage: { filesystem: store } });
     try {
       // Pushed over HTTP by its sha512 digest (skopeo 1.9.3 would push it by sha256).
-      for (const name of readdirSync(join(layout, 'blobs/sha256')).filter((n) => n !== hexOf(manifest))) await pushBlob(reg.host, 's5', readFileSync(join(layout, 'blobs/sha256', name)), `sha256:${name}`);
+      for (const name of readdirSync(join(layout, 'blobs/sha256')).filter((n) => n !== hexOf(manifest)))
+        await pushBlob(reg.host, 's5', readFileSync(join(layout, 'blobs/sha256', name)), `sha256:${name}`);
       await pushBlob(reg.host, 's5', layer, l512);
       const bytes = readFileSync(join(layout, 'blobs/sha256', hexOf(manifest)));
       const put = await fetch(`http://${reg.host}/v2/s5/manifests/v1`, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
       expect(put.status, await put.text()).toBe(201);
       // A manifest PUT by a sha512 digest is refused: the registry digests manifests with sha256.
-      const by512 = await fetch(`http://${reg.host}/v2/s5/manifests/${hash('sha512', bytes)}`, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+      const by512 = await fetch(`http://${reg.host}/v2/s5/manifests/${hash('sha512', bytes)}`, {
+        method: 'PUT',
+        body: new Uint8Array(bytes),
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
       expect(by512.status).toBe(400);
       expect(await by512.text()).toContain('DIGEST_INVALID');
     } finally {
