@@ -1,6 +1,7 @@
-// Whole repositories: mv (a directory rename on a filesystem; copy then remove on flat-listing
-// backends) keeps every tag and manifest under the new name, leaves nested repositories where
-// they are and refuses to overwrite; delete --repository empties one so gc frees exactly what
+// Whole repositories: mv (on a filesystem layer links copied and manifests renamed in one step;
+// copy then remove on flat-listing backends) keeps every tag and manifest under the new name, a run
+// cut short after any write leaves every tag served under one of the names, nested repositories
+// stay where they are and an existing name is never overwritten; delete --repository empties one so gc frees exactly what
 // du called exclusive; dry runs change nothing.
 import { describe, expect, it } from 'vitest';
 import { listAllTags } from '../../src/store/listing.js';
@@ -8,6 +9,8 @@ import { executeRename, planRename } from '../../src/store/rename.js';
 import { RefusedError } from '../../src/errors.js';
 import { regbucket, regbucketOk } from '../lab/cli.js';
 import { tempDir } from '../lab/tools.js';
+import { tagsComplete } from '../reliability/harness.js';
+import type { StorageDriver } from '../../src/drivers/driver.js';
 import { filesystemStore, image, index, memoryStore, type TestStore } from '../gc/store-builder.js';
 import type { StoreUsage } from '../../src/usage/du.js';
 
@@ -40,6 +43,65 @@ describe('mv', { timeout: 600_000 }, () => {
       await expect(planRename(s.d, 'other', 'team/app')).rejects.toBeInstanceOf(RefusedError);
     });
   }
+
+  for (const make of [memoryStore, () => filesystemStore()]) {
+    it(`a rename cut short after any write leaves every tag served under one of the names (${make().kind})`, async () => {
+      let completed = false;
+      for (let allowed = 0; !completed; allowed++) {
+        const s = make();
+        await build(s);
+        const before = await tagsComplete(s.d);
+        let writes = 0;
+        const cut = new Proxy(s.d, {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            if (typeof v !== 'function') return v;
+            const f = v as (...a: unknown[]) => unknown;
+            if (!['putContent', 'putStream', 'move', 'delete', 'deleteFiles'].includes(String(prop))) return f.bind(target);
+            return (...a: unknown[]) => {
+              if (++writes > allowed) throw new Error('cut');
+              return f.apply(target, a);
+            };
+          },
+        }) as StorageDriver;
+        try {
+          await executeRename(cut, await planRename(s.d, 'app', 'team/app'));
+          completed = true;
+        } catch (err) {
+          if ((err as Error).message !== 'cut') throw err;
+        }
+        const after = await tagsComplete(s.d);
+        for (const [ref, digest] of before) {
+          const [repo, tag] = ref.split(':') as [string, string];
+          const served = repo === 'app' ? [after.get(ref), after.get(`team/app:${tag}`)] : [after.get(ref)];
+          expect(served, `${ref} after ${allowed} writes`).toContain(digest);
+        }
+        if (completed) expect([...after.keys()].filter((k) => k.startsWith('app:'))).toEqual([]);
+      }
+    });
+  }
+
+  it('a rename cut short before the manifests moved: gc removes the partial copy and mv runs again', async () => {
+    const root = tempDir('regbucket-mv-cut-');
+    const s = filesystemStore(root);
+    await build(s);
+    let writes = 0;
+    const cut = new Proxy(s.d, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        const f = v as (...a: unknown[]) => unknown;
+        if (prop === 'move') return () => Promise.reject(new Error('cut'));
+        return (...a: unknown[]) => (prop === 'putContent' ? (writes++, f.apply(target, a)) : f.apply(target, a));
+      },
+    }) as StorageDriver;
+    await expect(executeRename(cut, await planRename(s.d, 'app', 'team/app'))).rejects.toThrow('cut');
+    expect(writes).toBeGreaterThan(0);
+    expect((await regbucket(['--store', root, 'mv', 'app', 'team/app'])).code).toBe(2);
+    await regbucketOk(['--store', root, 'gc', '--min-age', '0']);
+    await regbucketOk(['--store', root, 'mv', 'app', 'team/app']);
+    expect([...(await tagsComplete(s.d)).keys()].filter((k) => k.startsWith('team/app:')).sort()).toEqual(['team/app:multi', 'team/app:v1', 'team/app:v2']);
+  });
 
   it('through the CLI: refuses an existing or ungrammatical name, changing nothing', async () => {
     const root = tempDir('regbucket-mv-');
