@@ -5,7 +5,7 @@
 // directory on the way was a symlink. Elsewhere each component is checked with lstat first.
 //
 // Self-contained (no imports, nothing from outside its body): worker threads are started from
-// its source text (see gc/local-pool.ts, verify/hash-pool.ts), and it runs on the main thread too.
+// its source text (see util/threads.ts, drivers/local-reads/thread-pool.ts, verify/hashing/thread-pool.ts), and it runs on the main thread too.
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
