@@ -3,41 +3,20 @@
 // holds the sha256 one), and serves the image. Its own garbage-collect marks the sha512 digest and
 // would delete the sha256 blob, breaking the image. regbucket's gc keeps every blob the repository
 // links (it does not read the alias links yet): the image is still served after it.
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { regbucket } from '../lab/cli.js';
 import { registryGarbageCollect, startRegistry } from '../lab/registry.js';
+import { hash, pushBlob, sha512Image } from '../lab/sha512.js';
 import { skopeoCopy, tempDir } from '../lab/tools.js';
-
-const hash = (alg: string, b: Buffer): string => `${alg}:${createHash(alg).update(b).digest('hex')}`;
-
-async function pushBlob(host: string, repo: string, bytes: Buffer, digest: string): Promise<void> {
-  const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  expect(start.status).toBe(202);
-  const loc = new URL(start.headers.get('location')!, `http://${host}`);
-  loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
-  expect(put.status, await put.text()).toBe(201);
-}
 
 describe('a layer pushed by its sha512 digest (registry 2.8.2, filesystem)', () => {
   it('is served by the registry, and regbucket gc keeps its blob (the registry gc would not)', async () => {
     const store = tempDir('regbucket-sha512-');
     const reg = await startRegistry({ storage: { filesystem: store } });
     const layer = Buffer.from(`sha512 layer ${Math.random()}`.repeat(100));
-    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [hash('sha256', layer)] } }));
-    const l512 = hash('sha512', layer);
-    const l256 = hash('sha256', layer);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: 'application/vnd.oci.image.manifest.v1+json',
-        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: hash('sha256', config), size: config.length },
-        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l512, size: layer.length }],
-      }),
-    );
+    const { config, manifest, l512, l256 } = sha512Image(layer);
     let configPath: string;
     try {
       configPath = reg.configPath;

@@ -27,6 +27,21 @@ async function build(s: TestStore): Promise<void> {
 type Listing = { name: string; tags: { tag: string; digest?: string }[] }[];
 const names = (l: Listing): [string, [string, string | undefined][]][] => l.map((r) => [r.name, r.tags.map((t) => [t.tag, t.digest])]);
 
+const WRITES = ['putContent', 'putStream', 'move', 'delete', 'deleteFiles'];
+
+/** The driver with its writes going through `write` (a crash is a write that throws). */
+function cutDriver(d: StorageDriver, write: (op: string, run: () => unknown) => unknown): StorageDriver {
+  return new Proxy(d, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function') return v;
+      const f = v as (...a: unknown[]) => unknown;
+      if (!WRITES.includes(String(prop))) return f.bind(target);
+      return (...a: unknown[]) => write(String(prop), () => f.apply(target, a));
+    },
+  }) as StorageDriver;
+}
+
 describe('mv', { timeout: 600_000 }, () => {
   for (const make of [memoryStore, () => filesystemStore()]) {
     it(`renames with every tag and manifest (${make().kind})`, async () => {
@@ -52,18 +67,10 @@ describe('mv', { timeout: 600_000 }, () => {
         await build(s);
         const before = await tagsComplete(s.d);
         let writes = 0;
-        const cut = new Proxy(s.d, {
-          get(target, prop, receiver) {
-            const v = Reflect.get(target, prop, receiver) as unknown;
-            if (typeof v !== 'function') return v;
-            const f = v as (...a: unknown[]) => unknown;
-            if (!['putContent', 'putStream', 'move', 'delete', 'deleteFiles'].includes(String(prop))) return f.bind(target);
-            return (...a: unknown[]) => {
-              if (++writes > allowed) throw new Error('cut');
-              return f.apply(target, a);
-            };
-          },
-        }) as StorageDriver;
+        const cut = cutDriver(s.d, (_op, run) => {
+          if (++writes > allowed) throw new Error('cut');
+          return run();
+        });
         try {
           await executeRename(cut, await planRename(s.d, 'app', 'team/app'));
           completed = true;
@@ -86,15 +93,11 @@ describe('mv', { timeout: 600_000 }, () => {
     const s = filesystemStore(root);
     await build(s);
     let writes = 0;
-    const cut = new Proxy(s.d, {
-      get(target, prop, receiver) {
-        const v = Reflect.get(target, prop, receiver) as unknown;
-        if (typeof v !== 'function') return v;
-        const f = v as (...a: unknown[]) => unknown;
-        if (prop === 'move') return () => Promise.reject(new Error('cut'));
-        return (...a: unknown[]) => (prop === 'putContent' ? (writes++, f.apply(target, a)) : f.apply(target, a));
-      },
-    }) as StorageDriver;
+    const cut = cutDriver(s.d, (op, run) => {
+      if (op === 'move') return Promise.reject(new Error('cut'));
+      if (op === 'putContent') writes++;
+      return run();
+    });
     await expect(executeRename(cut, await planRename(s.d, 'app', 'team/app'))).rejects.toThrow('cut');
     expect(writes).toBeGreaterThan(0);
     expect((await regbucket(['--store', root, 'mv', 'app', 'team/app'])).code).toBe(2);

@@ -3,16 +3,15 @@
 // holding the sha256 digest). regbucket push writes that layout from an OCI layout whose blob is
 // `blobs/sha512/<hex>`, the registry serves the image from it, and verify resolves the alias and
 // re-hashes the blob with sha512 (a link to other bytes of the same size is caught).
-import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { regbucket } from '../lab/cli.js';
 import { startRegistry } from '../lab/registry.js';
+import { hash, pushBlob, sha512Image } from '../lab/sha512.js';
 import { skopeo, tempDir } from '../lab/tools.js';
 
-const hash = (alg: string, b: Buffer): string => `${alg}:${createHash(alg).update(b).digest('hex')}`;
 const hexOf = (d: string): string => d.slice(d.indexOf(':') + 1);
 const V2 = 'docker/registry/v2';
 
@@ -26,16 +25,7 @@ interface Finding {
 
 /** An OCI layout with one image whose layer is `blobs/sha512/<hex>` and named by that digest. */
 function sha512Layout(dir: string, layer: Buffer, indexDigestAlg = 'sha256'): { manifest: string; l512: string; l256: string } {
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [hash('sha256', layer)] } }));
-  const l512 = hash('sha512', layer);
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: hash('sha256', config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: l512, size: layer.length }],
-    }),
-  );
+  const { config, manifest, l512, l256 } = sha512Image(layer);
   for (const alg of ['sha256', 'sha512']) mkdirSync(join(dir, 'blobs', alg), { recursive: true });
   writeFileSync(join(dir, 'blobs/sha256', hexOf(hash('sha256', config))), config);
   writeFileSync(join(dir, 'blobs/sha512', hexOf(l512)), layer);
@@ -47,16 +37,7 @@ function sha512Layout(dir: string, layer: Buffer, indexDigestAlg = 'sha256'): { 
     join(dir, 'index.json'),
     JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: md, size: manifest.length, annotations: ref }] }),
   );
-  return { manifest: hash('sha256', manifest), l512, l256: hash('sha256', layer) };
-}
-
-async function pushBlob(host: string, repo: string, bytes: Buffer, digest: string): Promise<void> {
-  const start = await fetch(`http://${host}/v2/${repo}/blobs/uploads/`, { method: 'POST' });
-  expect(start.status).toBe(202);
-  const loc = new URL(start.headers.get('location')!, `http://${host}`);
-  loc.searchParams.set('digest', digest);
-  const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(bytes), headers: { 'content-type': 'application/octet-stream' } });
-  expect(put.status, await put.text()).toBe(201);
+  return { manifest: hash('sha256', manifest), l512, l256 };
 }
 
 async function verify(store: string): Promise<{ code: number; findings: Finding[]; stderr: string }> {
