@@ -18,6 +18,9 @@ export interface ListedEntry {
   type: EntryType;
 }
 
+/** One directory of listTree(): its entries, or why it could not be listed. */
+export type ListedDir = { dir: string; entries: ListedEntry[] } | { dir: string; error: unknown };
+
 export interface FileInfo {
   path: string;
   size: number;
@@ -71,6 +74,12 @@ export interface StorageDriver {
    * use listEntries() below.
    */
   listEntries?(path: string): Promise<ListedEntry[]>;
+  /**
+   * Every directory below `path` (itself first) with its entries, unsorted, each directory once,
+   * descending into every 'dir' entry. A directory that cannot be listed comes with the error
+   * listEntries() throws for it. Absent where listEntries() is.
+   */
+  listTree?(path: string): AsyncIterable<ListedDir>;
   /**
    * Every file below `path`, recursively, in any order; missing `path` yields nothing. Symlinks
    * and special files are yielded with their `type` (never followed): skip what is not a file.

@@ -9,7 +9,7 @@ import { ChangedDuringDeleteError, PathNotFoundError, RegbucketError, StorageErr
 import { interrupted } from '../util/interrupt.js';
 import { whenClosed } from '../util/write-stream.js';
 import { confinedFs, type OpenRefusal } from '../util/confine-sync.js';
-import { basename, checkPath, dirname, joinPath, type EntryType, type FileInfo, type ListedEntry, type StorageDriver } from './driver.js';
+import { basename, checkPath, dirname, joinPath, type EntryType, type FileInfo, type ListedDir, type ListedEntry, type StorageDriver } from './driver.js';
 import { byPath } from '../util/compare.js';
 import { isMissingFile } from '../util/not-found.js';
 import { eachLimit } from '../util/each-limit.js';
@@ -24,9 +24,11 @@ export const SMALL_FILE_MAX = 4 * 1024 * 1024;
 const SMALL_TREE = 256;
 /** deleteFiles' unlinks in flight (each holds a directory handle open). */
 const DELETE_FILES_AT_ONCE = 16;
+/** listTree lists this many directories synchronously between turns of the event loop (signals, progress). */
+const TREE_DIRS_PER_TURN = 128;
 
 const cfs = confinedFs(fsSync);
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW } = fsSync.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fsSync.constants;
 const NEW_FILE = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
 
 function code(err: unknown): string | undefined {
@@ -347,6 +349,76 @@ export class FilesystemDriver implements StorageDriver {
       this.fail(err, path);
     } finally {
       fsSync.closeSync(dir.fd);
+    }
+  }
+
+  /**
+   * listTree (driver.ts), for a survey of the whole store. With /proc, a directory is opened through
+   * its parent's open handle (`/proc/self/fd/<parent>/<name>` with O_NOFOLLOW | O_DIRECTORY, as
+   * openat() would): no symlink is followed and nothing but a directory opens, without the /proc
+   * check of a path-based open, and it is listed synchronously. That is a few syscalls a directory
+   * instead of listEntries()'s checked open and thread-pool readdir, which made gc's and verify's
+   * survey of a 5,000-directory store cost 0.6 s. A directory that does not open so (replaced
+   * meanwhile by a symlink, a file or a special file, or named outside the path grammar) is listed
+   * by listEntries(), whose error names it as any listing does.
+   */
+  async *listTree(path: string): AsyncIterable<ListedDir> {
+    interface Held {
+      fd: number;
+      refs: number;
+    }
+    const release = (h: Held): void => {
+      if (--h.refs === 0) fsSync.closeSync(h.fd);
+    };
+    const open = (dir: string, parent: Held | undefined): Held | undefined => {
+      if (!this.confinement()?.proc) return undefined;
+      try {
+        if (!parent) return { fd: this.openDir(dir).fd, refs: 1 };
+        checkPath(this.name, dir);
+        return { fd: fsSync.openSync(`/proc/self/fd/${parent.fd}/${basename(dir)}`, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK), refs: 1 };
+      } catch {
+        return undefined;
+      }
+    };
+    const pending: { dir: string; parent?: Held }[] = [{ dir: path }];
+    try {
+      for (let n = 1; pending.length > 0; n++) {
+        if (n % TREE_DIRS_PER_TURN === 0) await new Promise((resolve) => setImmediate(resolve));
+        const { dir, parent } = pending.pop()!;
+        let held: Held | undefined;
+        try {
+          held = open(dir, parent);
+        } finally {
+          if (parent) release(parent);
+        }
+        let entries: ListedEntry[] | undefined;
+        if (held) {
+          try {
+            entries = fsSync.readdirSync(`/proc/self/fd/${held.fd}`, { withFileTypes: true }).map((e) => ({ path: joinPath(dir, e.name), type: entryType(e) }));
+            for (const e of entries) {
+              if (e.type !== 'dir') continue;
+              held.refs++;
+              pending.push({ dir: e.path, parent: held });
+            }
+          } catch {
+            entries = undefined;
+          } finally {
+            release(held);
+          }
+        }
+        if (!entries) {
+          try {
+            entries = await this.listEntries(dir);
+          } catch (error) {
+            yield { dir, error };
+            continue;
+          }
+          for (const e of entries) if (e.type === 'dir') pending.push({ dir: e.path });
+        }
+        yield { dir, entries };
+      }
+    } finally {
+      for (const p of pending) if (p.parent) release(p.parent);
     }
   }
 

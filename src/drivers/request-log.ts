@@ -18,6 +18,7 @@ const OPERATIONS = new Set([
   'statFile',
   'list',
   'listEntries',
+  'listTree',
   'walk',
   'move',
   'delete',

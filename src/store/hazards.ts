@@ -2,7 +2,7 @@
 // The filesystem driver never follows or opens them (util/confine-sync.ts); this module finds
 // them (a survey of the layout's directories, by entry type, no file opened), logs the ones met
 // while reading, and says how far each one's doubt reaches: what gc must keep because of it.
-import type { StorageDriver } from '../drivers/driver.js';
+import type { ListedEntry, StorageDriver } from '../drivers/driver.js';
 import { InvalidPathError, PathNotFoundError, UnsafePathError, hazardText, type HazardKind } from '../errors.js';
 import { REPOSITORIES, ROOT } from './paths.js';
 import { byPath } from '../util/compare.js';
@@ -37,7 +37,6 @@ export function describeHazard(h: Hazard): string {
 }
 
 const CHAIN = ['/docker', '/docker/registry', ROOT];
-const SURVEY_CONCURRENCY = 16;
 
 /**
  * Every symlink and special file from the store root's `docker` down through the whole
@@ -45,29 +44,26 @@ const SURVEY_CONCURRENCY = 16;
  * followed). Backends without entry types (S3: no symlinks) have nothing to find.
  */
 export async function surveyHazards(d: StorageDriver, log: HazardLog): Promise<void> {
-  if (!d.listEntries) return;
+  if (!d.listEntries || !d.listTree) return;
   const list = d.listEntries.bind(d);
-  const entries = async (dir: string) => {
-    try {
-      return await list(dir);
-    } catch (err) {
-      if (err instanceof PathNotFoundError) return [];
-      // A directory no driver path can name: the scan reports it as unaddressable and gc then
-      // deletes no blob at all, so there is nothing more for this survey to protect below it.
-      if (err instanceof InvalidPathError) return [];
-      if (err instanceof UnsafePathError) {
-        log.add(err);
-        return [];
-      }
-      throw err;
+  /** A directory's entries, or none when it cannot be listed for a reason the survey logs or leaves to the scan. */
+  const listable = (err: unknown): ListedEntry[] => {
+    if (err instanceof PathNotFoundError) return [];
+    // A directory no driver path can name: the scan reports it as unaddressable and gc then
+    // deletes no blob at all, so there is nothing more for this survey to protect below it.
+    if (err instanceof InvalidPathError) return [];
+    if (err instanceof UnsafePathError) {
+      log.add(err);
+      return [];
     }
+    throw err;
   };
   // Above the layout the chain to `v2` is what matters; other entries of the store root are not
   // the registry's, but a symlink or special file inside `docker/` or `docker/registry/` is
   // reported too: a store holding them was not written by the registry alone.
   let parent = '/';
   for (const step of CHAIN) {
-    const listed = await entries(parent);
+    const listed = await list(parent).catch(listable);
     if (parent !== '/') {
       for (const x of listed) {
         if (x.path === step) continue;
@@ -84,27 +80,12 @@ export async function surveyHazards(d: StorageDriver, log: HazardLog): Promise<v
     if (e.type !== 'dir') return;
     parent = step;
   }
-  const queue = [ROOT];
-  let active = 0;
-  await new Promise<void>((resolve, reject) => {
-    const pump = (): void => {
-      if (queue.length === 0 && active === 0) return resolve();
-      while (active < SURVEY_CONCURRENCY && queue.length > 0) {
-        const dir = queue.pop()!;
-        active++;
-        entries(dir).then((es) => {
-          for (const e of es) {
-            if (e.type === 'dir') queue.push(e.path);
-            else if (e.type === 'symlink') log.add({ path: e.path, kind: 'symlink' });
-            else if (e.type === 'other') log.add({ path: e.path, kind: 'special' });
-          }
-          active--;
-          pump();
-        }, reject);
-      }
-    };
-    pump();
-  });
+  for await (const listed of d.listTree(ROOT)) {
+    for (const e of 'error' in listed ? listable(listed.error) : listed.entries) {
+      if (e.type === 'symlink') log.add({ path: e.path, kind: 'symlink' });
+      else if (e.type === 'other') log.add({ path: e.path, kind: 'special' });
+    }
+  }
 }
 
 /**

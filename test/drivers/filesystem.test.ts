@@ -1,4 +1,9 @@
-import { readdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import type { ListedEntry } from '../../src/drivers/driver.js';
+import { InvalidPathError, PathNotFoundError, UnsafePathError } from '../../src/errors.js';
+import { byPath } from '../../src/util/compare.js';
 import { FilesystemDriver } from '../../src/drivers/filesystem.js';
 import { tempDir } from '../lab/tools.js';
 import { driverConformance } from './conformance.js';
@@ -19,4 +24,70 @@ driverConformance('filesystem', async () => {
     leftovers: async () => leftovers(root),
     cleanup: async () => rmSync(root, { recursive: true, force: true }),
   };
+});
+
+describe('filesystem listTree', () => {
+  const tree = async (d: FilesystemDriver, path: string, between?: (dir: string) => void): Promise<Map<string, ListedEntry[] | unknown>> => {
+    const seen = new Map<string, ListedEntry[] | unknown>();
+    for await (const l of d.listTree(path)) {
+      seen.set(l.dir, 'error' in l ? l.error : [...l.entries].sort(byPath));
+      between?.(l.dir);
+    }
+    return seen;
+  };
+
+  it('lists every directory once with its entry types; symlinks and FIFOs are entries, never entered or opened', async () => {
+    const root = tempDir('regbucket-fstree-');
+    const outside = tempDir('regbucket-fstree-out-');
+    try {
+      mkdirSync(`${root}/t/a/b`, { recursive: true });
+      mkdirSync(`${outside}/secret`);
+      writeFileSync(`${root}/t/a/f`, 'x');
+      symlinkSync(outside, `${root}/t/a/out`);
+      execFileSync('mkfifo', [`${root}/t/a/b/pipe`]);
+      const seen = await tree(new FilesystemDriver(root), '/t');
+      expect([...seen.keys()].sort()).toEqual(['/t', '/t/a', '/t/a/b']);
+      expect(seen.get('/t/a')).toEqual([
+        { path: '/t/a/b', type: 'dir' },
+        { path: '/t/a/f', type: 'file' },
+        { path: '/t/a/out', type: 'symlink' },
+      ]);
+      expect(seen.get('/t/a/b')).toEqual([{ path: '/t/a/b/pipe', type: 'other' }]);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('a directory replaced by a symlink after its parent was listed is refused (UnsafePathError), not followed; a name outside the grammar is InvalidPathError', async () => {
+    const root = tempDir('regbucket-fstree-');
+    const outside = tempDir('regbucket-fstree-out-');
+    try {
+      mkdirSync(`${root}/t/a`, { recursive: true });
+      mkdirSync(`${root}/t/odd name`);
+      mkdirSync(`${outside}/secret`);
+      const seen = await tree(new FilesystemDriver(root), '/t', (dir) => {
+        if (dir !== '/t') return;
+        rmSync(`${root}/t/a`, { recursive: true });
+        symlinkSync(outside, `${root}/t/a`);
+      });
+      expect([...seen.keys()].sort()).toEqual(['/t', '/t/a', '/t/odd name']);
+      expect(seen.get('/t/a')).toBeInstanceOf(UnsafePathError);
+      expect((seen.get('/t/a') as UnsafePathError).path).toBe('/t/a');
+      expect(seen.get('/t/odd name')).toBeInstanceOf(InvalidPathError);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
+  });
+
+  it('a missing directory is PathNotFoundError', async () => {
+    const root = tempDir('regbucket-fstree-');
+    try {
+      const seen = await tree(new FilesystemDriver(root), '/none');
+      expect(seen.get('/none')).toBeInstanceOf(PathNotFoundError);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
