@@ -131,7 +131,7 @@ function cases(repo: string): Case[] {
 /** What `ls` does after listing: each tag's manifest summarized (read once per digest). */
 async function details(d: StorageDriver, repos: RepoTags[]): Promise<number> {
   const reader = new ManifestReader(d, 8);
-  const all = await Promise.all(repos.flatMap((r) => r.tags.map((t) => (t.digest ? reader.summarize(t.digest) : undefined))));
+  const all = await Promise.all(repos.flatMap((r) => r.tags.map((t) => (t.digest ? reader.summarize(t.digest) : Promise.resolve(undefined)))));
   return all.length;
 }
 

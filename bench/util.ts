@@ -2,13 +2,13 @@
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
-export async function timeIt(fn: () => Promise<unknown> | unknown): Promise<number> {
+export async function timeIt(fn: () => unknown): Promise<number> {
   const t0 = performance.now();
   await fn();
   return (performance.now() - t0) / 1000;
 }
 
-export async function median(runs: number, fn: () => Promise<unknown> | unknown, before?: () => Promise<void> | void): Promise<number> {
+export async function median(runs: number, fn: () => unknown, before?: () => Promise<void> | void): Promise<number> {
   const times: number[] = [];
   for (let i = 0; i < runs; i++) {
     await before?.();

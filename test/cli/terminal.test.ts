@@ -47,6 +47,7 @@ async function inPty(size: { cols: number; rows: number }, args: string[], env: 
 }
 
 const ESC = '\x1b[';
+// eslint-disable-next-line no-control-regex -- the escape character is what these tests look for: an SGR colour sequence
 const SGR_COLOR = /\x1b\[3\dm/;
 
 describe('0x0 pseudo-terminal', () => {

@@ -128,7 +128,7 @@ describe('repository names outside the grammar', () => {
     const root = newStore();
     const img = rawImage(root, 'team/app', '.hidden');
     rawImage(root, 'team/app', 'v1');
-    strayFile(root, 'repositories/team/app/_manifests/tags/x'.concat('y'.repeat(200), '/current/link'), img[0]!);
+    strayFile(root, 'repositories/team/app/_manifests/tags/x'.concat('y'.repeat(200), '/current/link'), img[0]);
     const reg = await registryGc(copyStore(root), ['--delete-untagged']);
     expect(reg.aborted, reg.output).toBe(false);
     for (const d of img) expect(reg.deleted.has(d)).toBe(false);

@@ -8,9 +8,9 @@ import type { GcReport } from '../../src/gc/report.js';
 import { blobExists } from '../../src/store/blobs.js';
 import { deleteManifest, hasRevision } from '../../src/store/manifests.js';
 import * as P from '../../src/store/paths.js';
-import { listTags, resolveTag, tagManifest } from '../../src/store/tags.js';
+import { listTags, resolveTag } from '../../src/store/tags.js';
 import { listLayerLinks, listRepositories, listRevisions } from '../../src/store/walk.js';
-import { blob, image, index, manifest, orphan, OCI_INDEX, OCI_MANIFEST, STORES, type Desc, type Img } from './store-builder.js';
+import { blob, image, index, manifest, orphan, OCI_INDEX, STORES, type Desc, type Img } from './store-builder.js';
 
 const HOUR = 3_600_000;
 const WEEK = 7 * 24 * HOUR;

@@ -23,7 +23,7 @@ export default class FileLogReporter implements Reporter {
       const r = t.result();
       if (r.state !== 'failed') continue;
       process.stdout.write(`[suite] FAILED ${this.name(m)} > ${t.fullName}\n`);
-      for (const e of r.errors ?? []) process.stdout.write(`${(e.stack ?? e.message ?? String(e)).split('\n').slice(0, 12).join('\n')}\n`);
+      for (const e of r.errors ?? []) process.stdout.write(`${(e.stack ?? e.message ?? JSON.stringify(e)).split('\n').slice(0, 12).join('\n')}\n`);
     }
   }
 }

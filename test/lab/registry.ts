@@ -138,7 +138,7 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     });
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`${(err as Error).message}\n${tail()}`);
+    throw new Error(`${(err as Error).message}\n${tail()}`, { cause: err });
   }
   return {
     host,

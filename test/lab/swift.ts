@@ -213,7 +213,7 @@ export async function startSwift(opts: { wait?: boolean; workers?: number } = {}
     } catch (err) {
       if (stopped) return; // stopped on purpose (a run that used no S3 store ended first)
       await stop();
-      throw new Error(`${(err as Error).message}\n${stderr}`);
+      throw new Error(`${(err as Error).message}\n${stderr}`, { cause: err });
     }
   })();
   ready.catch(() => {});
@@ -239,7 +239,7 @@ export async function startSwift(opts: { wait?: boolean; workers?: number } = {}
 export async function waitUntilServing(endpoint: string, giveUp: () => string | undefined = () => undefined, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const probe = `probe${randomBytes(4).toString('hex')}`;
-  let last = '';
+  let last: string;
   for (;;) {
     const reason = giveUp();
     if (reason) throw new Error(`Swift on ${endpoint}: ${reason}`);

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, regbucketOk } from '../lab/cli.js';
 import { digestOf, makeLayerTar, makeLayout } from '../lab/images.js';
-import { startRegistry, type RunningRegistry } from '../lab/registry.js';
+import { startRegistry } from '../lab/registry.js';
 import { skopeoInspectRaw, tempDir } from '../lab/tools.js';
 import { seedSignedImage } from './seed.js';
 

@@ -194,7 +194,7 @@ export function age(dir: string, ms: number): void {
 export function blobSet(storeDir: string): Set<string> {
   const root = join(storeDir, 'docker/registry/v2/blobs/sha256');
   const out = new Set<string>();
-  let shards: string[] = [];
+  let shards: string[];
   try {
     shards = readdirSync(root);
   } catch {

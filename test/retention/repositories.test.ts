@@ -39,7 +39,7 @@ function cutDriver(d: StorageDriver, write: (op: string, run: () => unknown) => 
       if (!WRITES.includes(String(prop))) return f.bind(target);
       return (...a: unknown[]) => write(String(prop), () => f.apply(target, a));
     },
-  }) as StorageDriver;
+  });
 }
 
 describe('mv', { timeout: 600_000 }, () => {
