@@ -8,7 +8,7 @@ import { digestOf, makeLayout, refDigest } from '../lab/images.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
 import { skopeoCopy, skopeoInspectRaw, tempDir, umociImage } from '../lab/tools.js';
 import { runOk } from '../lab/exec.js';
-import { expectServed } from '../lab/served.js';
+import { expectPulledBack, expectServed } from '../lab/served.js';
 
 /** Every file below dir with its inode and mtime: a write of any kind changes this. */
 function snapshot(dir: string): Map<string, string> {
@@ -118,16 +118,7 @@ describe('filesystem store written by the real registry, read by regbucket', () 
     await skopeoCopy(`oci:${src}:single`, `docker://${registry.host}/up/single:1`);
     await skopeoCopy(`oci:${src}:multi`, `docker://${registry.host}/up/multi:1`, ['--all']);
 
-    const out = join(tempDir(), 'pulled');
-    await regbucketOk(['--store', store, 'pull', 'up/single:1', `oci:${out}:single`]);
-    await regbucketOk(['--store', store, 'pull', 'up/multi:1', `oci:${out}:multi`]);
-    expect(refDigest(out, 'single')).toBe(roots[0]!.digest);
-    expect(refDigest(out, 'multi')).toBe(roots[1]!.digest);
-
-    expect(digestOf(await skopeoInspectRaw(`oci:${out}:single`))).toBe(roots[0]!.digest);
-    expect(digestOf(await skopeoInspectRaw(`oci:${out}:multi`))).toBe(roots[1]!.digest);
-    const copy = join(tempDir(), 'copy');
-    await skopeoCopy(`oci:${out}:multi`, `oci:${copy}:m`, ['--all']);
+    const out = await expectPulledBack((args) => regbucketOk(['--store', store, ...args]), roots);
     const bundle = join(tempDir(), 'bundle');
     await runOk('umoci', ['unpack', '--rootless', '--image', `${out}:single`, bundle]);
     expect(readdirSync(join(bundle, 'rootfs')).length).toBe(3);

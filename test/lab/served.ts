@@ -18,3 +18,20 @@ export async function expectServed(host: string, repoTag: string, digest: string
     expect(JSON.parse(raw).Architecture).toBe(arch);
   }
 }
+
+/**
+ * The pull-back check both backends share: `pull` (regbucket with the store's arguments) exports
+ * up/single:1 and up/multi:1 into a new OCI layout; the layout names them by the digests pushed,
+ * skopeo reads both and copies the multi-arch one whole. Returns the layout.
+ */
+export async function expectPulledBack(pull: (args: string[]) => Promise<unknown>, roots: readonly { digest: string }[]): Promise<string> {
+  const out = join(tempDir(), 'pulled');
+  await pull(['pull', 'up/single:1', `oci:${out}:single`]);
+  await pull(['pull', 'up/multi:1', `oci:${out}:multi`]);
+  for (const [i, ref] of ['single', 'multi'].entries()) {
+    expect(refDigest(out, ref)).toBe(roots[i]!.digest);
+    expect(digestOf(await skopeoInspectRaw(`oci:${out}:${ref}`))).toBe(roots[i]!.digest);
+  }
+  await skopeoCopy(`oci:${out}:multi`, `oci:${join(tempDir(), 'copy')}:m`, ['--all']);
+  return out;
+}
