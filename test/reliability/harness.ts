@@ -207,7 +207,9 @@ export function blobSet(storeDir: string): Set<string> {
 /**
  * Every file below a filesystem store, as paths relative to it, with its size; left out: what a
  * kill leaves and the registry ignores: `_uploads/` (unfinished uploads; gc removes them once
- * stale) and `<file>.<uuid>.tmp` (a write not yet renamed into place). `debris` counts those.
+ * stale), `<file>.<uuid>.tmp` (a write not yet renamed into place) and `.regbucket-staging-*`
+ * in the store root (a staging directory, or the empty file a push writes to read the file
+ * system's clock, both outside `docker/`). `debris.tmp` counts the files among them.
  */
 const TMP_RE = /\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.tmp$/;
 
@@ -218,7 +220,7 @@ export function fileSet(storeDir: string, debris?: { tmp: number }): Map<string,
       const p = rel ? `${rel}/${e.name}` : e.name;
       if (e.isDirectory()) {
         if (e.name !== '_uploads' && !e.name.startsWith('.regbucket-staging-')) visit(p);
-      } else if (TMP_RE.test(e.name)) {
+      } else if (TMP_RE.test(e.name) || e.name.startsWith('.regbucket-staging-')) {
         if (debris) debris.tmp++;
       } else out.set(p, statSync(join(storeDir, p)).size);
     }
