@@ -1,8 +1,9 @@
 // Two `regbucket gc --delete-untagged` runs at once on a filesystem store full of old garbage, the
 // second started at a seeded moment during the first. The store lock (src/store/lock.ts) lets one
 // run: the other exits 1 with the documented one-line message naming the holder and --break-lock
-// (or runs after the first released it, and exits 0). Nothing referenced is lost, a third gc ends
-// exactly where an uncut gc ends, and the real registry serves every tag after.
+// (or runs after the other released it, and exits 0; either may be the one that waits). Nothing
+// referenced is lost, a third gc ends exactly where an uncut gc ends, and the real registry serves
+// every tag after.
 // The S3 twin is in gc-race-s3.test.ts (it shares that file's wait for old garbage).
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -58,13 +59,17 @@ describe('two gc runs at once (filesystem)', () => {
       const second = await start(['--store', store, ...GC]);
       const one = await first;
       stats.reps++;
-      expect(one.code, `${where}: first gc: ${one.stderr}`).toBe(0);
-      if (second.code === 0) stats.bothRan++;
-      else {
-        expect(second.code, `${where}: second gc: ${second.stderr}`).toBe(1);
-        expect(second.stderr, where).toMatch(LOCKED_RE);
-        stats.locked++;
+      // Which of the two takes the lock is the scheduler's choice: with a delay of a few ms the
+      // second process can reach the lock before the first one has finished starting.
+      const runs = [one, second];
+      const refused = runs.filter((run) => run.code !== 0);
+      expect(refused.length, `${where}: first gc: ${one.code} ${one.stderr}; second gc: ${second.code} ${second.stderr}`).toBeLessThan(2);
+      for (const run of refused) {
+        expect(run.code, `${where}: ${run.stderr}`).toBe(1);
+        expect(run.stderr, where).toMatch(LOCKED_RE);
       }
+      if (refused.length === 0) stats.bothRan++;
+      else stats.locked++;
       stats.deleted += [...before].filter((b) => !blobSet(store).has(b)).length;
       expect((await verifyStore(['--store', store])).problems, where).toEqual([]);
       expect(await tagsComplete(new FilesystemDriver(store)), where).toEqual(tags);
@@ -75,7 +80,7 @@ describe('two gc runs at once (filesystem)', () => {
     const served = await servedByRegistry(store, tags.keys());
     expect(Object.fromEntries(served)).toEqual(Object.fromEntries(tags));
     console.log(
-      `[concurrent-gc fs] repetitions ${stats.reps}: second gc refused by the lock ${stats.locked}, ran after the first ${stats.bothRan}; ` +
+      `[concurrent-gc fs] repetitions ${stats.reps}: second gc one refused by the lock ${stats.locked}, one ran after the other ${stats.bothRan}; ` +
         `blobs deleted ${stats.deleted}, problems 0, tags broken 0 of ${tags.size}, registry served ${served.size} tags; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
   }, 900_000);
