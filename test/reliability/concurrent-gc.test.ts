@@ -80,7 +80,7 @@ describe('two gc runs at once (filesystem)', () => {
     const served = await servedByRegistry(store, tags.keys());
     expect(Object.fromEntries(served)).toEqual(Object.fromEntries(tags));
     console.log(
-      `[concurrent-gc fs] repetitions ${stats.reps}: second gc one refused by the lock ${stats.locked}, one ran after the other ${stats.bothRan}; ` +
+      `[concurrent-gc fs] repetitions ${stats.reps}: one gc refused by the lock ${stats.locked}, both ran (one after the other) ${stats.bothRan}; ` +
         `blobs deleted ${stats.deleted}, problems 0, tags broken 0 of ${tags.size}, registry served ${served.size} tags; ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
   }, 900_000);
