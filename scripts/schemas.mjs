@@ -157,7 +157,7 @@ doc(
     { repairs: arr(obj({ action: { enum: ['write-link', 'remove-link', 'remove-upload'] }, path: str, kinds: arr(str) }, { digest })) },
   ),
 );
-const totals = obj({ manifests: int, tagHistoryEntries: int, tags: int, blobs: int, bytes: int, layerLinks: int, uploads: int, multipartUploads: int, repositories: int });
+const totals = obj({ manifests: int, tagHistoryEntries: int, tags: int, blobs: int, bytes: int, layerLinks: int, uploads: int, multipartUploads: int, writeDebris: int, repositories: int });
 const gcBody = obj(
   {
     dryRun: bool,
@@ -175,6 +175,7 @@ const gcBody = obj(
       layerLinks: arr(obj({ repository: str, digest })),
       uploads: arr(obj({ repository: str, id: str, startedAt: nul(time) })),
       multipartUploads: arr(obj({ key: str, uploadId: str, initiated: str })),
+      writeDebris: arr(obj({ path: str, modified: time })),
       repositories: arr(str),
     }),
     warnings: arr(obj({ kind: str, repo: str, detail: str }, { path: str, digest: str, tag: str })),

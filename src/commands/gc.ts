@@ -47,6 +47,7 @@ function totalsLine(t: GcTotals): string {
     [t.layerLinks, 'layer link'],
     [t.uploads, 'upload'],
     [t.multipartUploads, 'multipart upload'],
+    [t.writeDebris, 'leftover of a killed write', 'leftovers of killed writes'],
     [t.repositories, 'repository', 'repositories'],
   ];
   return [`${count(t.blobs, 'blob')} (${formatBytes(t.bytes)})`, count(t.manifests, 'manifest'), ...extra.filter(([n]) => n > 0).map(([n, one, many]) => count(n, one, many))].join(', ');

@@ -160,6 +160,20 @@ export function hasMultipartUploads(d: StorageDriver): d is StorageDriver & Mult
   return typeof m.listMultipartUploads === 'function' && typeof m.abortMultipartUpload === 'function';
 }
 
+/**
+ * Leftovers of the driver's own crash-safe writes, outside the registry's layout (filesystem: the
+ * `.regbucket-staging-*` directories and clock probes in the store root that a killed process
+ * leaves). gc removes stale ones with the driver's delete, which refuses unsafe trees.
+ */
+export interface WriteDebris {
+  /** Driver paths of the leftovers, with their modification times. */
+  listWriteDebris(): Promise<FileInfo[]>;
+}
+
+export function hasWriteDebris(d: StorageDriver): d is StorageDriver & WriteDebris {
+  return typeof (d as Partial<WriteDebris>).listWriteDebris === 'function';
+}
+
 const componentRe = /^[A-Za-z0-9._-]+$/;
 
 /** Throws InvalidPathError unless `path` is "/" or "/" + components joined by "/" (no `.` or `..`). */

@@ -16,6 +16,7 @@ import { eachLimit } from '../util/each-limit.js';
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
 const STAGING_PREFIX = '.regbucket-staging-';
+const STAGING_NAME = /^\.regbucket-staging-(?:clock-)?[0-9a-f-]{36}$/;
 /** Writes into a directory that another process deletes meanwhile are tried this many times. */
 const VANISHED_DIR_ATTEMPTS = 4;
 /** getContent's bound when the caller gives none: a manifest's (image/manifest.ts). */
@@ -660,6 +661,25 @@ export class FilesystemDriver implements StorageDriver {
     } finally {
       await fs.rm(f, { force: true }).catch(() => {});
     }
+  }
+
+  /**
+   * Staging directories and clock probes in the store root (`.regbucket-staging-*`): a process
+   * killed in the middle of a write leaves them. Only plain files and directories with the names
+   * this driver gives them; anything else there is not ours to touch.
+   */
+  async listWriteDebris(): Promise<FileInfo[]> {
+    if (!this.confinement()) return [];
+    const out: FileInfo[] = [];
+    for (const e of await this.listEntries('/')) {
+      if ((e.type !== 'file' && e.type !== 'dir') || !STAGING_NAME.test(basename(e.path))) continue;
+      try {
+        out.push(await this.stat(e.path));
+      } catch (err) {
+        if (!(err instanceof PathNotFoundError || err instanceof UnsafePathError)) throw err;
+      }
+    }
+    return out;
   }
 
   async close(): Promise<void> {}

@@ -3,7 +3,7 @@
 import type { ManifestGraph } from './manifest-graph.js';
 import { isYoung, type MarkOptions, type RepoMark } from './mark.js';
 import { isCandidate } from './facts.js';
-import { DELETE, LISTED, type BlobTable, type MultipartUpload, type RepoScan, type TagScan, type UploadScan } from './store-scan.js';
+import { DELETE, LISTED, type BlobTable, type MultipartUpload, type RepoScan, type TagScan, type UploadScan, type WriteDebrisEntry } from './store-scan.js';
 
 export interface PlanOptions extends MarkOptions {
   uploadsOlderThanMs: number;
@@ -54,6 +54,8 @@ export interface GcPlan {
   blobs: number[];
   bytes: number;
   multipart: MultipartUpload[];
+  /** Leftovers of killed writes outside the layout (a filesystem store's root). */
+  writeDebris: WriteDebrisEntry[];
   kept: {
     /** Blobs something kept references. */
     marked: number;
@@ -122,7 +124,7 @@ function planRepo(table: BlobTable, m: RepoMark, opts: PlanOptions): RepoPlan {
  * Sets DELETE on every blob to delete and returns the plan. `marks` come from markStore, after
  * fetchFacts filled in sizes and times.
  */
-export function planGc(table: BlobTable, graph: ManifestGraph, marks: RepoMark[], multipart: MultipartUpload[], opts: PlanOptions): GcPlan {
+export function planGc(table: BlobTable, graph: ManifestGraph, marks: RepoMark[], leftovers: { multipart: MultipartUpload[]; writeDebris: WriteDebrisEntry[] }, opts: PlanOptions): GcPlan {
   const flags = table.flags.data;
   const kept = { marked: 0, youngBlobs: 0, recentlyLinked: 0, youngRevisions: 0 };
   for (let i = 0; i < table.set.size; i++) {
@@ -148,11 +150,13 @@ export function planGc(table: BlobTable, graph: ManifestGraph, marks: RepoMark[]
     bytes += table.size.data[i]! || 0;
   }
   for (const m of marks) kept.youngRevisions += m.youngRevisions;
+  const stale = { now: opts.now, minAgeMs: opts.uploadsOlderThanMs };
   return {
     repos: marks.map((m) => planRepo(table, m, opts)),
     blobs,
     bytes,
-    multipart: multipart.filter((u) => !isYoung(u.initiated, { now: opts.now, minAgeMs: opts.uploadsOlderThanMs })),
+    multipart: leftovers.multipart.filter((u) => !isYoung(u.initiated, stale)),
+    writeDebris: leftovers.writeDebris.filter((x) => !isYoung(x.modified, stale)),
     kept,
     warnings: marks.flatMap((m) => warnings(table, graph, m)),
   };

@@ -15,6 +15,8 @@ export interface GcTotals {
   layerLinks: number;
   uploads: number;
   multipartUploads: number;
+  /** Leftovers of killed writes outside the layout (`.regbucket-staging-*` in a filesystem store's root). */
+  writeDebris: number;
   repositories: number;
 }
 
@@ -52,6 +54,7 @@ export interface GcReport {
     layerLinks: { repository: string; digest: string }[];
     uploads: { repository: string; id: string; startedAt: string | null }[];
     multipartUploads: { key: string; uploadId: string; initiated: string }[];
+    writeDebris: { path: string; modified: string }[];
     repositories: string[];
   };
   /** Set when the lists hold only their first entries (a terminal's report); --json lists everything. */
@@ -73,6 +76,7 @@ export function planOutcome(table: BlobTable, plan: GcPlan): SweepResult {
     layerLinks: plan.repos.filter((rp) => rp.layerLinks.length > 0).map((rp) => ({ repo: rp.repo.name, digests: rp.layerLinks })),
     uploads: plan.repos.flatMap((rp) => rp.uploads.map((upload) => ({ repo: rp.repo.name, upload }))),
     multipart: plan.multipart,
+    writeDebris: plan.writeDebris,
     repositories: plan.repos.filter((rp) => rp.remove).map((rp) => rp.repo.name),
   };
 }
@@ -87,6 +91,7 @@ function totals(o: SweepResult): GcTotals {
     layerLinks: o.layerLinks.reduce((n, x) => n + x.digests.length, 0),
     uploads: o.uploads.length,
     multipartUploads: o.multipart.length,
+    writeDebris: o.writeDebris.length,
     repositories: o.repositories.length,
   };
 }
@@ -178,6 +183,9 @@ function lists(table: BlobTable, o: SweepResult, limit = Infinity, streamed = fa
     multipartUploads: first(o.multipart)
       .map((u) => ({ key: u.key, uploadId: u.uploadId, initiated: new Date(u.initiated).toISOString() }))
       .sort((a, b) => compareStrings(a.key, b.key) || compareStrings(a.uploadId, b.uploadId)),
+    writeDebris: first(o.writeDebris)
+      .map((x) => ({ path: x.path, modified: new Date(x.modified).toISOString() }))
+      .sort((a, b) => compareStrings(a.path, b.path)),
     repositories: first([...o.repositories].sort()),
   };
 }

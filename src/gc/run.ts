@@ -12,6 +12,7 @@ import { sweep, type SweepPhase } from './sweep.js';
 import { hasFastReads } from '../drivers/driver.js';
 import { localReads, type LocalReadMode } from '../drivers/local-reads/decorator.js';
 import { multipartAborter, multipartUploads } from './multipart.js';
+import { writeDebris } from './write-debris.js';
 import { DEFAULT_MAX_CLOCK_SKEW_MS, gcClock } from './clock.js';
 import { HazardLog, surveyHazards } from '../store/hazards.js';
 import { blobDataPath } from '../store/paths.js';
@@ -24,7 +25,7 @@ export interface GcOptions {
   deleteUntagged: boolean;
   /** Nothing whose storage time is younger than this is deleted. */
   minAgeMs: number;
-  /** Uploads (and S3 multipart uploads) started longer ago than this are removed. */
+  /** Uploads (and S3 multipart uploads, and leftovers of killed writes) started longer ago than this are removed. */
   uploadsOlderThanMs: number;
   /** Storage requests in flight. */
   concurrency: number;
@@ -69,7 +70,7 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number, 
   const concurrency = hasFastReads(d) ? Math.max(opts.concurrency, LOCAL_CONCURRENCY) : opts.concurrency;
   const scanOpts = { concurrency, hazards, onListed: () => progress('scan', (listed += 1000)) };
   progress('scan');
-  const [repos, , multipart] = await Promise.all([scanRepositories(d, table, scanOpts), scanBlobs(d, table, scanOpts), multipartUploads(d)]);
+  const [repos, , multipart, debris] = await Promise.all([scanRepositories(d, table, scanOpts), scanBlobs(d, table, scanOpts), multipartUploads(d), writeDebris(d)]);
   const graph: ManifestGraph = new Map();
   await readManifests(
     d,
@@ -95,7 +96,7 @@ export async function planStore(d: StorageDriver, opts: GcOptions, now: number, 
   const markOpts = { deleteUntagged: opts.deleteUntagged, minAgeMs: opts.minAgeMs, now };
   const marks = markStore(table, graph, repos, markOpts);
   await fetchFacts(d, table, marks, concurrency);
-  const plan = containPlan(planGc(table, graph, marks, multipart ?? [], { ...markOpts, uploadsOlderThanMs: opts.uploadsOlderThanMs }), table, hazards.list());
+  const plan = containPlan(planGc(table, graph, marks, { multipart: multipart ?? [], writeDebris: debris }, { ...markOpts, uploadsOlderThanMs: opts.uploadsOlderThanMs }), table, hazards.list());
   return { table, repos, graph, plan };
 }
 

@@ -114,6 +114,12 @@ export interface MultipartUpload {
   initiated: number;
 }
 
+/** A leftover of a killed write outside the registry's layout (drivers/driver.ts WriteDebris). */
+export interface WriteDebrisEntry {
+  path: string;
+  modified: number;
+}
+
 export interface StoreScan {
   table: BlobTable;
   repos: RepoScan[];

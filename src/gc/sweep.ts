@@ -36,12 +36,13 @@ import {
 import { uploadAges } from '../store/enumerate.js';
 import { listOrEmpty } from '../store/walk.js';
 import { eachLimit } from '../util/each-limit.js';
+import { orIfNotFound } from '../util/not-found.js';
 import { fetchLinkTimes, newestFile } from './facts.js';
 import { readManifests, type ManifestGraph } from './manifest-graph.js';
 import { isYoung, markRepo } from './mark.js';
 import type { GcPlan, PlanOptions, RepoPlan } from './plan.js';
 import { fileTime, listTagHistory, scanBlobs, scanRepositories, scanRepository, type ScanOptions } from './scan.js';
-import { BlobTable, DELETE, DELETED, LISTED, MARKED, type MultipartUpload, type RepoScan, type UploadScan } from './store-scan.js';
+import { BlobTable, DELETE, DELETED, LISTED, MARKED, type MultipartUpload, type RepoScan, type UploadScan, type WriteDebrisEntry } from './store-scan.js';
 
 /** DeleteObjects takes 1,000 keys a request. */
 const BATCH = 1000;
@@ -71,6 +72,7 @@ export interface SweepResult {
   layerLinks: { repo: string; digests: number[] }[];
   uploads: { repo: string; upload: UploadScan }[];
   multipart: MultipartUpload[];
+  writeDebris: WriteDebrisEntry[];
   repositories: string[];
 }
 
@@ -133,7 +135,7 @@ export function parentsFirst(revs: number[], graph: ManifestGraph): number[][] {
 }
 
 class Sweeper {
-  readonly result: SweepResult = { revisions: [], historyEntries: 0, tags: [], blobs: [], bytes: 0, layerLinks: [], uploads: [], multipart: [], repositories: [] };
+  readonly result: SweepResult = { revisions: [], historyEntries: 0, tags: [], blobs: [], bytes: 0, layerLinks: [], uploads: [], multipart: [], writeDebris: [], repositories: [] };
   private readonly scanOpts: ScanOptions;
 
   constructor(
@@ -402,6 +404,19 @@ class Sweeper {
         this.result.multipart.push(u);
       });
     }
+    // Re-checked: still there, still as old (a write in progress renames its staging away or
+    // touches it, and is then younger).
+    await eachLimit(plan.writeDebris, this.opts.concurrency, async (x) => {
+      let info;
+      try {
+        info = await orIfNotFound(() => this.d.stat(x.path), undefined);
+      } catch (err) {
+        if (!(err instanceof UnsafePathError)) throw err;
+        return this.opts.onLeft?.(x.path, `${err.path} is unsafe (${err.kind})`);
+      }
+      if (!info || isYoung(info.modTime.getTime(), age)) return;
+      if (await deleteIfThere(this.d, x.path, this.opts.onLeft)) this.result.writeDebris.push(x);
+    });
   }
 
   private async stillEmpty(name: string): Promise<boolean> {

@@ -7,7 +7,7 @@
 import { availableParallelism } from 'node:os';
 import * as nodePath from 'node:path';
 import type { Readable } from 'node:stream';
-import { checkPath, hasLocalPaths, joinPath, type FastReads, type FileInfo, type LocalPaths, type StorageDriver } from '../driver.js';
+import { checkPath, hasLocalPaths, hasWriteDebris, joinPath, type FastReads, type FileInfo, type LocalPaths, type StorageDriver } from '../driver.js';
 import { PathNotFoundError, UnsafePathError } from '../../errors.js';
 import { confinedFs } from '../../util/confine-sync.js';
 import { createRequire } from 'node:module';
@@ -157,6 +157,10 @@ class LocalReads implements StorageDriver, FastReads {
   move(source: string, dest: string): Promise<void> {
     return this.fs.move(source, dest);
   }
+  listWriteDebris(): Promise<FileInfo[]> {
+    return hasWriteDebris(this.fs) ? this.fs.listWriteDebris() : Promise.resolve([]);
+  }
+
   delete(path: string): Promise<void> {
     return this.fs.delete(path);
   }
