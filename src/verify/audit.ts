@@ -17,6 +17,7 @@ import { applyRepairs, planRepairs, type Repair } from './fix.js';
 import { describeHazard, HazardLog, surveyHazards, tolerant } from '../store/hazards.js';
 import { finding } from './findings.js';
 import { orIfNotFound } from '../util/not-found.js';
+import { owns, SHARD_ASSIGNMENT, type Shard } from './shard.js';
 
 export type AuditPhase = 'scan' | 'links' | 'manifests' | 'hash' | 'fix';
 
@@ -40,6 +41,8 @@ export interface VerifyOptions {
   /** Hashing threads. */
   threads: number;
   streamHashing?: StreamHashing;
+  /** Hash only this shard's share of the blobs (shard.ts); every other check is made in full. */
+  shard?: Shard;
   now?: Date;
   onProgress?: (p: AuditProgress) => void;
 }
@@ -61,6 +64,16 @@ export interface VerifyReport {
   findings: Finding[];
   /** With --fix: every repair made, in order. */
   repairs?: Repair[];
+  /** With a shard: which one, and how many of the blobs seen are its share (hashed by it alone). */
+  shard?: ShardInfo;
+}
+
+export interface ShardInfo {
+  index: number;
+  count: number;
+  assignment: typeof SHARD_ASSIGNMENT;
+  /** Blobs (directories under blobs/) that are this shard's share; over all shards they add up to `blobs`. */
+  blobs: number;
 }
 
 async function readRevisions(d: StorageDriver, a: AuditData, digests: Digest[], opts: VerifyOptions, tick: () => void): Promise<void> {
@@ -134,8 +147,9 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
     : undefined;
   try {
     progress('scan');
+    const mine = (g: Digest): boolean => owns(opts.shard, g);
     const onBlob = feed ? (b: BlobInfo) => feed.add(b) : undefined;
-    const inv: Inventory = await scanStore(d, { repos: opts.repos, concurrency: opts.concurrency, onBlob });
+    const inv: Inventory = await scanStore(d, { repos: opts.repos, concurrency: opts.concurrency, onBlob, hashes: mine });
     const a: AuditData = { inv, manifests: new Map(), hashed, aliases: new Map(), aliasHashes: new Map(), now: opts.now ?? new Date() };
 
     const links = inv.repos.flatMap((r) => [...r.layers, ...r.revisions, ...[...r.tags.values()].flatMap((t) => [...(t.current ? [t.current] : []), ...t.index])]);
@@ -157,15 +171,21 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
     a.aliases = await readAliasLinks(d, readable, opts.concurrency);
     if (!inv.allBlobs) {
       await statBlobs(d, scopedDigests(a), opts.concurrency, inv.blobs);
-      if (feed) for (const b of inv.blobs.values()) if (b.exists && !hashed.has(b.digest)) await feed.add(b);
+      if (feed) for (const b of inv.blobs.values()) if (b.exists && !hashed.has(b.digest) && mine(b.digest)) await feed.add(b);
     }
     showHash = true;
     await feed?.drain();
-    if (opts.hash) a.aliasHashes = await hashAliases(d, a.aliases, (g) => inv.blobs.get(g)?.exists ?? false, opts.concurrency);
+    if (opts.hash) a.aliasHashes = await hashAliases(d, a.aliases, (g) => mine(g) && (inv.blobs.get(g)?.exists ?? false), opts.concurrency);
 
+    // Manifests are read by every shard but counted by the one whose share they are: the shards'
+    // counts add up to an unsharded run's.
     let bytesHashed = 0;
-    for (const h of hashed.values()) bytesHashed += h?.size ?? 0;
-    const blobsHashed = hashed.size;
+    let blobsHashed = 0;
+    for (const [g, h] of hashed) {
+      if (!mine(g)) continue;
+      blobsHashed++;
+      bytesHashed += h?.size ?? 0;
+    }
     const unsafe = () =>
       hazards
         .list()
@@ -204,6 +224,7 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
       summary: summarize(findings),
       findings,
       ...(repairs ? { repairs } : {}),
+      ...(opts.shard ? { shard: { ...opts.shard, assignment: SHARD_ASSIGNMENT, blobs: [...inv.blobs.keys()].filter(mine).length } } : {}),
     };
   } finally {
     await feed?.drain().catch(() => undefined);

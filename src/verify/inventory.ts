@@ -139,6 +139,8 @@ export interface ScanOptions {
   concurrency: number;
   /** Whole-store scans: called for each blob with data as it is found. */
   onBlob?: (b: BlobInfo) => Promise<void>;
+  /** Which blobs go to onBlob (default: all); the others are stat'ed when the listing has no size. */
+  hashes?: (digest: Digest) => boolean;
 }
 
 export async function scanStore(d: StorageDriver, opts: ScanOptions): Promise<Inventory> {
@@ -150,9 +152,10 @@ export async function scanStore(d: StorageDriver, opts: ScanOptions): Promise<In
   const odd = new Map<string, boolean>();
   // Blobs whose data the listing did not stat: hashing tells existence and size; else a stat.
   const foundBlob = async (e: StoreEntry & { kind: 'blob-data' }): Promise<void> => {
-    const b = e.info ? blobInfo(e.digest, e.info) : opts.onBlob ? { digest: e.digest, exists: true } : blobInfo(e.digest, await statBlob(d, e.digest));
+    const hashed = opts.onBlob && (opts.hashes?.(e.digest) ?? true) ? opts.onBlob : undefined;
+    const b = e.info ? blobInfo(e.digest, e.info) : hashed ? { digest: e.digest, exists: true } : blobInfo(e.digest, await statBlob(d, e.digest));
     blobs.set(b.digest, b);
-    if (b.exists) await opts.onBlob?.(b);
+    if (b.exists) await hashed?.(b);
   };
   await enumerateStore(d, { concurrency: opts.concurrency, repos: only, blobs: !only }, async (e) => {
     if (e.kind === 'blob-data') return foundBlob(e);
