@@ -154,7 +154,19 @@ doc(
       ),
       seconds: { type: 'number', minimum: 0 },
     },
-    { repairs: arr(obj({ action: { enum: ['write-link', 'remove-link', 'remove-upload'] }, path: str, kinds: arr(str) }, { digest })) },
+    {
+      repairs: arr(obj({ action: { enum: ['write-link', 'remove-link', 'remove-upload'] }, path: str, kinds: arr(str) }, { digest })),
+      store: { ...str, description: 'With --shard or --merge: the store audited (file:///dir or s3://bucket/prefix); --merge refuses shards of different stores.' },
+      shard: {
+        ...obj({ index: int, count: int, assignment: { const: 'sha256-hex-mod-n' }, blobs: int }),
+        description: 'With --shard: shard index of count (from 0); blobs: how many of the blobs seen are its share, hashed by it alone.',
+      },
+      repos: { ...arr(str), description: 'With --shard and repositories named: the repositories audited.' },
+      merged: {
+        ...obj({ shards: int, consistent: bool }),
+        description: 'With --merge: how many shard reports; consistent false when the shards saw different counts (the store changed between runs).',
+      },
+    },
   ),
 );
 const totals = obj({ manifests: int, tagHistoryEntries: int, tags: int, blobs: int, bytes: int, layerLinks: int, uploads: int, multipartUploads: int, writeDebris: int, repositories: int });

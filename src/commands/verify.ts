@@ -1,12 +1,15 @@
 import { availableParallelism } from 'node:os';
 import type { Context } from '../cli/context.js';
 import { formatBytes, type Output } from '../cli/output.js';
-import { ExitCode } from '../errors.js';
+import { storeIdentity } from '../drivers/store-url.js';
+import { ExitCode, UsageError } from '../errors.js';
 import { parseRepoName } from '../image/reference.js';
 import { lockStore } from '../store/lock.js';
 import { escapeText as esc } from '../util/escape.js';
 import { verifyStore, type AuditProgress, type VerifyReport } from '../verify/audit.js';
 import { FINDING_KINDS, type Finding } from '../verify/findings.js';
+import { mergeShardReports, readShardReports } from '../verify/merge.js';
+import { parseShard, shardFromEnv, type Shard } from '../verify/shard.js';
 
 interface VerifyOptions {
   hash: boolean;
@@ -14,6 +17,10 @@ interface VerifyOptions {
   /** The old --workers (hidden): hashing threads; else --concurrency, at most one per CPU. */
   workers?: number;
   breakLock?: boolean;
+  /** i/n: hash only this shard's share of the blobs (else the job engine's variables say). */
+  shard?: string;
+  /** The arguments are shard reports to combine. */
+  merge?: boolean;
 }
 
 /** Warnings shown per kind on a terminal; --json lists them all. */
@@ -55,6 +62,7 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
   const hashed = r.hashed ? `${count(r.blobsHashed, 'blob')} hashed (${formatBytes(r.bytesHashed)})` : `${count(r.blobsHashed, 'manifest')} hashed (--no-hash)`;
   const seen = [count(r.repositories, 'repository', 'repositories'), count(r.blobs, 'blob'), count(r.links, 'link'), count(r.manifests, 'manifest')];
   const lines = [`verified ${seen.join(', ')}; ${hashed} in ${seconds.toFixed(1)} s`];
+  if (r.shard) lines.push(`shard ${r.shard.index} of ${r.shard.count}: its share is ${count(r.shard.blobs, 'blob')}; merge the shards' --json reports with regbucket verify --merge`);
   if (r.summary.length > 0) {
     lines.push(
       out.table(
@@ -83,7 +91,34 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
   return lines.join('\n');
 }
 
+/** --shard, else the job engine's variables; refused where a shard cannot be right. */
+function shardOf(opts: VerifyOptions): Shard | undefined {
+  const shard = opts.shard !== undefined ? parseShard(opts.shard) : shardFromEnv(process.env);
+  if (!shard) return undefined;
+  const given = opts.shard !== undefined ? '--shard' : 'a shard (from the job environment)';
+  if (opts.fix) throw new UsageError(`${given} with --fix: a shard sees only its share of the hashes, so it cannot judge a repair; merge the shard reports, then run regbucket verify --fix unsharded`);
+  if (!opts.hash) throw new UsageError(`${given} with --no-hash: sharding splits the hashing and --no-hash does none; run one regbucket verify --no-hash`);
+  return shard;
+}
+
+async function merge(ctx: Context, files: string[], opts: VerifyOptions): Promise<number> {
+  if (opts.shard !== undefined || opts.fix || !opts.hash) throw new UsageError('--merge combines reports and reads no store: it takes no --shard, --fix or --no-hash');
+  const report = mergeShardReports(await readShardReports(files), files);
+  ctx.output.result(report, () =>
+    [
+      `merged ${count(report.merged.shards, 'shard report')} of ${report.store}`,
+      ...(report.merged.consistent
+        ? []
+        : ['warning: the shards saw different counts of blobs, links or manifests: the store changed between their runs, and the findings are the union of what each saw']),
+      render(ctx.output, report, report.seconds),
+    ].join('\n'),
+  );
+  return report.clean ? ExitCode.ok : ExitCode.integrity;
+}
+
 export async function run(ctx: Context, repos: string[], opts: VerifyOptions): Promise<number> {
+  if (opts.merge) return merge(ctx, repos, opts);
+  const shard = shardOf(opts);
   const names = repos.map(parseRepoName);
   const d = await ctx.registryStore();
   const lock = opts.fix ? await lockStore(d, 'regbucket verify --fix', { breakLock: opts.breakLock }) : undefined;
@@ -99,6 +134,7 @@ export async function run(ctx: Context, repos: string[], opts: VerifyOptions): P
       fix: Boolean(opts.fix),
       concurrency: Math.max(1, ctx.globals.concurrency),
       threads: opts.workers ?? Math.max(1, Math.min(ctx.globals.concurrency, availableParallelism())),
+      shard,
       onProgress: (p) => {
         const now = Date.now();
         if (p.phase === 'hash' && hashStart === 0) hashStart = now;
@@ -112,6 +148,7 @@ export async function run(ctx: Context, repos: string[], opts: VerifyOptions): P
     await lock?.release();
   }
   const seconds = (Date.now() - started) / 1000;
-  ctx.output.result({ ...report, seconds }, () => render(ctx.output, report, seconds));
+  const doc = shard ? { ...report, store: storeIdentity(ctx.storeUrl), ...(names.length ? { repos: names } : {}), seconds } : { ...report, seconds };
+  ctx.output.result(doc, () => render(ctx.output, report, seconds));
   return report.clean ? ExitCode.ok : ExitCode.integrity;
 }

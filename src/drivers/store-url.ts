@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import * as nodePath from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InvalidInputError } from '../errors.js';
 import type { StorageDriver } from './driver.js';
 import { FilesystemDriver } from './filesystem.js';
@@ -18,6 +18,16 @@ export function openLocalStore(url: string): StorageDriver | undefined {
     throw new InvalidInputError(`unsupported store URL ${JSON.stringify(url)}: give a directory, file://dir or s3://bucket[/prefix]`);
   }
   return openDirectory(nodePath.resolve(url), url);
+}
+
+/**
+ * A store's name as reports record it (verify --shard; --merge refuses shards of different
+ * stores): a directory as its absolute file:// URL, an S3 store as s3://bucket/prefix.
+ */
+export function storeIdentity(url: string): string {
+  if (/^s3:\/\//i.test(url)) return `s3://${url.slice(5).replace(/\/+$/, '')}`;
+  const dir = /^file:/i.test(url) ? fileUrlPath(url) : nodePath.resolve(url);
+  return pathToFileURL(dir).href.replace(/\/+$/, '');
 }
 
 /** The local path of a file: URL; one on another host is refused (it is not this machine's). */
