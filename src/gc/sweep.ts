@@ -84,6 +84,10 @@ interface Entry {
 }
 
 /** Deletes a path; false when it is not deleted because it is unsafe or was written to meanwhile. */
+function unsafeWhy(err: UnsafePathError): string {
+  return `${err.path} is unsafe (${err.kind})`;
+}
+
 async function deleteIfThere(d: StorageDriver, path: string, onLeft?: SweepOptions['onLeft']): Promise<boolean> {
   try {
     await d.delete(path);
@@ -91,7 +95,7 @@ async function deleteIfThere(d: StorageDriver, path: string, onLeft?: SweepOptio
   } catch (err) {
     if (isNotFound(err)) return true;
     if (err instanceof UnsafePathError || err instanceof ChangedDuringDeleteError) {
-      onLeft?.(path, err instanceof UnsafePathError ? `${err.path} is unsafe (${err.kind})` : 'written to meanwhile');
+      onLeft?.(path, err instanceof UnsafePathError ? unsafeWhy(err) : 'written to meanwhile');
       return false;
     }
     throw err;
@@ -385,14 +389,13 @@ class Sweeper {
   }
 
   async uploads(plan: GcPlan): Promise<void> {
-    const age = { now: this.opts.now, minAgeMs: this.opts.uploadsOlderThanMs };
     await eachLimit(
       plan.repos.filter((rp) => rp.uploads.length > 0),
       this.opts.concurrency,
       async (rp) => {
         const now = new Map((await uploadAges(this.d, rp.repo.name, 1)).map((u) => [u.id, u.startedAt]));
         for (const u of rp.uploads) {
-          if (!now.has(u.id) || isYoung(now.get(u.id)!, age)) continue;
+          if (!now.has(u.id) || isYoung(now.get(u.id)!, this.staleAge)) continue;
           if (await deleteIfThere(this.d, u.path, this.opts.onLeft)) this.result.uploads.push({ repo: rp.repo.name, upload: u });
         }
       },
@@ -404,26 +407,35 @@ class Sweeper {
         this.result.multipart.push(u);
       });
     }
-    // Re-checked: still there, still as old (a write in progress renames its staging away or
-    // touches it, and is then younger).
+  }
+
+  /**
+   * Leftovers of killed writes (a filesystem store's root). Re-checked: still there, still as old
+   * (a write in progress renames its staging away or touches it, and is then younger).
+   */
+  async writeDebris(plan: GcPlan): Promise<void> {
     await eachLimit(plan.writeDebris, this.opts.concurrency, async (x) => {
       let info;
       try {
         info = await orIfNotFound(() => this.d.stat(x.path), undefined);
       } catch (err) {
         if (!(err instanceof UnsafePathError)) throw err;
-        return this.opts.onLeft?.(x.path, `${err.path} is unsafe (${err.kind})`);
+        return this.opts.onLeft?.(x.path, unsafeWhy(err));
       }
-      if (!info || isYoung(info.modTime.getTime(), age)) return;
+      if (!info || isYoung(info.modTime.getTime(), this.staleAge)) return;
       if (await deleteIfThere(this.d, x.path, this.opts.onLeft)) this.result.writeDebris.push(x);
     });
+  }
+
+  /** Uploads and leftovers younger than this are kept. */
+  private get staleAge(): { now: number; minAgeMs: number } {
+    return { now: this.opts.now, minAgeMs: this.opts.uploadsOlderThanMs };
   }
 
   private async stillEmpty(name: string): Promise<boolean> {
     const fresh: RepoScan = await scanRepository(this.d, this.table, name, this.scanOpts);
     if (fresh.revisions.length > 0) return false;
-    const age = { now: this.opts.now, minAgeMs: this.opts.uploadsOlderThanMs };
-    if (fresh.uploads.some((u) => isYoung(u.startedAt, age))) return false;
+    if (fresh.uploads.some((u) => isYoung(u.startedAt, this.staleAge))) return false;
     const newest = Number.isNaN(fresh.newest) ? await newestFile(this.d, name) : fresh.newest;
     return !isYoung(newest, this.opts) || Number.isNaN(newest);
   }
@@ -459,6 +471,7 @@ export async function sweep(d: StorageDriver, table: BlobTable, graph: ManifestG
   await s.layerLinks(plan);
   opts.onProgress?.('uploads', 0, 0);
   await s.uploads(plan);
+  await s.writeDebris(plan);
   opts.onProgress?.('repositories', 0, 0);
   await s.repositories(plan);
   return s.result;

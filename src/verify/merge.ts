@@ -6,6 +6,7 @@ import { UsageError } from '../errors.js';
 import { sortFindings, summarize, type Finding } from './findings.js';
 import type { ShardInfo, VerifyReport } from './audit.js';
 import { SHARD_ASSIGNMENT } from './shard.js';
+import { compareStrings } from '../util/compare.js';
 
 /** A shard's --json document: the report, with the store it audited. */
 export type ShardReport = VerifyReport & { shard: ShardInfo; store: string; repos?: string[]; seconds: number };
@@ -65,7 +66,7 @@ export async function readShardReports(files: string[]): Promise<ShardReport[]> 
 
 /** A finding's identity: every field, in a fixed order. */
 function key(f: Finding): string {
-  return JSON.stringify(Object.entries(f).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  return JSON.stringify(Object.entries(f).sort(([a], [b]) => compareStrings(a, b)));
 }
 
 /** The unsharded report the shards add up to; a set that is not exactly shards 0..n-1 of one store is refused. */
