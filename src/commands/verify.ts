@@ -52,9 +52,9 @@ function count(n: number, one: string, many = `${one}s`): string {
 function findingLine(f: Finding): string {
   const where = [f.repo && `repo=${esc(f.repo)}`, f.tag && `tag=${esc(f.tag)}`, f.digest && `digest=${esc(f.digest)}`, `path=${esc(f.path)}`].filter(Boolean).join(' ');
   const lines = [`${f.severity} ${f.kind} ${where}`, `  ${esc(f.detail)}`];
-  if (f.usedBy?.length) lines.push(`  used by ${f.usedBy.join(', ')}`);
-  if (f.fix && !f.repaired) lines.push(`  fix: ${f.fix}`);
-  if (f.repaired) lines.push(`  repaired: ${f.repaired}`);
+  if (f.usedBy?.length) lines.push(`  used by ${f.usedBy.map(esc).join(', ')}`);
+  if (f.fix && !f.repaired) lines.push(`  fix: ${esc(f.fix)}`);
+  if (f.repaired) lines.push(`  repaired: ${esc(f.repaired)}`);
   return lines.join('\n');
 }
 
@@ -106,7 +106,7 @@ async function merge(ctx: Context, files: string[], opts: VerifyOptions): Promis
   const report = mergeShardReports(await readShardReports(files), files);
   ctx.output.result(report, () =>
     [
-      `merged ${count(report.merged.shards, 'shard report')} of ${report.store}`,
+      `merged ${count(report.merged.shards, 'shard report')} of ${esc(report.store)}`,
       ...(report.merged.consistent
         ? []
         : ['warning: the shards saw different counts of blobs, links or manifests: the store changed between their runs, and the findings are the union of what each saw']),

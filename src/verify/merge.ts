@@ -1,11 +1,12 @@
 // verify --merge: shard reports (verify --shard i/n --json) into the report of one unsharded run.
 // Every shard makes every structural check, so those findings come n times and are kept once; a
 // blob's digest-mismatch comes from the one shard that hashed it. The store is never read.
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
 import { UsageError } from '../errors.js';
-import { sortFindings, summarize, type Finding } from './findings.js';
+import { FINDING_KINDS, sortFindings, summarize, type Finding } from './findings.js';
 import type { ShardInfo, VerifyReport } from './audit.js';
-import { SHARD_ASSIGNMENT } from './shard.js';
+import { MAX_SHARDS, SHARD_ASSIGNMENT } from './shard.js';
 import { compareStrings } from '../util/compare.js';
 
 /** A shard's --json document: the report, with the store it audited. */
@@ -25,6 +26,20 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v >= 0;
 }
 
+/** A report's findings are printed and counted by kind: each must be one verify makes, with its own severity. */
+function isFinding(f: unknown): boolean {
+  if (typeof f !== 'object' || f === null || Array.isArray(f)) return false;
+  const x = f as Record<string, unknown>;
+  const opt = (k: string): boolean => x[k] === undefined || typeof x[k] === 'string';
+  if (typeof x.kind !== 'string' || !Object.hasOwn(FINDING_KINDS, x.kind)) return false;
+  if (x.severity !== FINDING_KINDS[x.kind as keyof typeof FINDING_KINDS].severity) return false;
+  if (typeof x.path !== 'string' || typeof x.detail !== 'string' || !['repo', 'tag', 'digest', 'link', 'manifest', 'fix', 'repaired'].every(opt)) return false;
+  return x.usedBy === undefined || (Array.isArray(x.usedBy) && x.usedBy.every((u) => typeof u === 'string'));
+}
+
+/** Far above any report verify writes (findings are bounded by the store's paths), and bounded. */
+const MAX_REPORT_BYTES = 256 * 1024 * 1024;
+
 /** The fields merging relies on, checked: a report from elsewhere is refused, not half-merged. */
 function asShardReport(doc: unknown, name: string): ShardReport {
   const d = doc as Partial<ShardReport> | null;
@@ -34,12 +49,33 @@ function asShardReport(doc: unknown, name: string): ShardReport {
   if (typeof d !== 'object' || d === null || Array.isArray(d)) return bad('not a JSON object');
   const s = d.shard;
   if (typeof s !== 'object' || s === null) return bad('no "shard"');
-  if (!isCount(s.index) || !isCount(s.count) || s.index >= s.count || !isCount(s.blobs)) return bad('"shard" is not {index, count, blobs}');
+  if (!isCount(s.index) || !isCount(s.count) || s.index >= s.count || s.count > MAX_SHARDS || !isCount(s.blobs)) return bad('"shard" is not {index, count, blobs}');
   if (typeof d.store !== 'string') return bad('no "store"');
   if (d.hashed !== true) return bad('"hashed" is not true');
-  if (!Array.isArray(d.findings) || !d.findings.every((f: unknown) => typeof f === 'object' && f !== null)) return bad('no "findings" list');
+  if (!Array.isArray(d.findings) || !d.findings.every(isFinding)) return bad('"findings" is not a list of verify findings');
   for (const k of [...COUNTS, 'blobsHashed', 'bytesHashed'] as const) if (!isCount(d[k])) return bad(`no count "${k}"`);
   return d as ShardReport;
+}
+
+/** A regular file of bounded size: a FIFO or device given by mistake would block or never end. */
+async function readReport(f: string, shown: string): Promise<string> {
+  let h;
+  try {
+    h = await open(f, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new UsageError(`cannot read shard report ${shown}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    const st = await h.stat();
+    if (!st.isFile()) throw new UsageError(`shard report ${shown} is not a regular file: give the --json output of regbucket verify --shard i/n`);
+    if (st.size > MAX_REPORT_BYTES) throw new UsageError(`shard report ${shown} is larger than ${MAX_REPORT_BYTES / 1024 / 1024} MiB: not a verify --shard report`);
+    return await h.readFile('utf8');
+  } catch (err) {
+    if (err instanceof UsageError) throw err;
+    throw new UsageError(`cannot read shard report ${shown}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  } finally {
+    await h.close();
+  }
 }
 
 /** Reads and checks each report file (the merge's only I/O). */
@@ -47,12 +83,7 @@ export async function readShardReports(files: string[]): Promise<ShardReport[]> 
   const out: ShardReport[] = [];
   for (const f of files) {
     const shown = JSON.stringify(f);
-    let text: string;
-    try {
-      text = await readFile(f, 'utf8');
-    } catch (err) {
-      throw new UsageError(`cannot read shard report ${shown}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
+    const text = await readReport(f, shown);
     let doc: unknown;
     try {
       doc = JSON.parse(text);

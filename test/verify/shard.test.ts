@@ -2,6 +2,7 @@
 // shards split the hashing exactly (each blob's mismatch is found by the one shard it belongs to),
 // the job engines' variables name the same shards as the flag, and the merged report is the
 // unsharded one (findings, counts, exit code). Sets that are not one run's shards are refused.
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -201,5 +202,34 @@ describe('verify --shard and --merge', { timeout: 300_000 }, () => {
     refused(await merge([join(base, 'nope.json')]), /cannot read shard report/);
     refused(await merge([]), /--merge needs the shard reports/);
     refused(await regbucket(['verify', '--merge', '--shard', '0/3', ...reports], NO_ENGINE), /--merge .* takes no --shard/);
+  });
+
+  it('--merge refuses a report it cannot trust as a shard: a FIFO, a count past the limit, a finding verify never makes; odd text is printed escaped', async () => {
+    const merge = (files: string[]) => regbucket(['--json', 'verify', '--merge', ...files], NO_ENGINE);
+    const fifo = join(base, 'fifo.json');
+    execFileSync('mkfifo', [fifo]);
+    refused(await merge([fifo]), /shard report .*fifo.json" is not a regular file/);
+    const doc = JSON.parse(readFileSync(reports[0]!, 'utf8')) as Report & { shard: NonNullable<Report['shard']> };
+    const write = (name: string, d: unknown): string => {
+      const f = join(base, name);
+      writeFileSync(f, JSON.stringify(d));
+      return f;
+    };
+    refused(await merge([write('huge-count.json', { ...doc, shard: { ...doc.shard, count: 1e10 } })]), /"shard" is not \{index, count, blobs\}/);
+    const bad = doc.findings[0]!;
+    for (const f of [
+      { ...bad, kind: '__proto__' },
+      { ...bad, severity: 'critical' },
+      { ...bad, detail: null },
+      { ...bad, usedBy: 'a' },
+    ])
+      refused(await merge([write('bad-finding.json', { ...doc, shard: { ...doc.shard, index: 0, count: 1 }, findings: [f] })]), /"findings" is not a list of verify findings/);
+    const odd = '\u001b[31m\r\nno problems found';
+    const escaped = write('odd.json', { ...doc, store: `file:///x${odd}`, shard: { ...doc.shard, index: 0, count: 1 }, findings: [{ ...bad, usedBy: [`a${odd}`], fix: `f${odd}` }] });
+    const text = await regbucket(['verify', '--merge', escaped], NO_ENGINE);
+    expect(text.code, text.stderr).toBe(3);
+    expect([...text.stdout].some((c) => c !== '\n' && c !== '\t' && c.charCodeAt(0) < 0x20)).toBe(false);
+    expect(text.stdout).not.toContain('\nno problems found');
+    expect(text.stdout).toContain('\\x1b[31m\\r\\nno problems found');
   });
 });
