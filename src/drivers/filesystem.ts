@@ -16,7 +16,7 @@ import { eachLimit } from '../util/each-limit.js';
 
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
 const STAGING_PREFIX = '.regbucket-staging-';
-const STAGING_NAME = /^\.regbucket-staging-(?:clock-)?[0-9a-f-]{36}$/;
+const STAGING_NAME = /^\.regbucket-staging-(?:clock-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** Writes into a directory that another process deletes meanwhile are tried this many times. */
 const VANISHED_DIR_ATTEMPTS = 4;
 /** getContent's bound when the caller gives none: a manifest's (image/manifest.ts). */

@@ -39,19 +39,22 @@ describe('gc and the leftovers of killed writes (filesystem)', () => {
     });
     const linked = put(`.regbucket-staging-${randomUUID()}`, (p) => symlinkSync(canary, p));
     const foreign = put('.regbucket-staging-not-ours', (p) => writeFileSync(p, 'x'));
+    // Shaped like the driver's names but no UUID it gives: 36 dashes, upper-case hex.
+    const dashes = put(`.regbucket-staging-${'-'.repeat(36)}`, (p) => writeFileSync(p, 'x'));
+    const upper = put(`.regbucket-staging-${randomUUID().toUpperCase()}`, (p) => writeFileSync(p, 'x'));
     const opts: GcOptions = { dryRun: true, deleteUntagged: false, minAgeMs: 0, uploadsOlderThanMs: 7 * DAY, concurrency: 4 };
 
     const plan = await runGc(s.d, opts);
     expect(plan.lists.writeDebris.map((x) => x.path).sort()).toEqual([staleClock, staleDir, withLink].sort());
     expect(plan.planned.writeDebris).toBe(3);
-    expect(readdirSync(root).filter((n) => n.startsWith('.regbucket-staging-'))).toHaveLength(6);
+    expect(readdirSync(root).filter((n) => n.startsWith('.regbucket-staging-'))).toHaveLength(8);
 
     const run = await runGc(s.d, { ...opts, dryRun: false });
     expect(run.deleted?.writeDebris).toBe(2);
     expect(run.lists.writeDebris.map((x) => x.path).sort()).toEqual([staleClock, staleDir].sort());
     expect(run.warnings).toContainEqual(expect.objectContaining({ kind: 'left-in-place', path: withLink }));
     for (const gone of [staleDir, staleClock]) expect(existsSync(join(root, gone)), gone).toBe(false);
-    for (const kept of [fresh, withLink, linked, foreign]) expect(existsSync(join(root, kept)), kept).toBe(true);
+    for (const kept of [fresh, withLink, linked, foreign, dashes, upper]) expect(existsSync(join(root, kept)), kept).toBe(true);
     expect(readdirSync(canary)).toEqual(['keep']);
     expect(run.deleted?.blobs).toBe(0);
     expect(await blobExists(s.d, img.manifest.digest)).toBe(true);
