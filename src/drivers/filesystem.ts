@@ -17,6 +17,11 @@ import { eachLimit } from '../util/each-limit.js';
 /** Staging directories sit in the store root, outside the registry's `docker/` tree: nothing lists them. */
 const STAGING_PREFIX = '.regbucket-staging-';
 const STAGING_NAME = /^\.regbucket-staging-(?:clock-)?[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/**
+ * removeDirAt empties this many subdirectories of one directory at once (each holds a handle while
+ * it goes: at most this many per level of the tree are open).
+ */
+const SUBDIRS_AT_ONCE = 4;
 /** Writes into a directory that another process deletes meanwhile are tried this many times. */
 const VANISHED_DIR_ATTEMPTS = 4;
 /** getContent's bound when the caller gives none: a manifest's (image/manifest.ts). */
@@ -494,14 +499,14 @@ export class FilesystemDriver implements StorageDriver {
   }
 
   /**
-   * A directory of at most SMALL_TREE entries (a tag, a revision), listed in one synchronous pass:
-   * its files and directories (parents first), the first symlink or special file in it, or
-   * undefined when it is larger (then walked and removed asynchronously). A tag directory's
-   * removal this way costs a dozen syscalls without a trip through the thread pool.
+   * The first symlink or special file in a directory of at most SMALL_TREE entries (a tag, a
+   * revision), listed in one synchronous pass; 'clean' when there is none, 'large' when the
+   * directory has more entries (then walked asynchronously). A tag directory's check this way
+   * costs a few syscalls without a trip through the thread pool.
    */
-  private smallTree(local: string, path: string): { files: string[]; dirs: string[] } | UnsafePathError | undefined {
-    const files: string[] = [];
+  private smallTreeHazard(local: string, path: string): UnsafePathError | 'clean' | 'large' {
     const dirs = [local];
+    let seen = 0;
     for (let i = 0; i < dirs.length; i++) {
       let entries: fsSync.Dirent[];
       try {
@@ -513,24 +518,56 @@ export class FilesystemDriver implements StorageDriver {
       for (const e of entries) {
         const child = `${dirs[i]}/${e.name}`;
         if (e.isDirectory()) dirs.push(child);
-        else if (e.isFile()) files.push(child);
-        else return new UnsafePathError(this.name, path + child.slice(local.length), e.isSymbolicLink() ? 'symlink' : 'special', `inside ${path}, which is not deleted`);
-        if (files.length + dirs.length > SMALL_TREE) return undefined;
+        else if (!e.isFile()) return new UnsafePathError(this.name, path + child.slice(local.length), e.isSymbolicLink() ? 'symlink' : 'special', `inside ${path}, which is not deleted`);
+        if (++seen > SMALL_TREE) return 'large';
       }
     }
-    return { files, dirs };
+    return 'clean';
+  }
+
+  /** The first symlink or special file anywhere below `path` (its local name `local`), if any. */
+  private async treeHazard(local: string, path: string): Promise<UnsafePathError | undefined> {
+    const small = this.smallTreeHazard(local, path);
+    return small === 'large' ? await this.hazardBelow(path) : small === 'clean' ? undefined : small;
   }
 
   /**
-   * Files first, then directories deepest first (an entry written meanwhile: ENOTEMPTY, reported
-   * by the caller). Asynchronous and in parallel: an unlink or rmdir may wait on the journal, and
-   * on a busy machine the waits overlap instead of adding up.
+   * Removes the directory `name` of `parent` with everything in it. Each directory is opened
+   * through its parent's handle with O_NOFOLLOW and emptied through its own handle, so a
+   * component swapped for a symlink while the tree goes is refused, never followed out of the
+   * store (a remove by path would follow it). A tree with a symlink or special file anywhere is
+   * refused before anything goes; a directory of files only (a blob's, a link's) needs no look
+   * beyond its own listing. Files in parallel (an unlink may wait on the journal; on a busy
+   * machine the waits overlap), then subdirectories, a few at a time; an entry written meanwhile
+   * makes the rmdir fail with ENOTEMPTY, reported by the caller.
    */
-  private async removeTree(tree: { files: string[]; dirs: string[] }): Promise<void> {
-    await Promise.all(tree.files.map((f) => fs.unlink(f).catch(ignoreMissing)));
-    const depth = (p: string): number => p.split('/').length;
-    const levels = [...new Set(tree.dirs.map(depth))].sort((a, b) => b - a);
-    for (const level of levels) await Promise.all(tree.dirs.filter((d) => depth(d) === level).map((d) => fs.rmdir(d).catch(ignoreMissing)));
+  private async removeDirAt(parent: DirHandle, name: string, path: string, checked = false): Promise<void> {
+    const local = parent.child(name);
+    let fd: number;
+    try {
+      fd = fsSync.openSync(local, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch (err) {
+      if (code(err) === 'ENOENT') return;
+      if (code(err) === 'ELOOP' || code(err) === 'ENOTDIR') throw new UnsafePathError(this.name, path, 'symlink', 'it replaced a directory while that was deleted');
+      throw err;
+    }
+    const here = this.proc ? `/proc/self/fd/${fd}` : local;
+    try {
+      const entries = fsSync.readdirSync(here, { withFileTypes: true });
+      const unsafe = entries.find((e) => !e.isDirectory() && !e.isFile());
+      if (unsafe) throw new UnsafePathError(this.name, `${path}/${unsafe.name}`, unsafe.isSymbolicLink() ? 'symlink' : 'special', `inside ${path}, which is not deleted`);
+      const subdirs = entries.filter((e) => e.isDirectory());
+      if (subdirs.length > 0 && !checked) {
+        const hazard = await this.treeHazard(here, path);
+        if (hazard) throw hazard;
+      }
+      await Promise.all(entries.filter((e) => e.isFile()).map((e) => fs.unlink(`${here}/${e.name}`).catch(ignoreMissing)));
+      const dir: DirHandle = { fd, child: (n) => `${here}/${n}` };
+      await eachLimit(subdirs, SUBDIRS_AT_ONCE, (e) => this.removeDirAt(dir, e.name, `${path}/${e.name}`, true));
+    } finally {
+      fsSync.closeSync(fd);
+    }
+    await fs.rmdir(local).catch(ignoreMissing);
   }
 
   async delete(path: string): Promise<void> {
@@ -546,12 +583,7 @@ export class FilesystemDriver implements StorageDriver {
         await fs.unlink(dir.child(name));
         return;
       }
-      const tree = this.smallTree(dir.child(name), path);
-      if (tree instanceof UnsafePathError) throw tree;
-      if (tree) return await this.removeTree(tree);
-      const hazard = await this.hazardBelow(path);
-      if (hazard) throw hazard;
-      await fs.rm(dir.child(name), { recursive: true, force: true });
+      await this.removeDirAt(dir, name, path);
     } catch (err) {
       if (code(err) === 'ENOTEMPTY' || code(err) === 'EEXIST') throw new ChangedDuringDeleteError(this.name, path);
       this.fail(err, path);

@@ -1,7 +1,7 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { InvalidPathError, PathNotFoundError, UnsafePathError } from '../../src/errors.js';
+import { InvalidPathError, PathNotFoundError, RegbucketError, UnsafePathError } from '../../src/errors.js';
 import { byPath } from '../../src/util/compare.js';
 import { FilesystemDriver } from '../../src/drivers/filesystem.js';
 import { tempDir } from '../lab/tools.js';
@@ -89,4 +89,55 @@ describe('filesystem listTree', () => {
       rmSync(root, { recursive: true, force: true });
     }
   });
+});
+
+/** Exchanges two paths as fast as it can (renameat2 RENAME_EXCHANGE); prints "go" after the first exchange. */
+const SWAPPER = `
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+a, b = sys.argv[1].encode(), sys.argv[2].encode()
+first = True
+while True:
+    if libc.renameat2(-100, a, -100, b, 2) == 0 and first:
+        print("go", flush=True)
+        first = False
+`;
+
+describe('filesystem delete', () => {
+  it('a directory swapped for a symlink while its tree is deleted is never followed out of the store (30 deletes against a swapping process)', async () => {
+    const root = tempDir('regbucket-fsdelete-');
+    const outside = tempDir('regbucket-fsdelete-out-');
+    const d = new FilesystemDriver(root);
+    let refused = 0;
+    try {
+      for (let i = 0; i < 30; i++) {
+        mkdirSync(`${root}/d/a/sub`, { recursive: true });
+        writeFileSync(`${root}/d/a/sub/victim`, 'inside');
+        mkdirSync(`${outside}/t`, { recursive: true });
+        writeFileSync(`${outside}/t/victim`, 'outside');
+        symlinkSync(`${outside}/t`, `${root}/swap`);
+        const swapper = spawn('python3', ['-c', SWAPPER, `${root}/d/a/sub`, `${root}/swap`], { stdio: ['ignore', 'pipe', 'inherit'] });
+        await new Promise<void>((resolve, reject) => {
+          swapper.stdout.once('data', () => resolve());
+          swapper.once('error', reject);
+          swapper.once('exit', (c) => reject(new Error(`the swapper exited (${c}) before swapping: python3 is installed by scripts/install-test-deps.sh`)));
+        });
+        try {
+          await d.delete('/d');
+        } catch (err) {
+          expect(err).toBeInstanceOf(RegbucketError);
+          refused++;
+        }
+        swapper.kill('SIGKILL');
+        await new Promise((resolve) => swapper.once('exit', resolve));
+        expect(readdirSync(`${outside}/t`), `delete ${i}`).toEqual(['victim']);
+        rmSync(`${root}/d`, { recursive: true, force: true });
+        rmSync(`${root}/swap`, { recursive: true, force: true });
+      }
+      console.log(`[fs delete race] 30 deletes against a swapper: ${refused} refused, nothing outside the store removed`);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+      rmSync(outside, { recursive: true, force: true });
+    }
+  }, 120_000);
 });
