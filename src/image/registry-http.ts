@@ -1,6 +1,7 @@
 // HTTP for the Registry API v2: scheme discovery (https; http only with tls verification off, as
 // skopeo), the auth challenge (anonymous, bearer token per scope, basic), redirects (credentials
-// dropped when the origin changes), and retries with backoff on 429, 5xx and dropped connections.
+// dropped when the origin changes), retries with backoff on 5xx and dropped connections, and waits
+// on rate limits (429 with Retry-After or RateLimit-Reset; a spent RateLimit-Remaining quota).
 import * as http from 'node:http';
 import * as https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -40,6 +41,36 @@ function retryableStatus(s: number): boolean {
   return s === 408 || s === 429 || (s >= 500 && s !== 501 && s !== 505);
 }
 
+/** 429 answers waited out per request before it fails: rate limits slow a mirror down, not end it. */
+const MAX_RATE_LIMIT_WAITS = 30;
+/** The longest single wait a registry's rate limit headers can ask for. */
+const MAX_RATE_LIMIT_WAIT_MS = 60_000;
+
+/** Seconds in a header (`Retry-After: 12`, `RateLimit-Reset: 12`); an HTTP date for Retry-After. */
+function headerSeconds(v: string | string[] | undefined): number | undefined {
+  const text = Array.isArray(v) ? v[0] : v;
+  if (text === undefined || text.trim() === '') return undefined;
+  const n = Number(text.trim().split(/[;,]/)[0]);
+  if (Number.isFinite(n) && n >= 0) return n;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, (date - Date.now()) / 1000);
+}
+
+/** How long to wait after a 429: Retry-After, else RateLimit-Reset, else exponential backoff; at most a minute. */
+export function rateLimitWaitMs(h: http.IncomingHttpHeaders, baseMs: number, waits: number): number {
+  const s = headerSeconds(h['retry-after']) ?? headerSeconds(h['ratelimit-reset']);
+  const ms = s !== undefined ? Math.max(s * 1000, baseMs) : baseMs * 2 ** Math.min(waits, 8);
+  return Math.min(ms, MAX_RATE_LIMIT_WAIT_MS);
+}
+
+/** A quota spent (`RateLimit-Remaining: 0` with `RateLimit-Reset`): how long to hold further requests. */
+export function quotaPauseMs(h: http.IncomingHttpHeaders): number {
+  const remaining = headerSeconds(h['ratelimit-remaining']);
+  const reset = headerSeconds(h['ratelimit-reset']);
+  if (remaining !== 0 || reset === undefined) return 0;
+  return Math.min(reset * 1000, MAX_RATE_LIMIT_WAIT_MS);
+}
+
 const IDLE_TIMEOUT_MS = 60_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -76,6 +107,8 @@ export class RegistryHttp {
   private challenge?: Challenge;
   private readonly tokens = new Map<string, Promise<{ token: string; expires: number }>>();
   private readonly agents: Agents;
+  /** A spent `RateLimit-Remaining` quota holds every request of this client until then. */
+  private pausedUntil = 0;
 
   constructor(
     readonly host: string,
@@ -266,11 +299,16 @@ export class RegistryHttp {
     const url = new URL(`${base}${spec.path}`);
     const what = `${spec.method} ${url.origin}${url.pathname}`;
     let reauthorized = false;
+    let throttled = 0;
     for (let attempt = 0; ;) {
       const auth = await this.authorization(spec.scope);
       const headers = { ...spec.headers, ...(auth ? { authorization: auth } : {}) };
+      const pause = this.pausedUntil - Date.now();
+      if (pause > 0) await sleep(pause);
       const res = await this.withRetries(what, () => this.send(spec.method, url, headers));
       const s = res.statusCode ?? 0;
+      const quota = quotaPauseMs(res.headers);
+      if (quota > 0) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + quota);
       if ((s >= 200 && s < 300) || s === 404) return res;
       const detail = await errorDetail(res);
       if (s === 401) {
@@ -286,6 +324,11 @@ export class RegistryHttp {
       }
       if (s === 407) throw new RegistryAuthError(`${what} answered 407: ${proxyAuthHint(url)}`, s);
       if (s === 403) throw new RegistryAuthError(`${what} answered 403 denied${detail}: the credentials from ${this.opts.credentials?.origin ?? '(none)'} may not pull this repository`, s);
+      if (s === 429 && throttled < MAX_RATE_LIMIT_WAITS) {
+        // Rate limited: wait as long as the registry asks and try again, without using a retry.
+        await sleep(rateLimitWaitMs(res.headers, this.opts.backoffMs ?? 250, throttled++));
+        continue;
+      }
       if (retryableStatus(s) && attempt < this.opts.retries) {
         await this.backoff(attempt, res.headers['retry-after']);
         attempt++;
