@@ -11,6 +11,7 @@ import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
 import { parseStoreRef } from './reference.js';
 import { credentialsFromFiles, RegistryError, type Credentials } from './registry-auth.js';
 import { isTransientError, readBody, RegistryHttp, type RegistryHttpOptions } from './registry-http.js';
+import { listAll, nextLink } from './registry-paging.js';
 import type { ImageSource, SourceImage } from './transfer.js';
 
 export interface DockerRef {
@@ -265,10 +266,14 @@ export class DockerSource implements ImageSource {
       this.referrersApi = 'yes';
       const m = parseManifest(await readBody(res, MAX_MANIFEST_BYTES, `referrers of ${subject.digest}`), `referrers of ${subject.digest} in ${this.description}`);
       out.push(...m.manifests);
-      const next = /<([^>]+)>\s*;\s*rel="?next"?/.exec(String(res.headers.link ?? ''));
-      path = next ? new URL(next[1]!, 'http://x').pathname + new URL(next[1]!, 'http://x').search : undefined;
+      path = nextLink(res);
     }
     return out;
+  }
+
+  /** Every tag of the repository (`/v2/<name>/tags/list`, paged); `pageSize` sets `n`. */
+  async listTags(pageSize?: number): Promise<string[]> {
+    return listAll(this.http, { path: `/v2/${this.ref.repo}/tags/list`, key: 'tags', scope: this.scope, pageSize, what: `tags of ${this.ref.host}/${this.ref.repo}` });
   }
 
   async close(): Promise<void> {
