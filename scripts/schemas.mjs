@@ -56,7 +56,20 @@ doc(
   'What any command writes on stdout when it fails with --json (the one-line message also goes to stderr).',
   obj({ error: obj({ message: str, exitCode: { type: 'integer', minimum: 1 }, kind: { type: 'string', pattern: '^[a-z0-9]+(?:-[a-z0-9]+)*$' } }) }),
 );
-doc('push', 'regbucket push --json', 'The images written into the store and what moved.', obj({ images: arr(obj({ repo: str, tag: str, digest, mediaType: str })), stats }));
+const tagStatus = { enum: ['copied', 'unchanged', 'failed'] };
+doc(
+  'push',
+  'regbucket push --json',
+  'The images written into the store and what moved. With --all-tags from docker://: also the source, the tags that failed, a summary, and each image its status.',
+  obj(
+    { images: arr(obj({ repo: str, tag: str, digest, mediaType: str }, { status: tagStatus, bytesMoved: int, blobsMoved: int })), stats },
+    {
+      source: str,
+      failed: arr(obj({ repo: str, tag: str, error: str }, { status: tagStatus })),
+      summary: obj({ tagsListed: int, tagsSelected: int, copied: int, unchanged: int, failed: int, bytesMoved: int }),
+    },
+  ),
+);
 doc(
   'pull',
   'regbucket pull --json',

@@ -1,19 +1,22 @@
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
 import { parseStoreRef } from '../image/reference.js';
+import { parseDockerRef } from '../image/registry-client.js';
+import { hasTagFilter } from '../image/tag-filter.js';
 import { openSource } from '../image/transports.js';
 import { pushInto, type PushIntoResult } from '../store/import.js';
-import { sourceOptions, type SourceFlags } from './source-options.js';
+import { runAllTags, tagFilterSpec, type TagMirrorFlags } from './push-tags.js';
+import { sourceOptions } from './source-options.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
-interface PushOptions extends SourceFlags {
+interface PushOptions extends TagMirrorFlags {
   allTags?: boolean;
-  platform?: string[];
-  referrers: boolean;
-  repair?: boolean;
 }
 
 export async function run(ctx: Context, sourceRef: string, destRef: string | undefined, opts: PushOptions): Promise<number> {
+  const filtered = hasTagFilter(tagFilterSpec(opts)) || opts.pageSize !== undefined;
+  if (opts.allTags && sourceRef.startsWith('docker://')) return runAllTags(ctx, parseDockerRef(sourceRef), destRef, opts);
+  if (filtered) throw new UsageError('--include-tag, --exclude-tag, --semver, --latest-semver and --page-size filter the tags of a live repository: use them with --all-tags docker://<host>/<repo>');
   const dest = destRef === undefined ? undefined : parseStoreRef(destRef);
   if (dest?.digest) throw new UsageError(`push destination ${destRef} names a digest: give a repository and optionally a tag`);
   const source = openSource(sourceRef, sourceOptions(ctx, opts));

@@ -18,6 +18,11 @@ export interface GateOptions {
    * any other subject gets an empty index, as a registry with the API answers.
    */
   referrers?: Record<string, unknown[]>;
+  /**
+   * Page tag lists by `n` and `last` with a `Link` to the next page, as distribution 3 does
+   * (2.8 answers every tag at once and ignores `n`).
+   */
+  pageTags?: boolean;
 }
 
 export interface Fault {
@@ -25,6 +30,8 @@ export interface Fault {
   match: string;
   /** Answer this status instead of forwarding... */
   status?: number;
+  /** ...with these headers (`retry-after`, `ratelimit-reset`). */
+  headers?: Record<string, string>;
   /** ...or forward, but cut the connection after this many body bytes. */
   dropAfterBytes?: number;
   /** How many matching requests it hits. */
@@ -92,6 +99,31 @@ export async function startGate(opts: GateOptions): Promise<RunningGate> {
     req.pipe(up);
   };
 
+  const pagedTags = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
+    const headers = { ...req.headers, host: target.host };
+    delete headers.authorization;
+    const up = request({ host: target.hostname, port: target.port, method: 'GET', path: url.pathname, headers }, (ur) => {
+      const chunks: Buffer[] = [];
+      ur.on('data', (c: Buffer) => chunks.push(c));
+      ur.on('end', () => {
+        if (ur.statusCode !== 200) {
+          res.writeHead(ur.statusCode ?? 502, ur.headers).end(Buffer.concat(chunks));
+          return;
+        }
+        const doc = JSON.parse(Buffer.concat(chunks).toString()) as { name: string; tags: string[] };
+        const last = url.searchParams.get('last');
+        const n = Number(url.searchParams.get('n') ?? 1000);
+        const rest = [...doc.tags].sort().filter((t) => last === null || t > last);
+        const page = rest.slice(0, n);
+        const h: Record<string, string> = { 'content-type': 'application/json' };
+        if (rest.length > n) h.link = `<${url.pathname}?n=${n}&last=${encodeURIComponent(page[page.length - 1]!)}>; rel="next"`;
+        res.writeHead(200, h).end(JSON.stringify({ name: doc.name, tags: page }));
+      });
+    });
+    up.on('error', () => res.destroy());
+    up.end();
+  };
+
   const redirectServer = createServer((req, res) => {
     if (req.headers.authorization) redirectAuthHeaders.push(req.headers.authorization);
     forward(req, res, req.url ?? '/');
@@ -136,9 +168,13 @@ export async function startGate(opts: GateOptions): Promise<RunningGate> {
       return;
     }
     const fault = faults.find((f) => f.times > 0 && kind === f.match);
+    if (opts.pageTags && kind === 'GET tags' && !fault) {
+      pagedTags(req, res, url);
+      return;
+    }
     if (fault) fault.times--;
     if (fault?.status) {
-      res.writeHead(fault.status, { 'content-type': 'application/json' }).end('{"errors":[{"code":"UNKNOWN","message":"injected"}]}');
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers }).end('{"errors":[{"code":"UNKNOWN","message":"injected"}]}');
       return;
     }
     if (opts.redirectBlobs && kind === 'GET blobs' && !fault) {

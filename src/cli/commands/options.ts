@@ -1,6 +1,7 @@
 // Options several commands share: declared once here, added by each command's definition.
 import { Option, type Command } from 'commander';
 import { bool, collect } from '../define.js';
+import { boundedInt } from '../numbers.js';
 
 export function platformOption(verb: string, extra = ''): Option {
   return new Option('--platform <os/arch[/variant]>', `${verb} only this platform of a multi-arch image (repeatable${extra})`).argParser(collect);
@@ -15,4 +16,16 @@ export function addSourceOptions(cmd: Command): Command {
   return cmd
     .option('--src-creds <user:password>', 'credentials for a docker:// source (else REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json with its credsStore/credHelpers)')
     .option('--src-tls-verify [bool]', 'verify TLS of a docker:// source; false also allows plain http', bool, true);
+}
+
+/** Tag filters of a repository mirrored whole (push --all-tags docker://host/repo). */
+export function addTagFilterOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--include-tag <regex>', 'with --all-tags from docker://: only tags the whole of which this regex matches (repeatable: any of them)').argParser(collect))
+    .addOption(new Option('--exclude-tag <regex>', 'with --all-tags from docker://: leave out tags the whole of which this regex matches (repeatable)').argParser(collect))
+    .option('--semver <range>', 'with --all-tags from docker://: only tags that are semver versions (an optional leading v) in this range, as npm writes ranges (">=1.2 <2", "^1.4")')
+    .addOption(new Option('--latest-semver <n>', 'with --all-tags from docker://: only the n highest semver tags (after the other filters)').argParser(boundedInt('--latest-semver', 1, 1_000_000)))
+    .addOption(
+      new Option('--page-size <n>', 'with --all-tags from docker://: tags asked for per page of the tag list (n); the registry may give fewer').argParser(boundedInt('--page-size', 1, 100_000)),
+    );
 }
