@@ -73,8 +73,8 @@ doc(
 doc(
   'pull',
   'regbucket pull --json',
-  'The images exported, one entry per image whatever their number (name: the name given in the destination, null when none).',
-  obj({ destination: str, images: { ...arr(obj({ source: str, name: nul(str), digest, mediaType: str })), minItems: 1 }, stats }),
+  'The images exported, one entry per image whatever their number (name: the name given in the destination, null when none). blobsMounted: into a docker:// destination, the blobs the registry took by a cross-repository mount (counted in blobsSkipped).',
+  obj({ destination: str, images: { ...arr(obj({ source: str, name: nul(str), digest, mediaType: str })), minItems: 1 }, stats }, { blobsMounted: int }),
 );
 doc('copy', 'regbucket copy --json', 'The images copied into another store.', obj({ to: str, images: arr(obj({ source: str, destination: str, digest })), stats }));
 doc(

@@ -8,10 +8,24 @@ export interface SourceFlags {
   srcTlsVerify: boolean;
 }
 
+export interface DestFlags {
+  destCreds?: string;
+  destTlsVerify: boolean;
+}
+
 export function sourceOptions(ctx: Context, flags: SourceFlags): SourceOptions {
+  return registryOptions(ctx, flags.srcCreds, '--src-creds', flags.srcTlsVerify);
+}
+
+/** The same for a docker:// destination (--dest-creds, --dest-tls-verify). */
+export function destOptions(ctx: Context, flags: DestFlags): SourceOptions {
+  return registryOptions(ctx, flags.destCreds, '--dest-creds', flags.destTlsVerify);
+}
+
+function registryOptions(ctx: Context, creds: string | undefined, flag: string, tlsVerify: boolean): SourceOptions {
   return {
-    credentials: flags.srcCreds !== undefined ? parseCredsFlag(flags.srcCreds) : undefined,
-    tlsVerify: flags.srcTlsVerify,
+    credentials: creds !== undefined ? parseCredsFlag(creds, flag) : undefined,
+    tlsVerify,
     retries: ctx.globals.retries,
     timeoutMs: ctx.globals.timeout,
     concurrency: ctx.globals.concurrency,

@@ -67,7 +67,7 @@ const clients = new Map<string, { http: RegistryHttp; users: number }>();
 
 function acquireHttp(host: string, o: RegistryHttpOptions): RegistryHttp {
   const c = o.credentials;
-  const key = JSON.stringify([host, o.tlsVerify, o.retries, o.timeoutMs, o.maxSockets, c ? [c.origin, c.username, c.password] : null]);
+  const key = JSON.stringify([host, o.side, o.tlsVerify, o.retries, o.timeoutMs, o.maxSockets, c ? [c.origin, c.username, c.password] : null]);
   let e = clients.get(key);
   if (!e) {
     e = { http: new RegistryHttp(host, o), users: 0 };
@@ -77,7 +77,22 @@ function acquireHttp(host: string, o: RegistryHttpOptions): RegistryHttp {
   return e.http;
 }
 
-function releaseHttp(http: RegistryHttp): void {
+/** The shared client for `ref`'s registry: credentials from the flag, else the auth files (the same lookup for sources and destinations). */
+export function openRegistryHttp(ref: DockerRef, opts: DockerSourceOptions, side: 'src' | 'dest'): RegistryHttp {
+  const credentials = opts.credentials ?? credentialsFromFiles(ref.host, opts.env);
+  const apiHost = ref.host === 'docker.io' ? 'registry-1.docker.io' : ref.host;
+  return acquireHttp(apiHost, {
+    tlsVerify: opts.tlsVerify ?? true,
+    credentials,
+    retries: opts.retries ?? 5,
+    timeoutMs: opts.timeoutMs,
+    maxSockets: Math.max(4, opts.concurrency ?? 8),
+    backoffMs: opts.backoffMs ?? 250,
+    side,
+  });
+}
+
+export function releaseHttp(http: RegistryHttp): void {
   for (const [key, e] of clients) {
     if (e.http !== http) continue;
     if (--e.users === 0) {
@@ -107,18 +122,9 @@ export class DockerSource implements ImageSource {
     opts: DockerSourceOptions = {},
   ) {
     this.description = formatDockerRef(ref);
-    const credentials = opts.credentials ?? credentialsFromFiles(ref.host, opts.env);
     this.retries = opts.retries ?? 5;
     this.backoffMs = opts.backoffMs ?? 250;
-    const apiHost = ref.host === 'docker.io' ? 'registry-1.docker.io' : ref.host;
-    this.http = acquireHttp(apiHost, {
-      tlsVerify: opts.tlsVerify ?? true,
-      credentials,
-      retries: this.retries,
-      timeoutMs: opts.timeoutMs,
-      maxSockets: Math.max(4, opts.concurrency ?? 8),
-      backoffMs: this.backoffMs,
-    });
+    this.http = openRegistryHttp(ref, opts, 'src');
     this.scope = `repository:${ref.repo}:pull`;
   }
 

@@ -4,6 +4,8 @@
 // on rate limits (429 with Retry-After or RateLimit-Reset; a spent RateLimit-Remaining quota).
 import * as http from 'node:http';
 import * as https from 'node:https';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { basicHeader, parseChallenge, registerSecret, RegistryAuthError, RegistryError, type Challenge, type Credentials } from './registry-auth.js';
 import { Agents, proxyAuthHint } from '../util/proxy.js';
@@ -19,15 +21,19 @@ export interface RegistryHttpOptions {
   maxSockets: number;
   /** Base delay of the exponential backoff (tests make it short). */
   backoffMs?: number;
+  /** The flags messages name: `src` (--src-creds, --src-tls-verify) or `dest`. */
+  side?: 'src' | 'dest';
 }
 
 export interface RequestSpec {
-  method: 'GET' | 'HEAD';
-  /** Path below the origin, starting with /v2/. */
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH';
+  /** Path (and query) below the origin, starting with /v2/. */
   path: string;
-  /** Token scope (`repository:<name>:pull`). */
+  /** Token scope (`repository:<name>:pull`); several are separated by spaces. */
   scope?: string;
   headers?: Record<string, string>;
+  /** A request body: bytes, or a stream opened anew for each attempt (uploads never buffer a blob). */
+  body?: Buffer | (() => Promise<Readable>);
 }
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET']);
@@ -121,14 +127,19 @@ export class RegistryHttp {
     this.agents.destroy();
   }
 
+  private get side(): string {
+    return this.opts.side ?? 'src';
+  }
+
   private get credsHint(): string {
     return this.opts.credentials
       ? `${this.host} rejected the credentials from ${this.opts.credentials.origin}: check the user and password`
-      : `${this.host} needs credentials: pass --src-creds user:password, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)`;
+      : `${this.host} needs credentials: pass --${this.side}-creds user:password, or log in (REGISTRY_AUTH_FILE, ~/.docker/config.json)`;
   }
 
   /** One HTTP exchange, following redirects; Authorization only goes to the registry's origin. */
-  private send(method: string, url: URL, headers: Record<string, string>, redirects = 0): Promise<http.IncomingMessage> {
+  private async send(method: string, url: URL, headers: Record<string, string>, body?: RequestSpec['body'], redirects = 0): Promise<http.IncomingMessage> {
+    const stream = typeof body === 'function' ? await body() : undefined;
     return new Promise((resolve, reject) => {
       const isHttps = url.protocol === 'https:';
       const req = (isHttps ? https : http).request(
@@ -142,7 +153,7 @@ export class RegistryHttp {
             const next = new URL(res.headers.location, url);
             const h = { ...headers };
             if (next.origin !== url.origin) delete h.authorization;
-            this.send(method, next, h, redirects + 1).then(resolve, reject);
+            this.send(method, next, h, body, redirects + 1).then(resolve, reject);
             return;
           }
           resolve(res);
@@ -161,7 +172,13 @@ export class RegistryHttp {
         sock.once('close', () => clearTimeout(t));
       });
       req.on('error', reject);
-      req.end();
+      if (stream) {
+        // The answer may come before the whole body is sent (an early refusal): that answer stands.
+        pipeline(stream, req).catch((err: Error) => {
+          req.destroy(err);
+          reject(err);
+        });
+      } else req.end(Buffer.isBuffer(body) ? body : undefined);
     });
   }
 
@@ -178,10 +195,10 @@ export class RegistryHttp {
     if (err instanceof RegistryError || !(err instanceof Error)) return err;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (code === 'EPROTO' || code.startsWith('ERR_SSL')) {
-      return new RegistryError(`${what}: ${this.host} does not answer TLS; if it serves plain http, pass --src-tls-verify=false`);
+      return new RegistryError(`${what}: ${this.host} does not answer TLS; if it serves plain http, pass --${this.side}-tls-verify=false`);
     }
     if (/CERT|SIGNATURE/.test(code)) {
-      return new RegistryError(`${what}: the TLS certificate of ${this.host} is not trusted (${code}); trust its CA, or pass --src-tls-verify=false`);
+      return new RegistryError(`${what}: the TLS certificate of ${this.host} is not trusted (${code}); trust its CA, or pass --${this.side}-tls-verify=false`);
     }
     if (code === 'ENOTFOUND') return new RegistryError(`${what}: no such host ${this.host}`);
     return new RegistryError(`${what}: ${code || err.message}`);
@@ -250,7 +267,7 @@ export class RegistryHttp {
     if (!realm) throw new RegistryAuthError(`${this.host} asks for a bearer token but names no realm to get it from`);
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
-    url.searchParams.set('scope', scope);
+    for (const one of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', one);
     const headers: Record<string, string> = {};
     if (this.opts.credentials) headers.authorization = basicHeader(this.opts.credentials);
     const where = `token request to ${url.origin}${url.pathname}`;
@@ -305,7 +322,7 @@ export class RegistryHttp {
       const headers = { ...spec.headers, ...(auth ? { authorization: auth } : {}) };
       const pause = this.pausedUntil - Date.now();
       if (pause > 0) await sleep(pause);
-      const res = await this.withRetries(what, () => this.send(spec.method, url, headers));
+      const res = await this.withRetries(what, () => this.send(spec.method, url, headers, spec.body));
       const s = res.statusCode ?? 0;
       const quota = quotaPauseMs(res.headers);
       if (quota > 0) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + quota);
@@ -323,7 +340,11 @@ export class RegistryHttp {
         throw new RegistryAuthError(`${what} answered 401 unauthorized${detail}: ${this.credsHint}`, s);
       }
       if (s === 407) throw new RegistryAuthError(`${what} answered 407: ${proxyAuthHint(url)}`, s);
-      if (s === 403) throw new RegistryAuthError(`${what} answered 403 denied${detail}: the credentials from ${this.opts.credentials?.origin ?? '(none)'} may not pull this repository`, s);
+      if (s === 403)
+        throw new RegistryAuthError(
+          `${what} answered 403 denied${detail}: the credentials from ${this.opts.credentials?.origin ?? '(none)'} may not ${this.side === 'dest' ? 'push to' : 'pull'} this repository`,
+          s,
+        );
       if (s === 429 && throttled < MAX_RATE_LIMIT_WAITS) {
         // Rate limited: wait as long as the registry asks and try again, without using a retry.
         await sleep(rateLimitWaitMs(res.headers, this.opts.backoffMs ?? 250, throttled++));

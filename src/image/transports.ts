@@ -6,6 +6,7 @@ import { OciLayoutSink, OciLayoutSource, type LayoutSinkOptions } from './oci-la
 import { DockerSource, parseDockerRef, type DockerSourceOptions } from './registry-client.js';
 import { OciArchiveSink, OciArchiveSource } from './oci-archive.js';
 import { DockerArchiveSink, DockerArchiveSource } from './docker-archive.js';
+import { DockerSink, type DockerSinkOptions } from './registry-sink.js';
 import type { ImageSink, ImageSource } from './transfer.js';
 
 export interface TransportRef {
@@ -65,9 +66,16 @@ export function openSource(s: string, opts: SourceOptions = {}): ImageSource {
   }
 }
 
-export const SINK_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive'] as const;
+export const SINK_TRANSPORTS = ['oci', 'oci-archive', 'docker-archive', 'docker'] as const;
 
-export function openSink(s: string, opts: LayoutSinkOptions = {}): { sink: ImageSink; ref?: string } {
+/** What sinks need: a layout's --repair; a registry's credentials, TLS, retries (docker://). */
+export type SinkOptions = LayoutSinkOptions & DockerSinkOptions;
+
+export function openSink(s: string, opts: SinkOptions = {}): { sink: ImageSink; ref?: string } {
+  if (s.startsWith('docker://')) {
+    const ref = parseDockerRef(s);
+    return { sink: new DockerSink(ref, opts), ref: ref.tag };
+  }
   const r = parseTransportRef(s, SINK_TRANSPORTS);
   switch (r.transport) {
     case 'oci':
@@ -76,6 +84,8 @@ export function openSink(s: string, opts: LayoutSinkOptions = {}): { sink: Image
       return { sink: new OciArchiveSink(r.path), ref: r.ref };
     case 'docker-archive':
       return { sink: new DockerArchiveSink(r.path), ref: r.ref };
+    case 'docker':
+      throw new InvalidReferenceError(`${JSON.stringify(s)}: a registry destination is written docker://<host>[:<port>]/<repo>[:<tag>]`);
     default:
       throw new InvalidReferenceError(`unsupported destination ${JSON.stringify(s)}`);
   }

@@ -3,7 +3,7 @@ import type { StorageDriver } from '../drivers/driver.js';
 import { InvalidReferenceError, UsageError } from '../errors.js';
 import { ImageCopier, sumStats, type CopyPlan, type CopyProgress, type CopyStats } from '../image/image-copier.js';
 import { isTag, parseStoreRef, type StoreRef } from '../image/reference.js';
-import type { ImageSource, SourceImage } from '../image/transfer.js';
+import type { ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
 import { StoreSink } from './source-sink.js';
 
 export interface PushedImage {
@@ -80,9 +80,10 @@ export function planTags(images: SourceImage[], repo: string | undefined, tag: s
  * A registry without the referrers API lists referrers in a `sha256-<hex>` tag; the store gets
  * that tag too, so a registry serving it (2.8 has no referrers API either) shows them to clients.
  */
-export async function copyFallbackTags(source: ImageSource, sink: StoreSink, main: ImageCopier): Promise<number> {
+export async function copyFallbackTags(source: ImageSource, sink: ImageSink, main: ImageCopier, wanted: (tag: string) => boolean = () => true): Promise<number> {
   let writes = 0;
   for (const [tag, desc] of source.fallbackTags ?? []) {
+    if (!wanted(tag)) continue;
     const copier = new ImageCopier(source, sink, { concurrency: 1, referrers: false });
     await copier.copy(desc);
     main.stats.manifestsWritten += copier.stats.manifestsWritten;

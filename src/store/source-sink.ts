@@ -33,7 +33,7 @@ export class StoreSource implements ImageSource {
 
   constructor(
     private readonly d: StorageDriver,
-    private readonly ref: StoreRef,
+    readonly ref: StoreRef,
   ) {
     this.description = `store ${formatStoreRef(ref)}`;
   }

@@ -40,10 +40,10 @@ export async function seedRegistry(host: string, images: Record<string, GenImage
  * An image with a signature in the registry, listed the way a registry without the referrers API
  * lists them (2.8): an index under the `sha256-<hex>` fallback tag.
  */
-export async function seedSignedImage(host: string, repo: string, tag: string): Promise<{ image: string; signature: string }> {
+export async function seedSignedImage(host: string, repo: string, tag: string, spec: GenImage = { layers: 1 }): Promise<{ image: string; signature: string }> {
   const dir = join(tempDir('regbucket-seed-'), 'layout');
   const w = new LayoutWriter(dir);
-  const image = await w.image({ ref: 'img', layers: 1 });
+  const image = await w.image({ ...spec, ref: 'img' });
   const sig = w.referrer(image);
   w.entries.pop(); // the signature travels in the fallback index, not as its own entry
   const fallback = `sha256-${hexOf(image.digest as `sha256:${string}`)}`;
@@ -53,7 +53,7 @@ export async function seedSignedImage(host: string, repo: string, tag: string): 
   );
   w.entries.push({ ...w.desc(index), annotations: { 'org.opencontainers.image.ref.name': 'fallback' } });
   w.write();
-  await skopeoCopy(`oci:${dir}:img`, `docker://${host}/${repo}:${tag}`);
+  await skopeoCopy(`oci:${dir}:img`, `docker://${host}/${repo}:${tag}`, spec.platforms ? ['--all'] : []);
   await skopeoCopy(`oci:${dir}:fallback`, `docker://${host}/${repo}:${fallback}`, ['--all']);
   return { image: image.digest, signature: sig.digest };
 }

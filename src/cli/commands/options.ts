@@ -11,11 +11,16 @@ export function noReferrersOption(): Option {
   return new Option('--no-referrers', 'do not copy signatures, SBOMs and other referrers');
 }
 
-/** Options of commands that read from a live registry (docker://). */
-export function addSourceOptions(cmd: Command): Command {
+/** Options of commands that read from (`src`) or write to (`dest`) a live registry (docker://). */
+export function addRegistryOptions(cmd: Command, side: 'src' | 'dest' = 'src'): Command {
+  const what = side === 'src' ? 'a docker:// source' : 'a docker:// destination';
   return cmd
-    .option('--src-creds <user:password>', 'credentials for a docker:// source (else REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json with its credsStore/credHelpers)')
-    .option('--src-tls-verify [bool]', 'verify TLS of a docker:// source; false also allows plain http', bool, true);
+    .option(`--${side}-creds <user:password>`, `credentials for ${what} (else REGISTRY_AUTH_FILE, containers auth.json, ~/.docker/config.json with its credsStore/credHelpers)`)
+    .option(`--${side}-tls-verify [bool]`, `verify TLS of ${what}; false also allows plain http`, bool, true);
+}
+
+export function addSourceOptions(cmd: Command): Command {
+  return addRegistryOptions(cmd, 'src');
 }
 
 /** Tag filters of a repository mirrored whole (push --all-tags docker://host/repo). */
