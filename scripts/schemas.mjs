@@ -76,7 +76,23 @@ doc(
   'The images exported, one entry per image whatever their number (name: the name given in the destination, null when none). blobsMounted: into a docker:// destination, the blobs the registry took by a cross-repository mount (counted in blobsSkipped).',
   obj({ destination: str, images: { ...arr(obj({ source: str, name: nul(str), digest, mediaType: str })), minItems: 1 }, stats }, { blobsMounted: int }),
 );
-doc('copy', 'regbucket copy --json', 'The images copied into another store.', obj({ to: str, images: arr(obj({ source: str, destination: str, digest })), stats }));
+doc(
+  'copy',
+  'regbucket copy --json',
+  'The images copied into another store; with --all-repositories also what each repository got, and with --verify what was re-hashed.',
+  obj(
+    { to: str, images: arr(obj({ source: str, destination: str, digest })), stats },
+    {
+      repositories: arr(
+        obj(
+          { name: str, tagsCopied: int, tagsPresent: int, tagsFailed: int, stats, tags: arr(obj({ tag: str, status: { enum: ['copied', 'present', 'failed'] } }, { digest, error: str })) },
+          { error: str },
+        ),
+      ),
+      verified: obj({ blobs: int, bytes: int, bad: arr(obj({ digest }, { found: digest })) }),
+    },
+  ),
+);
 doc(
   'sync',
   'regbucket sync --json',

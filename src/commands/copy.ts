@@ -6,9 +6,11 @@ import { StoreSink, StoreSource } from '../store/source-sink.js';
 import { listTags } from '../store/tags.js';
 import { copyFallbackTags } from '../store/import.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
+import { runAll, type CopyAllOptions } from './copy-all.js';
 
-interface CopyOptions {
+interface CopyOptions extends CopyAllOptions {
   to?: string;
+  allRepositories?: boolean;
   allTags?: boolean;
   platform?: string[];
   referrers: boolean;
@@ -77,7 +79,27 @@ async function sources(ctx: Context, src: StoreRef, allTags: boolean): Promise<S
   return [{ repo: src.repo, tag: 'latest' }];
 }
 
-export async function run(ctx: Context, ref: string, dstArg: string | undefined, opts: CopyOptions): Promise<number> {
+/** --all-repositories: one argument (or --to), the destination store alone; flags that select within an image refused. */
+function runAllRepositories(ctx: Context, ref: string | undefined, dstArg: string | undefined, opts: CopyOptions): Promise<number> {
+  const usage = 'copy --all-repositories takes the destination store alone: regbucket --store <src> copy --all-repositories <store-url>';
+  if (dstArg !== undefined || (ref === undefined) === (opts.to === undefined)) throw new UsageError(usage);
+  const { store, ref: repo } = parseCopyDestination(ref, opts.to);
+  if (repo) throw new UsageError(`copy --all-repositories keeps every repository's name: give the store alone, not ${ref}`);
+  for (const [flag, set] of [
+    ['--all-tags', opts.allTags],
+    ['--platform', opts.platform],
+    ['--no-referrers', !opts.referrers],
+    ['--repair', opts.repair],
+  ] as const) {
+    if (set) throw new UsageError(`${flag} does not go with --all-repositories, which copies every tag whole, referrers tags included`);
+  }
+  return runAll(ctx, store, opts);
+}
+
+export async function run(ctx: Context, ref: string | undefined, dstArg: string | undefined, opts: CopyOptions): Promise<number> {
+  if (opts.allRepositories) return runAllRepositories(ctx, ref, dstArg, opts);
+  if (opts.includeRepo || opts.excludeRepo || opts.verify) throw new UsageError('--include-repo, --exclude-repo and --verify go with --all-repositories');
+  if (ref === undefined) throw new UsageError('copy needs a source: regbucket copy <repo>[:<tag>] <store-url>[//<repo>[:<tag>]], or --all-repositories <store-url>');
   const src = parseStoreRef(ref);
   const { store: toUrl, ref: destRef } = parseCopyDestination(dstArg, opts.to);
   const dest = destRef ?? { repo: src.repo };

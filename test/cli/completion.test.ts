@@ -42,7 +42,7 @@ describe('bash completion', () => {
   it("a command's own flags and the global ones, hidden aliases left out", async () => {
     expect((await complete('regbucket gc --d')).sort()).toEqual(['--delete-untagged', '--dry-run']);
     expect(await complete('regbucket gc --st')).toEqual(['--store']);
-    expect(await complete('regbucket --store /x copy --all')).toEqual(['--all-tags']);
+    expect((await complete('regbucket --store /x copy --all')).sort()).toEqual(['--all-repositories', '--all-tags']);
     expect(await complete('regbucket verify --wor')).toEqual([]);
     expect((await complete('regbucket ls --no-')).sort()).toEqual(['--no-details', '--no-headers']);
   });
