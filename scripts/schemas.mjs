@@ -60,13 +60,14 @@ const tagStatus = { enum: ['copied', 'unchanged', 'failed'] };
 doc(
   'push',
   'regbucket push --json',
-  'The images written into the store and what moved. With --all-tags from docker://: also the source, the tags that failed, a summary, and each image its status.',
+  'The images written into the store and what moved. With --all-tags from docker://, or a catalog (docker://host --include-repo): also the source, the tags that failed, a summary, and each image its status and source reference; a catalog adds what each repository listed.',
   obj(
-    { images: arr(obj({ repo: str, tag: str, digest, mediaType: str }, { status: tagStatus, bytesMoved: int, blobsMoved: int })), stats },
+    { images: arr(obj({ repo: str, tag: str, digest, mediaType: str }, { status: tagStatus, source: str, bytesMoved: int, blobsMoved: int })), stats },
     {
       source: str,
-      failed: arr(obj({ repo: str, tag: str, error: str }, { status: tagStatus })),
-      summary: obj({ tagsListed: int, tagsSelected: int, copied: int, unchanged: int, failed: int, bytesMoved: int }),
+      failed: arr(obj({ repo: str, tag: str, error: str }, { status: tagStatus, source: str })),
+      summary: obj({ tagsListed: int, tagsSelected: int, copied: int, unchanged: int, failed: int, bytesMoved: int }, { repositoriesListed: int, repositoriesSelected: int, repositoriesFailed: int }),
+      repositories: arr(obj({ name: str, destination: str, tagsListed: int, tagsSelected: int }, { error: str })),
     },
   ),
 );
@@ -96,7 +97,7 @@ doc(
 doc(
   'sync',
   'regbucket sync --json',
-  'One entry per image of the list, in its order; a failed image carries its error.',
+  'One entry per image of the list, in its order (an entry with tags or repos gives one per tag it selects); a failed image carries its error.',
   obj({
     images: arr({
       ...obj({ source: str, destination: str, status: { enum: ['copied', 'unchanged', 'failed'] }, bytesMoved: int, blobsMoved: int }, { digest, error: str }),

@@ -1,10 +1,11 @@
 import type { Context } from '../cli/context.js';
 import { UsageError } from '../errors.js';
 import { parseStoreRef } from '../image/reference.js';
-import { parseDockerRef } from '../image/registry-client.js';
+import { parseDockerHost, parseDockerRef } from '../image/registry-client.js';
 import { hasTagFilter } from '../image/tag-filter.js';
 import { openSource } from '../image/transports.js';
 import { pushInto, type PushIntoResult } from '../store/import.js';
+import { runCatalog } from './push-catalog.js';
 import { runAllTags, tagFilterSpec, type TagMirrorFlags } from './push-tags.js';
 import { sourceOptions } from './source-options.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
@@ -15,8 +16,16 @@ interface PushOptions extends TagMirrorFlags {
 
 export async function run(ctx: Context, sourceRef: string, destRef: string | undefined, opts: PushOptions): Promise<number> {
   const filtered = hasTagFilter(tagFilterSpec(opts)) || opts.pageSize !== undefined;
+  const host = parseDockerHost(sourceRef);
+  if (host !== undefined) return runCatalog(ctx, host, destRef, opts);
+  if (opts.includeRepo?.length || opts.excludeRepo?.length) {
+    throw new UsageError(`--include-repo and --exclude-repo select repositories of a registry's catalog: the source is docker://<host> (no repository), not ${sourceRef}`);
+  }
   if (opts.allTags && sourceRef.startsWith('docker://')) return runAllTags(ctx, parseDockerRef(sourceRef), destRef, opts);
-  if (filtered) throw new UsageError('--include-tag, --exclude-tag, --semver, --latest-semver and --page-size filter the tags of a live repository: use them with --all-tags docker://<host>/<repo>');
+  if (filtered)
+    throw new UsageError(
+      '--include-tag, --exclude-tag, --semver, --latest-semver and --page-size filter the tags of a live repository: use them with --all-tags docker://<host>/<repo> or docker://<host> --include-repo <glob>',
+    );
   const dest = destRef === undefined ? undefined : parseStoreRef(destRef);
   if (dest?.digest) throw new UsageError(`push destination ${destRef} names a digest: give a repository and optionally a tag`);
   const source = openSource(sourceRef, sourceOptions(ctx, opts));

@@ -10,6 +10,7 @@ import type { ImageSource } from '../image/transfer.js';
 import { openSource } from '../image/transports.js';
 import { preparePush, type PreparedPush } from '../store/import.js';
 import { sourceOptions, type SourceFlags } from './source-options.js';
+import { checkKeys, expandEntries, wholeEntry, type WholeEntry } from './sync-repos.js';
 
 /** One line of the list: where from, where to, which platforms. */
 export interface SyncEntry {
@@ -37,6 +38,13 @@ export interface SyncResult {
   error?: string;
 }
 
+function checkPlatforms(platforms: unknown, where: string): string[] | undefined {
+  if (platforms !== undefined && (!Array.isArray(platforms) || !platforms.every((p) => typeof p === 'string' && /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(p)))) {
+    throw new InvalidInputError(`${where}: platforms is a list of os/arch[/variant]`);
+  }
+  return platforms as string[] | undefined;
+}
+
 function entry(source: unknown, destination: unknown, platforms: unknown, where: string): SyncEntry {
   if (typeof source !== 'string' || !source) throw new InvalidInputError(`${where}: no source (docker://..., oci:...)`);
   if (typeof destination !== 'string' || !destination) throw new InvalidInputError(`${where}: no destination (repo[:tag] in the store)`);
@@ -47,17 +55,23 @@ function entry(source: unknown, destination: unknown, platforms: unknown, where:
     throw new InvalidInputError(`${where}: ${(err as Error).message}`);
   }
   if (dest.digest) throw new InvalidInputError(`${where}: destination ${destination} names a digest: give repo[:tag]`);
-  if (platforms !== undefined && (!Array.isArray(platforms) || !platforms.every((p) => typeof p === 'string' && /^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/.test(p)))) {
-    throw new InvalidInputError(`${where}: platforms is a list of os/arch[/variant]`);
-  }
-  return { source, destination: dest, platforms: platforms as string[] | undefined, where };
+  return { source, destination: dest, platforms: checkPlatforms(platforms, where), where };
+}
+
+const ENTRY_KEYS = ['source', 'destination', 'platforms', 'tags', 'repos'];
+
+/** A YAML entry: one image, or with `tags`/`repos` a whole repository or catalog. */
+function yamlEntry(e: unknown, where: string): SyncEntry | WholeEntry {
+  const o = checkKeys(e, ENTRY_KEYS, where, 'an entry');
+  if (o.tags !== undefined || o.repos !== undefined) return wholeEntry(o, checkPlatforms(o.platforms, where), where);
+  return entry(o.source, o.destination, o.platforms, where);
 }
 
 /**
- * The list: YAML (`images: [{source, destination, platforms?}]`), or lines `source destination`
- * with `#` comments. Every entry is checked before anything is copied.
+ * The list: YAML (`images: [{source, destination, platforms?, tags?, repos?}]`), or lines `source
+ * destination` with `#` comments. Every entry is checked before anything is copied.
  */
-export function parseSyncFile(text: string, file: string): SyncEntry[] {
+export function parseSyncFile(text: string, file: string): (SyncEntry | WholeEntry)[] {
   let doc: unknown;
   try {
     doc = parseYaml(text);
@@ -67,10 +81,7 @@ export function parseSyncFile(text: string, file: string): SyncEntry[] {
   if (doc && typeof doc === 'object' && !Array.isArray(doc) && 'images' in doc) {
     const images = doc.images;
     if (!Array.isArray(images)) throw new InvalidInputError(`${file}: images is not a list`);
-    return images.map((e: unknown, i) => {
-      const o = (e ?? {}) as Record<string, unknown>;
-      return entry(o.source, o.destination, o.platforms, `${file}: images[${i}]`);
-    });
+    return images.map((e: unknown, i) => yamlEntry(e, `${file}: images[${i}]`));
   }
   const out: SyncEntry[] = [];
   text.split('\n').forEach((raw, i) => {
@@ -107,13 +118,18 @@ const MAX_SYNC_LIST_BYTES = 16 * 1024 * 1024;
 
 export async function run(ctx: Context, file: string, opts: SyncOptions): Promise<number> {
   const text = (await readSourceFile(file, 'the sync list', MAX_SYNC_LIST_BYTES)).toString('utf8');
-  const entries = parseSyncFile(text, file);
+  const parsed = parseSyncFile(text, file);
   // Sources on one registry share a client: its connection pool serves every job at once.
   const jobs = opts.jobs ?? Math.max(1, Math.ceil(ctx.globals.concurrency / 2));
   const srcOpts = { ...sourceOptions(ctx, opts), concurrency: ctx.globals.concurrency * jobs };
   const d = await ctx.store();
   const limit = pLimit(jobs);
-  const prog = ctx.output.progress(`checking ${entries.length} sources...`);
+  const whole = parsed.filter((e): e is WholeEntry => 'tags' in e);
+  const prog = ctx.output.progress(whole.length ? `listing the tags of ${whole.length} entries...` : `checking ${parsed.length} sources...`);
+  // Whole repositories and catalogs become one entry per tag, in the list's order.
+  const expansion = await expandEntries(whole, srcOpts, jobs);
+  const entries: SyncEntry[] = parsed.flatMap((e): SyncEntry[] => ('tags' in e ? expansion.images.get(e)! : [e]));
+  prog.update(`checking ${entries.length} sources...`);
   let done = 0;
   // First every source is opened, resolved and checked (manifests read, blobs asked about), and
   // every destination named; only then is anything written. A source that does not exist or is
@@ -194,6 +210,7 @@ export async function run(ctx: Context, file: string, opts: SyncOptions): Promis
     ),
   );
   prog.done();
+  results.push(...expansion.failed.map((f): SyncResult => ({ ...f, status: 'failed', bytesMoved: 0, blobsMoved: 0 })));
   const failed = results.filter((r) => r.status === 'failed');
   const summary = {
     images: results.length,

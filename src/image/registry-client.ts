@@ -103,6 +103,23 @@ export function releaseHttp(http: RegistryHttp): void {
   }
 }
 
+/** `docker://host[:port]` with nothing after (a trailing `/` allowed): a whole registry, else undefined. */
+export function parseDockerHost(s: string): string | undefined {
+  const m = /^docker:\/\/([^/@]+)\/?$/.exec(s);
+  if (!m || !HOST_RE.test(m[1]!) || !(m[1]!.includes('.') || m[1]!.includes(':') || m[1] === 'localhost')) return undefined;
+  return m[1];
+}
+
+/** Every repository the registry lists (`/v2/_catalog`, paged); `pageSize` sets `n`. */
+export async function listRepositories(host: string, opts: DockerSourceOptions, pageSize?: number): Promise<string[]> {
+  const http = openRegistryHttp({ host, repo: '_catalog' }, opts, 'src');
+  try {
+    return await listAll(http, { path: '/v2/_catalog', key: 'repositories', scope: 'registry:catalog:*', pageSize, what: `the catalog of ${host}` });
+  } finally {
+    releaseHttp(http);
+  }
+}
+
 /** The OCI 1.1 referrers API is absent on older registries (2.8): remember that per registry. */
 type ReferrersApi = 'unknown' | 'yes' | 'no';
 

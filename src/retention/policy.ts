@@ -68,6 +68,19 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
+/**
+ * `--include-repo` / `--exclude-repo` globs as one test (a repository any include matches, or every
+ * one when there is none, and no exclude matches); undefined when there are no globs at all.
+ */
+export function repoFilter(include: string[] = [], exclude: string[] = [], names = { include: '--include-repo', exclude: '--exclude-repo' }): ((repo: string) => boolean) | undefined {
+  for (const g of include) checkRepoPattern(g, names.include);
+  for (const g of exclude) checkRepoPattern(g, names.exclude);
+  if (include.length + exclude.length === 0) return undefined;
+  const inc = include.map(globToRegExp);
+  const exc = exclude.map(globToRegExp);
+  return (repo) => (inc.length === 0 || inc.some((g) => g.test(repo))) && !exc.some((g) => g.test(repo));
+}
+
 function regex(source: string, where: string): RegExp {
   return linearRegExp(source, where);
 }

@@ -53,6 +53,7 @@ export interface RunningGate {
 function kindOf(path: string): string {
   const m = /^\/v2\/.+\/(manifests|blobs|referrers|tags)\//.exec(path);
   if (m) return m[1]!;
+  if (path === '/v2/_catalog') return 'catalog';
   return path === '/v2/' ? 'ping' : path.startsWith('/token') ? 'token' : 'other';
 }
 

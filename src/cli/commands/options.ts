@@ -26,11 +26,27 @@ export function addSourceOptions(cmd: Command): Command {
 /** Tag filters of a repository mirrored whole (push --all-tags docker://host/repo). */
 export function addTagFilterOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--include-tag <regex>', 'with --all-tags from docker://: only tags the whole of which this regex matches (repeatable: any of them)').argParser(collect))
-    .addOption(new Option('--exclude-tag <regex>', 'with --all-tags from docker://: leave out tags the whole of which this regex matches (repeatable)').argParser(collect))
-    .option('--semver <range>', 'with --all-tags from docker://: only tags that are semver versions (an optional leading v) in this range, as npm writes ranges (">=1.2 <2", "^1.4")')
-    .addOption(new Option('--latest-semver <n>', 'with --all-tags from docker://: only the n highest semver tags (after the other filters)').argParser(boundedInt('--latest-semver', 1, 1_000_000)))
+    .addOption(new Option('--include-tag <regex>', 'with --all-tags or a catalog from docker://: only tags the whole of which this regex matches (repeatable: any of them)').argParser(collect))
+    .addOption(new Option('--exclude-tag <regex>', 'with --all-tags or a catalog from docker://: leave out tags the whole of which this regex matches (repeatable)').argParser(collect))
+    .option('--semver <range>', 'with --all-tags or a catalog from docker://: only tags that are semver versions (an optional leading v) in this range, as npm writes ranges (">=1.2 <2", "^1.4")')
     .addOption(
-      new Option('--page-size <n>', 'with --all-tags from docker://: tags asked for per page of the tag list (n); the registry may give fewer').argParser(boundedInt('--page-size', 1, 100_000)),
+      new Option('--latest-semver <n>', 'with --all-tags or a catalog from docker://: only the n highest semver tags (after the other filters)').argParser(boundedInt('--latest-semver', 1, 1_000_000)),
+    )
+    .addOption(
+      new Option('--page-size <n>', 'with --all-tags or a catalog from docker://: names asked for per page of the tag list and the catalog (n); the registry may give fewer').argParser(
+        boundedInt('--page-size', 1, 100_000),
+      ),
     );
+}
+
+/** Repository globs of a catalog mirror (push docker://host --include-repo ...), prune's syntax. */
+export function addRepoFilterOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option(
+        '--include-repo <glob>',
+        "with docker://<host>: mirror the repositories of the catalog this glob matches (* within a name component, ** across, ?; repeatable; '**' for all)",
+      ).argParser(collect),
+    )
+    .addOption(new Option('--exclude-repo <glob>', 'with docker://<host>: leave out the repositories this glob matches (repeatable)').argParser(collect));
 }

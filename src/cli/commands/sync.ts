@@ -9,10 +9,12 @@ export function define(program: Command): Command {
     .summary('Mirror a list of images into the store; a second run copies nothing')
     .description(
       'Mirror a list of images into the store, several at once (half of --concurrency). The list is YAML ' +
-        '(images: [{source, destination, platforms}]) or lines "source destination[:tag]" with # comments. A failed ' +
+        '(images: [{source, destination, platforms}]) or lines "source destination[:tag]" with # comments. An entry ' +
+        'with tags: {include, exclude, semver, latest} takes every tag of a docker://host/repo the filters keep; one ' +
+        'with repos: {include, exclude} (globs) every such repository of the catalog of docker://host. A failed ' +
         'image does not stop the others; the exit status is 1 if any failed.',
     )
-    .argument('<file>', 'YAML (images: [{source, destination, platforms}]) or lines "source destination[:tag]" (# comments)')
+    .argument('<file>', 'YAML (images: [{source, destination, platforms, tags, repos}]) or lines "source destination[:tag]" (# comments)')
     .addOption(new Option('--jobs <n>', 'images copied at once (old name; use --concurrency)').argParser(boundedInt('--jobs', 1, 256)).hideHelp())
     .addOption(noReferrersOption())
     .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
