@@ -5,7 +5,7 @@ import { formatBytes } from '../cli/output.js';
 import { IntegrityError, UsageError } from '../errors.js';
 import { isDigest, type Digest } from '../image/digest.js';
 import { sumStats } from '../image/image-copier.js';
-import { checkRepoPattern, globToRegExp } from '../retention/policy.js';
+import { repoFilter } from '../retention/policy.js';
 import { copyStore, type RepoCopy } from '../store/copy-store.js';
 import { rehashBlobs, type RehashReport } from '../verify/rehash.js';
 import { statsLine } from './transfer-progress.js';
@@ -14,16 +14,6 @@ export interface CopyAllOptions {
   includeRepo?: string[];
   excludeRepo?: string[];
   verify?: boolean;
-}
-
-/** `--include-repo` / `--exclude-repo` globs (prune's and ls's syntax) as one test. */
-function repoFilter(include: string[] = [], exclude: string[] = []): ((repo: string) => boolean) | undefined {
-  for (const g of include) checkRepoPattern(g, '--include-repo');
-  for (const g of exclude) checkRepoPattern(g, '--exclude-repo');
-  if (include.length + exclude.length === 0) return undefined;
-  const inc = include.map(globToRegExp);
-  const exc = exclude.map(globToRegExp);
-  return (repo) => (inc.length === 0 || inc.some((g) => g.test(repo))) && !exc.some((g) => g.test(repo));
 }
 
 const count = (r: RepoCopy, s: string): number => r.tags.filter((t) => t.status === s).length;
