@@ -1,4 +1,4 @@
-import pLimit from 'p-limit';
+import pLimit, { type LimitFunction } from 'p-limit';
 import { DigestMismatchError, InvalidInputError, NotFoundError, SizeMismatchError } from '../errors.js';
 import { sha256 } from './digest.js';
 import { parseManifest, platformString, requiredBlobs, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
@@ -16,6 +16,8 @@ export interface CopyOptions {
   /** Copy manifests whose `subject` is a copied manifest (default true). */
   referrers?: boolean;
   progress?: CopyProgress;
+  /** A limiter shared with other copiers (a whole-store copy's repositories): then `concurrency` is its business. */
+  limit?: LimitFunction;
 }
 
 export interface CopyStats {
@@ -76,7 +78,7 @@ export class ImageCopier {
     private readonly sink: ImageSink,
     private readonly opts: CopyOptions,
   ) {
-    this.limit = pLimit(Math.max(1, opts.concurrency));
+    this.limit = opts.limit ?? pLimit(Math.max(1, opts.concurrency));
   }
 
   /** Copies one image (and its referrers); returns the descriptor that ended up in the sink. */

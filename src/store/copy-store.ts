@@ -1,11 +1,16 @@
 // A whole store into another store (copy --all-repositories): every repository the enumerator
 // finds (through ls's listing), every tag (referrers fallback tags and cosign attachments are
-// tags, so they come along), one repository at a time so a blob shared by several is uploaded
-// once and only linked after. Resumable by construction: the copier skips a manifest the
+// tags, so they come along). Repositories are copied several at once (each step of a small one is
+// a round trip, so one at a time left a remote bucket idle), their blob transfers sharing one
+// --concurrency limit; a blob shared by several is still uploaded once: the others wait for that
+// upload and then only link it. Resumable by construction: the copier skips a manifest the
 // destination has intact, uploadBlob links a blob it has, writeLink leaves a correct tag alone.
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../drivers/driver.js';
+import type { BlobPutResult } from '../image/transfer.js';
 import { ImageCopier, type CopyPlan, type CopyProgress, type CopyStats } from '../image/image-copier.js';
-import type { Descriptor } from '../image/manifest.js';
+import type { BlobDescriptor, Descriptor } from '../image/manifest.js';
 import { listAllTags } from './listing.js';
 import { StoreSink, StoreSource, storeDescriptor } from './source-sink.js';
 
@@ -44,24 +49,66 @@ const message = (err: unknown): string => (err instanceof Error ? err.message : 
 /** Copies every selected repository of `from` into `to`, each with all its tags; a failing one does not stop the others. */
 export async function copyStore(from: StorageDriver, to: StorageDriver, opts: StoreCopyOptions): Promise<RepoCopy[]> {
   const repos = (await listAllTags(from, opts.concurrency)).filter((r) => !opts.select || opts.select(r.name));
-  const out: RepoCopy[] = [];
-  for (const [i, r] of repos.entries()) {
-    opts.progress?.onRepository?.(i, repos.length, r.name);
-    out.push(await copyRepository(from, to, r.name, r.tags, opts));
-  }
+  const shared: Shared = { limit: pLimit(Math.max(1, opts.concurrency)), uploads: new Map() };
+  const out: RepoCopy[] = new Array<RepoCopy>(repos.length);
+  let next = 0;
+  // Repositories at once: as many as blob transfers, so a store of small repositories keeps the limit busy.
+  const worker = async (): Promise<void> => {
+    for (let i = next++; i < repos.length; i = next++) {
+      opts.progress?.onRepository?.(i, repos.length, repos[i]!.name);
+      out[i] = await copyRepository(from, to, repos[i]!.name, repos[i]!.tags, opts, shared);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(opts.concurrency, repos.length)) }, worker));
   opts.progress?.onRepository?.(repos.length, repos.length, undefined);
   return out;
+}
+
+/** What the repositories copied at once share: the transfer limit, and each blob's first upload. */
+interface Shared {
+  limit: LimitFunction;
+  uploads: Map<string, Promise<BlobPutResult>>;
+}
+
+/** A sink whose blob puts wait for another repository's upload of the same blob, then only link it. */
+class SharedBlobSink extends StoreSink {
+  constructor(
+    d: StorageDriver,
+    repo: string,
+    private readonly shared: Shared,
+  ) {
+    super(d, repo);
+  }
+
+  override async putBlob(desc: BlobDescriptor, open: () => Promise<Readable>): Promise<BlobPutResult> {
+    const first = this.shared.uploads.get(desc.digest);
+    if (first) {
+      // A failed first upload is this put's to retry; uploadBlob finds a finished one and links it.
+      await first.catch(() => undefined);
+      return super.putBlob(desc, open);
+    }
+    const put = super.putBlob(desc, open);
+    this.shared.uploads.set(desc.digest, put);
+    return put;
+  }
 }
 
 /**
  * One repository: each tag planned on its own (a broken source image fails its tag, not its
  * neighbours), the plans merged so blobs move in parallel and each once, then the tags written.
  */
-async function copyRepository(from: StorageDriver, to: StorageDriver, repo: string, listed: { tag: string; digest?: string; problem?: string }[], opts: StoreCopyOptions): Promise<RepoCopy> {
+async function copyRepository(
+  from: StorageDriver,
+  to: StorageDriver,
+  repo: string,
+  listed: { tag: string; digest?: string; problem?: string }[],
+  opts: StoreCopyOptions,
+  shared: Shared,
+): Promise<RepoCopy> {
   const source = new StoreSource(from, { repo });
-  const sink = new StoreSink(to, repo);
+  const sink = new SharedBlobSink(to, repo, shared);
   // Referrers are not followed: their fallback tags and attachments are tags, copied as such.
-  const copier = new ImageCopier(source, sink, { concurrency: opts.concurrency, referrers: false, progress: opts.progress });
+  const copier = new ImageCopier(source, sink, { concurrency: opts.concurrency, limit: shared.limit, referrers: false, progress: opts.progress });
   const result: RepoCopy = { name: repo, tags: [], stats: copier.stats };
   const done = (t: CopiedTag): void => {
     result.tags.push(t);
