@@ -9,6 +9,12 @@ import { FAILED, HAZARD, localOps, localWorkerMain, MISSING, TOO_BIG, type Local
 import { startThreads } from '../../util/threads.js';
 
 const BATCH = 64;
+/**
+ * A read thread's young generation: its garbage is small reply arrays (file bytes live outside
+ * the heap), and V8's default (up to 3 x 16 MiB a thread) made four threads cost ~60 MiB of
+ * peak RSS more on a 375k-file gc (bench/gc-rss.ts).
+ */
+const YOUNG_GENERATION_MB = 2;
 
 export type Op = 'read' | 'stat' | 'names';
 export type ReadResult = Buffer | 'missing' | 'too-big';
@@ -71,7 +77,7 @@ export class LocalPool {
     private readonly max: number,
     private readonly at: LocalRoot,
   ) {
-    this.slots = startThreads(threads, localWorkerMain, [localOps, confinedFs]).map((worker) => {
+    this.slots = startThreads(threads, localWorkerMain, [localOps, confinedFs], undefined, { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB }).map((worker) => {
       const slot: Slot = { worker, busy: 0 };
       slot.worker.on('message', (m: LocalReply) => this.onReply(slot, m));
       slot.worker.on('error', (err) => this.fail(err));
