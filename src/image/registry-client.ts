@@ -11,7 +11,7 @@ import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
 import { parseStoreRef } from './reference.js';
 import { credentialsFromFiles, RegistryError, type Credentials } from './registry-auth.js';
 import { isTransientError, readBody, RegistryHttp, type RegistryHttpOptions } from './registry-http.js';
-import { listAll, nextLink } from './registry-paging.js';
+import { listAll, PageLinks } from './registry-paging.js';
 import type { ImageSource, SourceImage } from './transfer.js';
 
 export interface DockerRef {
@@ -63,6 +63,10 @@ export function formatDockerRef(r: DockerRef): string {
 
 // Sources on the same registry with the same settings (sync of many images) share one client:
 // one scheme probe, one token per repository, one pool of kept-alive connections.
+/** Pages of one subject's referrers, and referrers in all: far past any real image (a registry linking pages without end is refused). */
+const MAX_REFERRER_PAGES = 1000;
+const MAX_REFERRERS = 100_000;
+
 const clients = new Map<string, { http: RegistryHttp; users: number }>();
 
 function acquireHttp(host: string, o: RegistryHttpOptions): RegistryHttp {
@@ -280,7 +284,8 @@ export class DockerSource implements ImageSource {
 
   private async referrersFromApi(subject: Descriptor): Promise<Descriptor[] | undefined> {
     const out: Descriptor[] = [];
-    let path: string | undefined = this.path('referrers', subject.digest);
+    const links = new PageLinks(this.path('referrers', subject.digest), `referrers of ${subject.digest} in ${this.description}`, MAX_REFERRER_PAGES);
+    let path: string | undefined = links.first();
     while (path) {
       const res = await this.http.request({ method: 'GET', path, scope: this.scope, headers: { accept: MediaType.ociIndex } });
       const type = res.headers['content-type']?.split(';')[0]?.trim();
@@ -292,8 +297,9 @@ export class DockerSource implements ImageSource {
       }
       referrersApiOf.set(this.http, 'yes');
       const m = parseManifest(await readBody(res, MAX_MANIFEST_BYTES, `referrers of ${subject.digest}`), `referrers of ${subject.digest} in ${this.description}`);
-      out.push(...m.manifests);
-      path = nextLink(res);
+      for (const d of m.manifests) out.push(d);
+      if (out.length > MAX_REFERRERS) throw new RegistryError(`referrers of ${subject.digest} in ${this.description}: more than ${MAX_REFERRERS}, refused`);
+      path = links.next(res);
     }
     return out;
   }
