@@ -7,14 +7,17 @@ import { openSource } from '../image/transports.js';
 import { pushInto, type PushIntoResult } from '../store/import.js';
 import { runCatalog } from './push-catalog.js';
 import { runAllTags, tagFilterSpec, type TagMirrorFlags } from './push-tags.js';
-import { sourceOptions } from './source-options.js';
+import { sourceOptions, type DestFlags } from './source-options.js';
+import { intoRegistry } from './push-registry.js';
 import { copyProgress, statsLine } from './transfer-progress.js';
 
-interface PushOptions extends TagMirrorFlags {
+interface PushOptions extends TagMirrorFlags, DestFlags {
   allTags?: boolean;
+  destChunkSize?: number;
 }
 
 export async function run(ctx: Context, sourceRef: string, destRef: string | undefined, opts: PushOptions): Promise<number> {
+  if (destRef?.startsWith('docker://')) return intoRegistry(ctx, sourceRef, destRef, opts);
   const filtered = hasTagFilter(tagFilterSpec(opts)) || opts.pageSize !== undefined;
   const host = parseDockerHost(sourceRef);
   if (host !== undefined) return runCatalog(ctx, host, destRef, opts);

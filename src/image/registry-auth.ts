@@ -52,6 +52,9 @@ export class RegistryError extends RegbucketError {
 
 export class RegistryAuthError extends RegistryError {}
 
+/** A connection dropped (or refused) after the retries it was given. */
+export class RegistryConnectionError extends RegistryError {}
+
 // ---- where credentials come from ----
 
 /** `user:password` as given to --src-creds (the password may contain ':'). */

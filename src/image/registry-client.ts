@@ -34,7 +34,7 @@ export interface DockerSourceOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const HOST_RE = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
+export const HOST_RE = /^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::[0-9]{1,5})?$/;
 
 /** Parses `docker://host[:port]/repo[:tag|@digest]` (a first component without `.` or `:` means docker.io). */
 export function parseDockerRef(s: string): DockerRef {

@@ -7,7 +7,8 @@ import * as https from 'node:https';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { basicHeader, parseChallenge, registerSecret, RegistryAuthError, RegistryError, type Challenge, type Credentials } from './registry-auth.js';
+import { RegbucketError } from '../errors.js';
+import { basicHeader, parseChallenge, registerSecret, RegistryAuthError, RegistryConnectionError, RegistryError, type Challenge, type Credentials } from './registry-auth.js';
 import { Agents, proxyAuthHint } from '../util/proxy.js';
 
 export interface RegistryHttpOptions {
@@ -34,6 +35,11 @@ export interface RequestSpec {
   headers?: Record<string, string>;
   /** A request body: bytes, or a stream opened anew for each attempt (uploads never buffer a blob). */
   body?: Buffer | (() => Promise<Readable>);
+  /**
+   * No retry of a dropped connection or a 5xx at this address: the caller starts over. An upload's
+   * session is spoilt by a partial body (distribution cancels it: "upload resumed at wrong offset").
+   */
+  once?: boolean;
 }
 
 const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNREFUSED', 'ECONNABORTED', 'EAI_AGAIN', 'ENETUNREACH', 'EHOSTUNREACH', 'UND_ERR_SOCKET']);
@@ -192,7 +198,8 @@ export class RegistryHttp {
 
   /** A one-line error for a failure below HTTP (TLS, DNS), with the fix where there is one. */
   private networkError(what: string, err: unknown): unknown {
-    if (err instanceof RegistryError || !(err instanceof Error)) return err;
+    // A source's own error (a blob that does not hash to its digest) stays what it is.
+    if (err instanceof RegbucketError || !(err instanceof Error)) return err;
     const code = (err as NodeJS.ErrnoException).code ?? '';
     if (code === 'EPROTO' || code.startsWith('ERR_SSL')) {
       return new RegistryError(`${what}: ${this.host} does not answer TLS; if it serves plain http, pass --${this.side}-tls-verify=false`);
@@ -205,15 +212,15 @@ export class RegistryHttp {
   }
 
   /** Retries `fn` on dropped connections. */
-  private async withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  private async withRetries<T>(what: string, fn: () => Promise<T>, retries = this.opts.retries): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
         if (!isTransientError(err)) throw this.networkError(what, err);
-        if (attempt >= this.opts.retries) {
+        if (attempt >= retries) {
           const e = err as NodeJS.ErrnoException;
-          throw new RegistryError(`${what}: ${e.code ?? e.message} (after ${attempt + 1} attempts)`);
+          throw new RegistryConnectionError(`${what}: ${e.code ?? e.message} (after ${attempt + 1} attempt${attempt ? 's' : ''})`);
         }
         await this.backoff(attempt);
       }
@@ -322,7 +329,7 @@ export class RegistryHttp {
       const headers = { ...spec.headers, ...(auth ? { authorization: auth } : {}) };
       const pause = this.pausedUntil - Date.now();
       if (pause > 0) await sleep(pause);
-      const res = await this.withRetries(what, () => this.send(spec.method, url, headers, spec.body));
+      const res = await this.withRetries(what, () => this.send(spec.method, url, headers, spec.body), spec.once ? 0 : undefined);
       const s = res.statusCode ?? 0;
       const quota = quotaPauseMs(res.headers);
       if (quota > 0) this.pausedUntil = Math.max(this.pausedUntil, Date.now() + quota);
@@ -350,7 +357,7 @@ export class RegistryHttp {
         await sleep(rateLimitWaitMs(res.headers, this.opts.backoffMs ?? 250, throttled++));
         continue;
       }
-      if (retryableStatus(s) && attempt < this.opts.retries) {
+      if (retryableStatus(s) && attempt < this.opts.retries && !spec.once) {
         await this.backoff(attempt, res.headers['retry-after']);
         attempt++;
         continue;

@@ -6,11 +6,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidReferenceError } from '../errors.js';
 import { DigestingStream, sha256 } from './digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
 import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
-import { RegistryError } from './registry-auth.js';
+import { RegistryAuthError, RegistryConnectionError, RegistryError } from './registry-auth.js';
 import { formatDockerRef, openRegistryHttp, releaseHttp, type DockerRef, type DockerSourceOptions } from './registry-client.js';
 import { readBody, type RegistryHttp, type RequestSpec } from './registry-http.js';
 import type { BlobPutResult, ImageSink } from './transfer.js';
@@ -51,6 +52,13 @@ async function* pieces(src: AsyncIterable<Buffer>, size: number): AsyncGenerator
   if (n > 0) yield Buffer.concat(parts);
 }
 
+/** An upload the registry lost or refused part-way (a dropped connection, a 5xx, an upload session it no longer knows): worth a new session. */
+function uploadBroken(err: unknown): boolean {
+  if (err instanceof RegistryConnectionError) return true;
+  if (!(err instanceof RegistryError) || err instanceof RegistryAuthError || err.status === undefined) return false;
+  return err.status >= 500 || err.status === 404 || err.status === 416;
+}
+
 export class DockerSink implements ImageSink {
   readonly description: string;
   /** A repository of the same registry that may hold the blobs (where the image came from): blobs are mounted from it. */
@@ -60,7 +68,11 @@ export class DockerSink implements ImageSink {
   private readonly http: RegistryHttp;
   private readonly scope: string;
   private readonly chunkSize: number;
+  private readonly retries: number;
+  private readonly backoffMs: number;
   private readonly sent = new Map<string, Buffer>();
+  /** Referrers written, by subject: listed in the subject's `sha256-<hex>` tag at commit where the registry has no referrers API. */
+  private readonly referrersOf = new Map<string, Descriptor[]>();
   private referrersApi?: Promise<boolean>;
 
   constructor(
@@ -70,6 +82,8 @@ export class DockerSink implements ImageSink {
     if (ref.digest) throw new InvalidReferenceError(`${formatDockerRef(ref)}: a destination is docker://<host>/<repo>[:<tag>], not a digest`);
     this.description = formatDockerRef(ref);
     this.chunkSize = opts.chunkSize ?? DEFAULT_CHUNK_SIZE;
+    this.retries = opts.retries ?? 5;
+    this.backoffMs = opts.backoffMs ?? 250;
     this.http = openRegistryHttp(ref, opts, 'dest');
     this.scope = `repository:${ref.repo}:pull,push`;
   }
@@ -91,6 +105,19 @@ export class DockerSink implements ImageSink {
     const head = await this.http.request({ method: 'HEAD', path: this.path('blobs', desc.digest), scope: this.scope });
     head.resume();
     if (head.statusCode === 200 && (desc.size < 0 || Number(head.headers['content-length']) === desc.size)) return { uploaded: false, bytes: 0 };
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.upload(desc, open, what);
+      } catch (err) {
+        // A body cut mid-way spoils the registry's upload session: start over with a new one and a fresh stream.
+        if (!uploadBroken(err) || attempt >= this.retries) throw err;
+        await sleep(this.backoffMs * 2 ** Math.min(attempt, 6));
+      }
+    }
+  }
+
+  /** One upload session: a mount, or POST then the bytes. */
+  private async upload(desc: BlobDescriptor, open: () => Promise<Readable>, what: string): Promise<BlobPutResult> {
     let started: IncomingMessage;
     const from = this.mountFrom && this.mountFrom !== this.ref.repo ? this.mountFrom : undefined;
     if (from) {
@@ -122,7 +149,7 @@ export class DockerSink implements ImageSink {
       return check;
     };
     const res = await this.expect(
-      { method: 'PUT', path: uploadPath(location, what, { digest: desc.digest }), headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) }, body },
+      { method: 'PUT', path: uploadPath(location, what, { digest: desc.digest }), headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) }, body, once: true },
       [201],
       what,
     );
@@ -135,6 +162,8 @@ export class DockerSink implements ImageSink {
     const check = new DigestingStream({ digest: desc.digest, size: desc.size, where: `${what} from the source` });
     const src = await open();
     const flowing = pipeline(src, check);
+    // A chunk refused ends the reading early: that rejection is the refusal's, not a second error.
+    flowing.catch(() => {});
     let path = location;
     let offset = 0;
     for await (const piece of pieces(check, this.chunkSize)) {
@@ -144,6 +173,7 @@ export class DockerSink implements ImageSink {
           path,
           headers: { 'content-type': 'application/octet-stream', 'content-length': String(piece.length), 'content-range': `${offset}-${offset + piece.length - 1}` },
           body: piece,
+          once: true,
         },
         [202],
         what,
@@ -155,7 +185,7 @@ export class DockerSink implements ImageSink {
     await flowing;
     // Checked before the closing PUT: a source that lied leaves an unfinished upload, never a blob.
     check.check(desc.digest, desc.size, `${what} from the source`);
-    const done = await this.expect({ method: 'PUT', path: uploadPath(path, what, { digest: desc.digest }), headers: { 'content-length': '0' }, body: Buffer.alloc(0) }, [201], what);
+    const done = await this.expect({ method: 'PUT', path: uploadPath(path, what, { digest: desc.digest }), headers: { 'content-length': '0' }, body: Buffer.alloc(0), once: true }, [201], what);
     done.resume();
   }
 
@@ -180,7 +210,43 @@ export class DockerSink implements ImageSink {
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
     await this.put(desc.digest, desc.digest, bytes);
     this.sent.set(desc.digest, bytes);
+    const m = parseManifest(bytes, `manifest ${desc.digest}`);
+    if (m.subject) {
+      const listed: Descriptor = { mediaType: m.mediaType, digest: desc.digest, size: bytes.length };
+      const artifactType = m.artifactType ?? m.config?.mediaType;
+      if (artifactType) listed.artifactType = artifactType;
+      if (m.annotations) listed.annotations = m.annotations;
+      this.referrersOf.set(m.subject.digest, [...(this.referrersOf.get(m.subject.digest) ?? []), listed]);
+    }
     return 1;
+  }
+
+  /**
+   * The referrers tag schema (OCI distribution spec 1.1) for a registry without the referrers API:
+   * each subject's `sha256-<hex>` tag is an index listing its referrers, which clients (cosign,
+   * oras, regbucket) read. A source that had such a tag sent it already (copyFallbackTags): only
+   * referrers it lacks are added, so a second run writes nothing.
+   */
+  async commit(): Promise<void> {
+    if (this.referrersOf.size === 0 || (await this.hasReferrersApi())) return;
+    for (const [subject, added] of this.referrersOf) {
+      const tag = `sha256-${subject.slice('sha256:'.length)}`;
+      const res = await this.http.request({ method: 'GET', path: this.path('manifests', tag), scope: this.scope, headers: { accept: MediaType.ociIndex } });
+      let index: { schemaVersion: 2; mediaType: string; manifests: Descriptor[] } = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
+      if (res.statusCode === 200) {
+        const bytes = await readBody(res, MAX_MANIFEST_BYTES, `referrers tag ${tag} in ${this.description}`);
+        const m = parseManifest(bytes, `referrers tag ${tag} in ${this.description}`);
+        if (m.kind !== 'index') continue; // not a referrers index: someone else's tag, left alone
+        index = { ...(JSON.parse(bytes.toString('utf8')) as typeof index) };
+        index.manifests ??= [];
+      } else res.resume();
+      const missing = added.filter((d) => !index.manifests.some((l) => l.digest === d.digest));
+      if (missing.length === 0) continue;
+      index.manifests = [...index.manifests, ...missing];
+      const bytes = Buffer.from(JSON.stringify(index));
+      await this.put(tag, sha256(bytes), bytes);
+    }
+    this.referrersOf.clear();
   }
 
   /** The tag, unless the registry has it on this digest already. */
@@ -209,6 +275,11 @@ export class DockerSink implements ImageSink {
       return res.statusCode === 200 && res.headers['content-type']?.split(';')[0]?.trim() === MediaType.ociIndex;
     })();
     return this.referrersApi;
+  }
+
+  async fallbackTagFilter(): Promise<(tag: string) => boolean> {
+    const api = await this.hasReferrersApi();
+    return (tag) => !(api && /^sha256-[a-f0-9]{64}$/.test(tag));
   }
 
   async close(): Promise<void> {

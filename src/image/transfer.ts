@@ -61,7 +61,16 @@ export interface ImageSink {
   checkRoot?(desc: Descriptor, manifest: ParsedManifest): void;
   /** Checks the destination before anything is written: never inside `storeRoot` (the store exported from). */
   checkDestination?(storeRoot?: string): Promise<void>;
+  /** Which referrers fallback tags (`sha256-<hex>`) the sink needs: a registry with the referrers API needs none. */
+  fallbackTagFilter?(): Promise<(tag: string) => boolean>;
   /** Makes everything written visible where the format needs one final step (index.json). */
   commit?(): Promise<void>;
   close?(): Promise<void>;
+}
+
+/** Where a push writes, repository by repository: the store, or a live registry (docker://). */
+export interface PushTarget {
+  sink(repo: string): ImageSink;
+  /** The destination as the user reads it: `repo:tag`, `docker://host/repo:tag`. */
+  name(repo: string, tag: string): string;
 }

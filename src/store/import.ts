@@ -3,7 +3,7 @@ import type { StorageDriver } from '../drivers/driver.js';
 import { InvalidReferenceError, UsageError } from '../errors.js';
 import { ImageCopier, sumStats, type CopyPlan, type CopyProgress, type CopyStats } from '../image/image-copier.js';
 import { isTag, parseStoreRef, type StoreRef } from '../image/reference.js';
-import type { ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
+import type { ImageSink, ImageSource, PushTarget, SourceImage } from '../image/transfer.js';
 import { StoreSink } from './source-sink.js';
 
 export interface PushedImage {
@@ -23,29 +23,48 @@ function tagOfName(name: string): string | undefined {
   }
 }
 
+type PlannedTag = { image: SourceImage; repo: string; tag: string };
+
+/** Each image at the `repo:tag` it is named by (an air-gap bundle). */
+function ownNames(images: SourceImage[], source: string): PlannedTag[] {
+  return images.map((image) => {
+    const name = image.name?.replace(/^docker\.io\//, '');
+    let ref;
+    try {
+      ref = name ? parseStoreRef(name) : undefined;
+    } catch {
+      ref = undefined;
+    }
+    if (!ref?.tag || ref.digest) {
+      throw new UsageError(
+        `image ${image.descriptor.digest} in ${source} is named ${JSON.stringify(image.name ?? '')}, not <repo>:<tag>: give a destination, as in regbucket push ${source} <repo>[:<tag>]`,
+      );
+    }
+    return { image, repo: ref.repo, tag: ref.tag };
+  });
+}
+
+/** Two images of one source never go to one tag: refused naming both, before anything is written. */
+function unique(out: PlannedTag[], source: string): PlannedTag[] {
+  const seen = new Map<string, string>();
+  for (const o of out) {
+    const name = `${o.repo}:${o.tag}`;
+    const prior = seen.get(name);
+    if (prior !== undefined && prior !== o.image.descriptor.digest) {
+      throw new UsageError(`two images in ${source} would both become ${name} (${prior} and ${o.image.descriptor.digest}): push them one by one (${source}:<ref>) to tags of your choice`);
+    }
+    seen.set(name, o.image.descriptor.digest);
+  }
+  return out;
+}
+
 /**
  * Where each source image goes: the destination's tag; else each image's own name (a tag, or
  * the tag of a `repo:tag` name); with no destination at all, the repository and tag of each
  * image's `repo:tag` name (an air-gap bundle pulled from several repositories).
  */
-export function planTags(images: SourceImage[], repo: string | undefined, tag: string | undefined, source: string): { image: SourceImage; repo: string; tag: string }[] {
-  if (repo === undefined) {
-    return images.map((image) => {
-      const name = image.name?.replace(/^docker\.io\//, '');
-      let ref;
-      try {
-        ref = name ? parseStoreRef(name) : undefined;
-      } catch {
-        ref = undefined;
-      }
-      if (!ref?.tag || ref.digest) {
-        throw new UsageError(
-          `image ${image.descriptor.digest} in ${source} is named ${JSON.stringify(image.name ?? '')}, not <repo>:<tag>: give a destination, as in regbucket push ${source} <repo>[:<tag>]`,
-        );
-      }
-      return { image, repo: ref.repo, tag: ref.tag };
-    });
-  }
+export function planTags(images: SourceImage[], repo: string | undefined, tag: string | undefined, source: string): PlannedTag[] {
+  if (repo === undefined) return unique(ownNames(images, source), source);
   if (tag !== undefined) {
     if (new Set(images.map((i) => i.descriptor.digest)).size > 1) {
       const names = images.map((i) => i.name ?? i.descriptor.digest).join(', ');
@@ -80,9 +99,10 @@ export function planTags(images: SourceImage[], repo: string | undefined, tag: s
  * A registry without the referrers API lists referrers in a `sha256-<hex>` tag; the store gets
  * that tag too, so a registry serving it (2.8 has no referrers API either) shows them to clients.
  */
-export async function copyFallbackTags(source: ImageSource, sink: ImageSink, main: ImageCopier, wanted: (tag: string) => boolean = () => true): Promise<number> {
+export async function copyFallbackTags(source: ImageSource, sink: ImageSink, main: ImageCopier, wanted?: (tag: string) => boolean): Promise<number> {
   let writes = 0;
   for (const [tag, desc] of source.fallbackTags ?? []) {
+    wanted ??= (await sink.fallbackTagFilter?.()) ?? (() => true);
     if (!wanted(tag)) continue;
     const copier = new ImageCopier(source, sink, { concurrency: 1, referrers: false });
     await copier.copy(desc);
@@ -110,14 +130,19 @@ export interface PushIntoResult {
 
 /** A push whose sources were all read and checked: `run` writes. */
 export interface PreparedPush {
-  /** Where each image goes (`repo:tag`), known before anything is written. */
-  readonly destinations: string[];
+  /** Where each image goes (the target's name for `repo:tag`) and which image it is, known before anything is written. */
+  readonly destinations: { name: string; digest: string }[];
   run(): Promise<PushIntoResult>;
 }
 
 /** Copies what `source` offers into the store at `dest` (or each image's own name): push's core, sync's too. */
 export async function pushInto(d: StorageDriver, source: ImageSource, sourceRef: string, dest: StoreRef | undefined, opts: PushInto): Promise<PushIntoResult> {
-  return (await preparePush(d, source, sourceRef, dest, opts)).run();
+  return (await preparePush(storeTarget(d, opts.repair), source, sourceRef, dest, opts)).run();
+}
+
+/** The store's repositories as a push target. */
+export function storeTarget(d: StorageDriver, repair?: boolean): PushTarget {
+  return { sink: (repo) => new StoreSink(d, repo, { repair }), name: (repo, tag) => `${repo}:${tag}` };
 }
 
 /**
@@ -125,11 +150,11 @@ export async function pushInto(d: StorageDriver, source: ImageSource, sourceRef:
  * manifest fetched and checked, every blob asked about (present, with its size) where the source
  * can tell. A source that is not whole fails here with nothing written.
  */
-export async function preparePush(d: StorageDriver, source: ImageSource, sourceRef: string, dest: StoreRef | undefined, opts: PushInto): Promise<PreparedPush> {
+export async function preparePush(target: PushTarget, source: ImageSource, sourceRef: string, dest: StoreRef | undefined, opts: PushInto): Promise<PreparedPush> {
   const plan = planTags(await source.images(), dest?.repo, dest?.tag, sourceRef);
-  const sinks = new Map<string, StoreSink>();
-  const sinkFor = (repo: string): StoreSink => {
-    if (!sinks.has(repo)) sinks.set(repo, new StoreSink(d, repo, { repair: opts.repair }));
+  const sinks = new Map<string, ImageSink>();
+  const sinkFor = (repo: string): ImageSink => {
+    if (!sinks.has(repo)) sinks.set(repo, target.sink(repo));
     return sinks.get(repo)!;
   };
   const copiers = new Map<string, ImageCopier>();
@@ -142,7 +167,7 @@ export async function preparePush(d: StorageDriver, source: ImageSource, sourceR
   const planned: { repo: string; tag: string; copy: CopyPlan }[] = [];
   for (const { image, repo, tag } of plan) planned.push({ repo, tag, copy: await copierFor(repo).plan([image.descriptor]) });
   return {
-    destinations: planned.map((p) => `${p.repo}:${p.tag}`),
+    destinations: planned.map((p) => ({ name: target.name(p.repo, p.tag), digest: p.copy.roots[0]!.digest })),
     run: async () => {
       const pushed: PushedImage[] = [];
       let tagWrites = 0;
@@ -153,6 +178,7 @@ export async function preparePush(d: StorageDriver, source: ImageSource, sourceR
         pushed.push({ repo, tag, digest: desc.digest, mediaType: desc.mediaType });
       }
       if (opts.referrers && plan.length) tagWrites += await copyFallbackTags(source, sinkFor(plan[0]!.repo), copierFor(plan[0]!.repo));
+      for (const sink of sinks.values()) await sink.commit?.();
       return { pushed, stats: sumStats([...copiers.values()].map((c) => c.stats)), tagWrites };
     },
   };

@@ -34,6 +34,8 @@ export interface Fault {
   headers?: Record<string, string>;
   /** ...or forward, but cut the connection after this many body bytes. */
   dropAfterBytes?: number;
+  /** ...or forward the request, but cut the connection after this many bytes of its body (an upload dropped mid-way). */
+  cutRequestAfterBytes?: number;
   /** How many matching requests it hits. */
   times: number;
 }
@@ -71,7 +73,7 @@ export async function startGate(opts: GateOptions): Promise<RunningGate> {
   let port = 0;
   let redirectPort = 0;
 
-  const forward = (req: IncomingMessage, res: ServerResponse, path: string, dropAfter?: number): void => {
+  const forward = (req: IncomingMessage, res: ServerResponse, path: string, dropAfter?: number, cutRequestAfter?: number): void => {
     const headers = { ...req.headers, host: target.host };
     delete headers.authorization;
     const up = request({ host: target.hostname, port: target.port, method: req.method, path, headers }, (ur) => {
@@ -97,7 +99,25 @@ export async function startGate(opts: GateOptions): Promise<RunningGate> {
       ur.on('end', () => res.end());
     });
     up.on('error', () => res.destroy());
-    req.pipe(up);
+    if (cutRequestAfter === undefined) {
+      req.pipe(up);
+      return;
+    }
+    let passed = 0;
+    req.on('data', (c: Buffer) => {
+      const room = cutRequestAfter - passed;
+      if (room <= 0) return;
+      up.write(c.subarray(0, room));
+      passed += Math.min(room, c.length);
+      if (passed >= cutRequestAfter) {
+        // The registry sees its client go away mid-body; the client sees its connection cut.
+        setTimeout(() => {
+          up.destroy();
+          req.socket.destroy();
+        }, 20);
+      }
+    });
+    req.on('end', () => up.end());
   };
 
   const pagedTags = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
@@ -182,7 +202,7 @@ export async function startGate(opts: GateOptions): Promise<RunningGate> {
       res.writeHead(307, { location: `http://127.0.0.1:${redirectPort}${req.url}` }).end();
       return;
     }
-    forward(req, res, req.url ?? '/', fault?.dropAfterBytes);
+    forward(req, res, req.url ?? '/', fault?.dropAfterBytes, fault?.cutRequestAfterBytes);
   });
   port = await listen(server);
 

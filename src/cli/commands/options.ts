@@ -19,6 +19,13 @@ export function addRegistryOptions(cmd: Command, side: 'src' | 'dest' = 'src'): 
     .option(`--${side}-tls-verify [bool]`, `verify TLS of ${what}; false also allows plain http`, bool, true);
 }
 
+/** Into a docker:// destination: the size above which blobs go up in PATCH chunks. */
+export function destChunkSizeOption(): Option {
+  return new Option('--dest-chunk-size <bytes>', 'into a registry: blobs bigger than this are uploaded in chunks of this size (the memory one upload holds)')
+    .default(16 * 1024 * 1024)
+    .argParser(boundedInt('--dest-chunk-size', 1024, 512 * 1024 * 1024));
+}
+
 export function addSourceOptions(cmd: Command): Command {
   return addRegistryOptions(cmd, 'src');
 }

@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { lazy, withExamples } from '../define.js';
-import { Option } from 'commander';
-import { boundedInt } from '../numbers.js';
-import { addRegistryOptions, noReferrersOption, platformOption } from './options.js';
+import { addRegistryOptions, destChunkSizeOption, noReferrersOption, platformOption } from './options.js';
 
 export function define(program: Command): Command {
   const cmd = program
@@ -20,11 +18,7 @@ export function define(program: Command): Command {
     .addOption(platformOption('pull', '; a docker-archive takes one platform'))
     .addOption(noReferrersOption())
     .option('--repair', 'into an existing OCI layout: re-hash the blobs it has already and replace corrupt ones (blobs of the wrong size are always replaced)')
-    .addOption(
-      new Option('--dest-chunk-size <bytes>', 'into a registry: blobs bigger than this are uploaded in chunks of this size (the memory one upload holds)')
-        .default(16 * 1024 * 1024)
-        .argParser(boundedInt('--dest-chunk-size', 1024, 512 * 1024 * 1024)),
-    );
+    .addOption(destChunkSizeOption());
   addRegistryOptions(cmd, 'dest').action(lazy(() => import('../../commands/pull.js')));
   return withExamples(cmd, [
     { cmd: 'regbucket pull app:1.0 oci:./out:1.0', what: 'export app:1.0 into an OCI layout' },

@@ -1,7 +1,7 @@
 import { Option, type Command } from 'commander';
 import { lazy, withExamples } from '../define.js';
 import { boundedInt } from '../numbers.js';
-import { addSourceOptions, noReferrersOption } from './options.js';
+import { addRegistryOptions, addSourceOptions, destChunkSizeOption, noReferrersOption } from './options.js';
 
 export function define(program: Command): Command {
   const cmd = program
@@ -12,13 +12,16 @@ export function define(program: Command): Command {
         '(images: [{source, destination, platforms}]) or lines "source destination[:tag]" with # comments. An entry ' +
         'with tags: {include, exclude, semver, latest} takes every tag of a docker://host/repo the filters keep; one ' +
         'with repos: {include, exclude} (globs) every such repository of the catalog of docker://host. A failed ' +
-        'image does not stop the others; the exit status is 1 if any failed.',
+        'image does not stop the others; the exit status is 1 if any failed. A destination docker://<host>/<repo>[:<tag>] ' +
+        '(or docker://<host>[/<prefix>/] for a bundle of named images) is a live registry, written over the Registry API; a ' +
+        'list with only such destinations needs no store.',
     )
     .argument('<file>', 'YAML (images: [{source, destination, platforms, tags, repos}]) or lines "source destination[:tag]" (# comments)')
     .addOption(new Option('--jobs <n>', 'images copied at once (old name; use --concurrency)').argParser(boundedInt('--jobs', 1, 256)).hideHelp())
     .addOption(noReferrersOption())
-    .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)');
-  addSourceOptions(cmd).action(lazy(() => import('../../commands/sync.js')));
+    .option('--repair', 're-hash every blob and manifest of the image the store has already and replace corrupt ones from the source (the repair for digest-mismatch findings of verify)')
+    .addOption(destChunkSizeOption());
+  addRegistryOptions(addSourceOptions(cmd), 'dest').action(lazy(() => import('../../commands/sync.js')));
   return withExamples(cmd, [
     { cmd: 'regbucket sync mirror.yaml', what: 'copy what mirror.yaml lists; unchanged images cost one manifest read each' },
     { cmd: 'regbucket --progress plain --concurrency 16 sync mirror.txt', what: 'from cron: progress lines in the log, 8 images at once' },
