@@ -60,10 +60,12 @@ const tagStatus = { enum: ['copied', 'unchanged', 'failed'] };
 doc(
   'push',
   'regbucket push --json',
-  'The images written into the store and what moved. With --all-tags from docker://, or a catalog (docker://host --include-repo): also the source, the tags that failed, a summary, and each image its status and source reference; a catalog adds what each repository listed.',
+  'The images written into the store and what moved. With --all-tags from docker://, or a catalog (docker://host --include-repo): also the source, the tags that failed, a summary, and each image its status and source reference; a catalog adds what each repository listed. Into a docker:// destination: the destination as given, each image its repository there, and blobsMounted.',
   obj(
     { images: arr(obj({ repo: str, tag: str, digest, mediaType: str }, { status: tagStatus, source: str, bytesMoved: int, blobsMoved: int })), stats },
     {
+      destination: str,
+      blobsMounted: int,
       source: str,
       failed: arr(obj({ repo: str, tag: str, error: str }, { status: tagStatus, source: str })),
       summary: obj({ tagsListed: int, tagsSelected: int, copied: int, unchanged: int, failed: int, bytesMoved: int }, { repositoriesListed: int, repositoriesSelected: int, repositoriesFailed: int }),
