@@ -357,6 +357,10 @@ export class RegistryHttp {
         await sleep(rateLimitWaitMs(res.headers, this.opts.backoffMs ?? 250, throttled++));
         continue;
       }
+      if (s === 429) {
+        // Waited out MAX_RATE_LIMIT_WAITS times: the registry's quota is spent for longer than a run should hang on.
+        throw new RegistryError(`${what} answered 429 too many requests ${throttled + 1} times in a row${detail}: the registry's rate limit holds; try again later, or with a lower --concurrency`, s);
+      }
       if (retryableStatus(s) && attempt < this.opts.retries && !spec.once) {
         await this.backoff(attempt, res.headers['retry-after']);
         attempt++;

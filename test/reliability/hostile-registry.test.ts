@@ -116,6 +116,17 @@ describe('a hostile registry as the source of push --all-tags', () => {
     }
   }, 120_000);
 
+  it('a registry answering 429 for ever ends the run in one line naming the rate limit, after its bounded waits', async () => {
+    tagsAnswer = (_u, res) => res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"\\u001b[2Jslow down"}]}');
+    const store = tempDir();
+    const r = await mirror(store);
+    expect(r.code, r.stderr).toBe(1);
+    oneLine(r.stderr);
+    expect(r.stderr).toMatch(/answered 429 too many requests 31 times in a row: TOOMANYREQUESTS \\x1b\[2Jslow down: the registry's rate limit holds; try again later/);
+    expect(requested.filter((q) => q.includes('/tags/list'))).toHaveLength(31);
+    expect(filesUnder(store)).toEqual([]);
+  }, 120_000);
+
   it('a page of 300,000 names is read (it overflowed the stack when spread into one push)', async () => {
     tagsAnswer = (_u, res) => page(res, { tags: Array.from({ length: 300_000 }, (_, i) => `t${i}`) });
     const r = await regbucket(['--store', tempDir(), 'push', '--src-tls-verify=false', '--all-tags', '--include-tag', 'none', `docker://${host}/lib/app`, 'mirror/app']);
