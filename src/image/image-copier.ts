@@ -2,6 +2,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import { DigestMismatchError, InvalidInputError, NotFoundError, SizeMismatchError } from '../errors.js';
 import { sha256 } from './digest.js';
 import { parseManifest, platformString, requiredBlobs, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
+import { referrerListing } from './referrers-tag.js';
 import type { ImageSink, ImageSource } from './transfer.js';
 
 export interface CopyProgress {
@@ -135,6 +136,7 @@ export class ImageCopier {
       if (this.planned.has(r.digest)) continue;
       const { bytes, manifest } = await fetchManifest(this.source, r);
       await this.planManifest(r, bytes, manifest, plan);
+      this.sink.noteReferrer?.(subject.digest, referrerListing(r, bytes, manifest));
       await this.planReferrers(r, plan);
     }
   }

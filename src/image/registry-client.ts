@@ -5,10 +5,11 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidReferenceError, NotFoundError } from '../errors.js';
-import { hexOf, sha256, type Digest } from './digest.js';
+import { sha256, type Digest } from './digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type BlobDescriptor, type Descriptor } from './manifest.js';
 import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
 import { parseStoreRef } from './reference.js';
+import { referrersTagOf } from './referrers-tag.js';
 import { credentialsFromFiles, RegistryError, type Credentials } from './registry-auth.js';
 import { isTransientError, readBody, RegistryHttp, type RegistryHttpOptions } from './registry-http.js';
 import { listAll, PageLinks } from './registry-paging.js';
@@ -272,7 +273,7 @@ export class DockerSource implements ImageSource {
       const found = await this.referrersFromApi(subject);
       if (found) return found;
     }
-    const tag = `sha256-${hexOf(subject.digest)}`;
+    const tag = referrersTagOf(subject.digest);
     const got = await this.fetchManifestBytes(tag);
     if (!got) return [];
     const desc = this.describe(got.bytes, got.contentType, `referrers tag ${tag} in ${this.description}`);

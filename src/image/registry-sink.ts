@@ -8,12 +8,13 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidReferenceError } from '../errors.js';
-import { DigestingStream, sha256 } from './digest.js';
+import { DigestingStream, sha256, type AnyDigest } from './digest.js';
 import { MAX_MANIFEST_BYTES, parseManifest, type BlobDescriptor, type Descriptor, type ParsedManifest } from './manifest.js';
 import { MANIFEST_ACCEPT, MediaType } from './mediatypes.js';
 import { RegistryAuthError, RegistryConnectionError, RegistryError } from './registry-auth.js';
 import { formatDockerRef, openRegistryHttp, releaseHttp, type DockerRef, type DockerSourceOptions } from './registry-client.js';
 import { readBody, type RegistryHttp, type RequestSpec } from './registry-http.js';
+import { mergedReferrersIndex, ReferrerNotes, referrersTagOf } from './referrers-tag.js';
 import type { BlobPutResult, ImageSink } from './transfer.js';
 
 export interface DockerSinkOptions extends DockerSourceOptions {
@@ -71,8 +72,8 @@ export class DockerSink implements ImageSink {
   private readonly retries: number;
   private readonly backoffMs: number;
   private readonly sent = new Map<string, Buffer>();
-  /** Referrers written, by subject: listed in the subject's `sha256-<hex>` tag at commit where the registry has no referrers API. */
-  private readonly referrersOf = new Map<string, Descriptor[]>();
+  /** Referrers the copy carries, by subject: listed in the subject's `sha256-<hex>` tag at commit where the registry has no referrers API. */
+  private readonly referrersOf = new ReferrerNotes();
   private referrersApi?: Promise<boolean>;
 
   constructor(
@@ -210,43 +211,26 @@ export class DockerSink implements ImageSink {
   async putManifest(desc: Descriptor, bytes: Buffer): Promise<number> {
     await this.put(desc.digest, desc.digest, bytes);
     this.sent.set(desc.digest, bytes);
-    const m = parseManifest(bytes, `manifest ${desc.digest}`);
-    if (m.subject) {
-      const listed: Descriptor = { mediaType: m.mediaType, digest: desc.digest, size: bytes.length };
-      const artifactType = m.artifactType ?? m.config?.mediaType;
-      if (artifactType) listed.artifactType = artifactType;
-      if (m.annotations) listed.annotations = m.annotations;
-      this.referrersOf.set(m.subject.digest, [...(this.referrersOf.get(m.subject.digest) ?? []), listed]);
-    }
     return 1;
   }
 
-  /**
-   * The referrers tag schema (OCI distribution spec 1.1) for a registry without the referrers API:
-   * each subject's `sha256-<hex>` tag is an index listing its referrers, which clients (cosign,
-   * oras, regbucket) read. A source that had such a tag sent it already (copyFallbackTags): only
-   * referrers it lacks are added, so a second run writes nothing.
-   */
+  noteReferrer(subject: AnyDigest, listed: Descriptor): void {
+    this.referrersOf.add(subject, listed);
+  }
+
+  /** Each noted subject's `sha256-<hex>` tag, with the referrers it lacks added (none written when it lists them all). */
   async commit(): Promise<void> {
     if (this.referrersOf.size === 0 || (await this.hasReferrersApi())) return;
-    for (const [subject, added] of this.referrersOf) {
-      const tag = `sha256-${subject.slice('sha256:'.length)}`;
+    for (const [subject, added] of this.referrersOf.take()) {
+      const tag = referrersTagOf(subject);
+      const where = `referrers tag ${tag} in ${this.description}`;
       const res = await this.http.request({ method: 'GET', path: this.path('manifests', tag), scope: this.scope, headers: { accept: MediaType.ociIndex } });
-      let index: { schemaVersion: 2; mediaType: string; manifests: Descriptor[] } = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [] };
-      if (res.statusCode === 200) {
-        const bytes = await readBody(res, MAX_MANIFEST_BYTES, `referrers tag ${tag} in ${this.description}`);
-        const m = parseManifest(bytes, `referrers tag ${tag} in ${this.description}`);
-        if (m.kind !== 'index') continue; // not a referrers index: someone else's tag, left alone
-        index = { ...(JSON.parse(bytes.toString('utf8')) as typeof index) };
-        index.manifests ??= [];
-      } else res.resume();
-      const missing = added.filter((d) => !index.manifests.some((l) => l.digest === d.digest));
-      if (missing.length === 0) continue;
-      index.manifests = [...index.manifests, ...missing];
-      const bytes = Buffer.from(JSON.stringify(index));
-      await this.put(tag, sha256(bytes), bytes);
+      let existing: Buffer | undefined;
+      if (res.statusCode === 200) existing = await readBody(res, MAX_MANIFEST_BYTES, where);
+      else res.resume();
+      const bytes = mergedReferrersIndex(existing, added, where);
+      if (bytes) await this.put(tag, sha256(bytes), bytes);
     }
-    this.referrersOf.clear();
   }
 
   /** The tag, unless the registry has it on this digest already. */

@@ -1,6 +1,7 @@
 // Sources produce images, sinks take them; copying is "read from one, write to the other"
 // (go-containerregistry's shape), so a new format is one small module, not a change to every command.
 import type { Readable } from 'node:stream';
+import type { AnyDigest } from './digest.js';
 import type { BlobDescriptor, Descriptor, ParsedManifest } from './manifest.js';
 
 /** One image a source offers: a root manifest or index, and the name it carries there (tag / ref). */
@@ -63,7 +64,12 @@ export interface ImageSink {
   checkDestination?(storeRoot?: string): Promise<void>;
   /** Which referrers fallback tags (`sha256-<hex>`) the sink needs: a registry with the referrers API needs none. */
   fallbackTagFilter?(): Promise<(tag: string) => boolean>;
-  /** Makes everything written visible where the format needs one final step (index.json). */
+  /**
+   * A referrer of `subject` the copy carries (written now or there already): a sink that lists
+   * referrers in `sha256-<hex>` tags (src/image/referrers-tag.ts) writes them at commit.
+   */
+  noteReferrer?(subject: AnyDigest, listed: Descriptor): void;
+  /** Makes everything written visible where the format needs one final step (index.json, referrers tags). */
   commit?(): Promise<void>;
   close?(): Promise<void>;
 }

@@ -3,9 +3,10 @@ import type { Readable } from 'node:stream';
 import type { StorageDriver } from '../drivers/driver.js';
 import { NotFoundError, SizeMismatchError } from '../errors.js';
 import { attachmentTags } from '../image/attachments.js';
-import { hexOf, isDigest, type AnyDigest, type Digest } from '../image/digest.js';
+import { isDigest, type AnyDigest, type Digest } from '../image/digest.js';
 import { parseManifest, type BlobDescriptor, type Descriptor, type ParsedManifest } from '../image/manifest.js';
 import { formatStoreRef, type StoreRef } from '../image/reference.js';
+import { mergedReferrersIndex, ReferrerNotes, referrersTagOf } from '../image/referrers-tag.js';
 import type { BlobPutResult, ImageSink, ImageSource, SourceImage } from '../image/transfer.js';
 import { linkedBlob, openBlob, statBlob, uploadBlob } from './blobs.js';
 import { MalformedLinkError, readLink } from './links.js';
@@ -98,7 +99,7 @@ export class StoreSource implements ImageSource {
   }
 
   private async fallbackReferrers(subject: Descriptor): Promise<Descriptor[]> {
-    const tag = `sha256-${hexOf(subject.digest)}`;
+    const tag = referrersTagOf(subject.digest);
     const digest = await readLink(this.d, tagCurrentLinkPath(this.ref.repo, tag));
     if (!digest || !(await hasRevision(this.d, this.ref.repo, digest))) return [];
     const { desc, bytes } = await storeDescriptor(this.d, this.ref.repo, digest);
@@ -118,6 +119,7 @@ export class StoreSink implements ImageSink {
   readonly description: string;
   /** Blobs written or found intact and linked by this sink: a manifest put does not look them up again. */
   private readonly linked = new Set<AnyDigest>();
+  private readonly referrers = new ReferrerNotes();
 
   constructor(
     private readonly d: StorageDriver,
@@ -145,5 +147,30 @@ export class StoreSink implements ImageSink {
 
   tag(name: string, desc: Descriptor): Promise<number> {
     return tagManifest(this.d, this.repo, name, desc.digest);
+  }
+
+  noteReferrer(subject: AnyDigest, listed: Descriptor): void {
+    this.referrers.add(subject, listed);
+  }
+
+  /**
+   * The registry serving the store (2.8) has no referrers API: each noted subject's `sha256-<hex>`
+   * tag lists its referrers, written or extended here (left alone when it lists them all, or when
+   * it is not a referrers index or does not resolve: someone else's tag).
+   */
+  async commit(): Promise<void> {
+    for (const [subject, added] of this.referrers.take()) {
+      const tag = referrersTagOf(subject);
+      const current = await readLink(this.d, tagCurrentLinkPath(this.repo, tag)).catch((err: unknown) => {
+        if (err instanceof MalformedLinkError) return null;
+        throw err;
+      });
+      if (current === null || (current && !(await hasRevision(this.d, this.repo, current)))) continue;
+      const existing = current ? await getManifest(this.d, this.repo, current) : undefined;
+      const bytes = mergedReferrersIndex(existing, added, `referrers tag ${this.repo}:${tag}`);
+      if (!bytes) continue;
+      const { digest } = await putManifest(this.d, this.repo, bytes);
+      await tagManifest(this.d, this.repo, tag, digest);
+    }
   }
 }

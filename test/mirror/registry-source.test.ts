@@ -118,7 +118,7 @@ describe('push docker:// from the real registry', () => {
     expect(r.json<{ stats: { manifestsWritten: number } }>().stats.manifestsWritten).toBe(2);
   });
 
-  it('brings a signature the OCI 1.1 referrers API lists (no fallback tag then)', async () => {
+  it('brings a signature the OCI 1.1 referrers API lists, and lists it under the sha256-<hex> tag the store needs (2.8 has no referrers API)', async () => {
     const layout = join(tempDir(), 'layout');
     const w = new LayoutWriter(layout);
     const image = await w.image({ ref: 'img', layers: 1 });
@@ -136,7 +136,10 @@ describe('push docker:// from the real registry', () => {
     const served = await serve(store);
     expect(digestOf(await skopeoInspectRaw(`docker://${served.host}/signed@${sig.digest}`))).toBe(sig.digest);
     const tags = JSON.parse(await skopeo(['list-tags', '--tls-verify=false', `docker://${served.host}/signed`])).Tags;
-    expect(tags).toEqual(['v1']);
+    const fallback = `sha256-${image.digest.slice(7)}`;
+    expect(tags.sort()).toEqual([fallback, 'v1']);
+    const listed = JSON.parse((await skopeoInspectRaw(`docker://${served.host}/signed:${fallback}`)).toString('utf8')) as { manifests: { digest: string; artifactType?: string }[] };
+    expect(listed.manifests).toEqual([expect.objectContaining({ digest: sig.digest, artifactType: 'application/vnd.example.signature' })]);
   });
 
   describe('with htpasswd basic auth on the registry', () => {
