@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegbucketError } from '../errors.js';
 import { basicHeader, parseChallenge, registerSecret, RegistryAuthError, RegistryConnectionError, RegistryError, type Challenge, type Credentials } from './registry-auth.js';
+import { escapeText } from '../util/escape.js';
 import { Agents, proxyAuthHint } from '../util/proxy.js';
 
 export interface RegistryHttpOptions {
@@ -272,7 +273,18 @@ export class RegistryHttp {
   private async fetchToken(scope: string): Promise<{ token: string; expires: number }> {
     const { realm, service } = this.challenge!.params;
     if (!realm) throw new RegistryAuthError(`${this.host} asks for a bearer token but names no realm to get it from`);
-    const url = new URL(realm);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new RegistryAuthError(`${this.host} names a token realm that is not a URL (${escapeText(realm.slice(0, 200))}): the registry's auth configuration is broken`);
+    }
+    if (url.protocol !== 'https:' && (url.protocol !== 'http:' || this.opts.tlsVerify)) {
+      // Basic credentials go to the realm: never in the clear unless TLS was waived for this registry.
+      throw new RegistryAuthError(
+        `${this.host} names a token realm ${url.protocol}//${url.host} that is not https: credentials would travel in the clear; use an https realm, or --${this.side === 'dest' ? 'dest' : 'src'}-tls-verify=false to allow plain http`,
+      );
+    }
     if (service) url.searchParams.set('service', service);
     for (const one of scope.split(' ').filter(Boolean)) url.searchParams.append('scope', one);
     const headers: Record<string, string> = {};

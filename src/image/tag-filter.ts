@@ -40,7 +40,8 @@ export function compileTagFilter(spec: TagFilterSpec, names: TagFilterNames = FL
   const anchored = (src: string, where: string) => linearRegExp(`^(?:${src})$`, where);
   let range: string | undefined;
   if (spec.semver !== undefined) {
-    range = semver.validRange(spec.semver) ?? undefined;
+    // npm reads an empty range as every version: from an unset shell variable, that mirrors everything.
+    range = spec.semver.trim() === '' ? undefined : (semver.validRange(spec.semver) ?? undefined);
     if (range === undefined) throw new UsageError(`${names.semver}: ${JSON.stringify(spec.semver)} is not a semver range (examples: ">=1.2 <2", "^1.4", "1.x")`);
   }
   if (spec.latest !== undefined && (!Number.isSafeInteger(spec.latest) || spec.latest < 1)) {

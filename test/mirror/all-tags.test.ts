@@ -143,6 +143,7 @@ describe('push --all-tags docker://host/repo from the real registry', () => {
       ['--include-tag', '('],
       ['--exclude-tag', '(a)\\1'],
       ['--semver', 'not a range'],
+      ['--semver', ''],
     ] as const) {
       const r = await regbucket(['--store', tempDir(), 'push', INSECURE, '--all-tags', flag, value, 'docker://127.0.0.1:9/lib/app']);
       expect(r.code).toBe(2);

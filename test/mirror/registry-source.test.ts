@@ -1,7 +1,10 @@
 // push docker://: images skopeo put in the real registry, copied by regbucket into a store that
 // another real registry serves with the same digests; auth (htpasswd basic, bearer challenge,
 // auth files), redirects, retries and referrers.
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -81,6 +84,32 @@ describe('push docker:// from the real registry', () => {
     const tls = await regbucket(['--store', store, 'push', `docker://${source.host}/lib/single:v1`, 'x:y']);
     expect(tls.code).toBe(1);
     expect(tls.stderr).toContain('--src-tls-verify=false');
+  });
+
+  it('an https registry whose token realm is plain http: refused before the credentials are sent', async () => {
+    const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+    let tokenRequests = 0;
+    const realm = createServer((_req, res) => {
+      tokenRequests++;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"token":"t"}');
+    });
+    await new Promise<void>((r) => realm.listen(0, '127.0.0.1', r));
+    const realmUrl = `http://127.0.0.1:${(realm.address() as AddressInfo).port}/token`;
+    const registry = createHttpsServer({ cert: readFileSync(join(fixtures, 'registry-test.crt')), key: readFileSync(join(fixtures, 'registry-test.key')) }, (_req, res) => {
+      res.writeHead(401, { 'www-authenticate': `Bearer realm="${realmUrl}",service="x"`, 'docker-distribution-api-version': 'registry/2.0' }).end();
+    });
+    await new Promise<void>((r) => registry.listen(0, '127.0.0.1', r));
+    stops.push(async () => {
+      realm.close();
+      registry.close();
+    });
+    const host = `127.0.0.1:${(registry.address() as AddressInfo).port}`;
+    const env = { NODE_EXTRA_CA_CERTS: join(fixtures, 'registry-test.crt') };
+    const r = await regbucket(['--store', tempDir(), 'push', '--src-creds', 'user:hunter2', `docker://${host}/lib/app:v1`, 'a:v1'], env);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^regbucket: error: .*token realm http:\/\/127\.0\.0\.1:\d+ that is not https: .*--src-tls-verify=false/)]);
+    expect(r.stderr).not.toContain('hunter2');
+    expect(tokenRequests).toBe(0);
   });
 
   it('https: an untrusted certificate is refused by default and accepted with --src-tls-verify=false', async () => {
