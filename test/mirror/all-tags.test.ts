@@ -10,7 +10,7 @@ import { filesUnder } from '../lab/files.js';
 import { startGate, type RunningGate } from '../lab/registry-gate.js';
 import { startRegistry, type RunningRegistry } from '../lab/registry.js';
 import { skopeoInspectRaw, tempDir } from '../lab/tools.js';
-import { seedRegistry, seedSignedImage } from './seed.js';
+import { HTPASSWD, HTPASSWD_PASSWORD, HTPASSWD_USER, seedRegistry, seedSignedImage } from './seed.js';
 
 const INSECURE = '--src-tls-verify=false';
 const CREDS = ['--src-creds', 'robot:tok-secret-2'];
@@ -136,6 +136,36 @@ describe('push --all-tags docker://host/repo from the real registry', () => {
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/1 of 2 tags failed: bad \(/);
     expect(await storeTags(store, 'lib/broken')).toEqual({ good: broken.get('lib/broken:good') });
+  });
+
+  it('htpasswd basic auth on the registry itself: a filtered repository and a catalog mirrored exactly; without credentials one line; a second run writes nothing', async () => {
+    const guarded = await startRegistry({ storage: { filesystem: tempDir() }, htpasswd: HTPASSWD });
+    try {
+      const creds = `${HTPASSWD_USER}:${HTPASSWD_PASSWORD}`;
+      const { digests: seeded } = await seedRegistry(
+        guarded.host,
+        { 'private/app:v1.0.0': { layers: 1 }, 'private/app:v2.0.0': { layers: 1 }, 'private/app:edge': { layers: 1 }, 'private/db:v16': { layers: 1 }, 'other/x:v1': { layers: 1 } },
+        creds,
+      );
+      const src = ['--src-creds', creds];
+      const store = tempDir();
+      const tags = ['--store', store, '--json', 'push', INSECURE, ...src, '--all-tags', '--include-tag', 'v.*', `docker://${guarded.host}/private/app`];
+      expect((await regbucketOk(tags)).json<PushDoc>().summary).toMatchObject({ tagsSelected: 2, copied: 2, failed: 0 });
+      expect(await storeTags(store, 'private/app')).toEqual({ 'v1.0.0': seeded.get('private/app:v1.0.0'), 'v2.0.0': seeded.get('private/app:v2.0.0') });
+      expect((await regbucketOk(tags)).json<PushDoc>().summary).toMatchObject({ copied: 0, unchanged: 2, failed: 0 });
+
+      const catalog = tempDir();
+      await regbucketOk(['--store', catalog, 'push', INSECURE, ...src, '--include-repo', 'private/*', `docker://${guarded.host}`]);
+      const doc = (await regbucketOk(['--store', catalog, '--json', 'ls', '--all'])).json<LsDoc>();
+      const got = Object.fromEntries(doc.repositories.flatMap((r) => r.tags.map((t) => [`${r.name}:${t.tag}`, t.digest])));
+      expect(got).toEqual(Object.fromEntries([...seeded].filter(([k]) => k.startsWith('private/'))));
+
+      const anonymous = await regbucket(['--store', tempDir(), 'push', INSECURE, '--all-tags', `docker://${guarded.host}/private/app`]);
+      expect(anonymous.code).not.toBe(0);
+      expect(anonymous.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^regbucket: error: .*401/)]);
+    } finally {
+      await guarded.stop();
+    }
   });
 
   it('a bad regex or range is exit 2 naming the flag, before any request', async () => {
