@@ -93,6 +93,11 @@ async function http(method: string, host: string, path: string, body?: Buffer, c
   return { status: r.status, body: Buffer.from(await r.arrayBuffer()), headers: r.headers };
 }
 
+// Ten steps, each a CLI process and an HTTP call, then two store walks: on S3 at load 24 on 2 cores
+// this took over 60 s (CI), and a step still running after a timeout corrupts the next tests' trees.
+const STEPS_TIMEOUT = 300_000;
+const TEST_TIMEOUT = 180_000;
+
 type Step = { op: 'tag'; repo: string; source: string; digest: string; tags: string[]; refused?: boolean } | { op: 'delete'; repo: string; digest: string; force?: boolean };
 
 describe.each(BACKENDS)('twin stores on $name: regbucket and the registry make the same changes', (backend) => {
@@ -189,91 +194,107 @@ describe.each(BACKENDS)('twin stores on $name: regbucket and the registry make t
     backend.cleanup();
   });
 
-  it('tag and delete by digest leave the same files and link contents', async () => {
-    const steps: Step[] = [
-      { op: 'tag', repo: 'app', source: 'app:single', digest: single.digest, tags: ['v1', 'v2'] },
-      { op: 'tag', repo: 'app', source: `app@${multi.digest}`, digest: multi.digest, tags: ['latest'] },
-      { op: 'tag', repo: 'app', source: 'app:multi', digest: multi.digest, tags: ['v1'] }, // moves v1: two history entries
-      { op: 'delete', repo: 'app', digest: single.digest }, // untags single and v2; v1 keeps its history entry
-      { op: 'tag', repo: 'app', source: 'app:latest', digest: multi.digest, tags: ['latest'] }, // same again: no change
-      { op: 'delete', repo: 'app', digest: children[0]!.digest, force: true }, // the registry does not refuse
-      // The index lost a child: the registry's PUT by tag refuses it (MANIFEST_BLOB_UNKNOWN), so does tag.
-      { op: 'tag', repo: 'app', source: 'app:latest', digest: multi.digest, tags: ['broken'], refused: true },
-      { op: 'tag', repo: 'team/x/nested', source: 'team/x/nested:dock', digest: dock.digest, tags: ['1.0', 'stable'] },
-      { op: 'delete', repo: 'team/x/nested', digest: dock.digest },
-      { op: 'delete', repo: 'app', digest: shared.digest },
-    ];
-    for (const step of steps) await both(step);
-    await registry!.stop();
-    registry = undefined;
-    const a = await ours.tree();
-    const b = await twin.tree();
-    expect([...a.keys()]).toEqual([...b.keys()]);
-    expect(a).toEqual(b);
-    // The sequence did what it says (so equality is not two unchanged trees).
-    const app = `${V2}/repositories/app/_manifests`;
-    expect(a.has(`${app}/tags/v1/index/sha256/${single.digest.slice(7)}/link`)).toBe(true);
-    expect(a.has(`${app}/tags/v1/current/link`)).toBe(true);
-    for (const gone of ['single', 'v2', 'shared']) expect([...a.keys()].some((k) => k.startsWith(`${app}/tags/${gone}/`))).toBe(false);
-    expect(a.has(`${app}/revisions/sha256/${single.digest.slice(7)}/link`)).toBe(false);
-    expect(a.has(`${V2}/repositories/team/x/nested/_manifests/tags/multi/current/link`)).toBe(true);
-  });
+  it(
+    'tag and delete by digest leave the same files and link contents',
+    async () => {
+      const steps: Step[] = [
+        { op: 'tag', repo: 'app', source: 'app:single', digest: single.digest, tags: ['v1', 'v2'] },
+        { op: 'tag', repo: 'app', source: `app@${multi.digest}`, digest: multi.digest, tags: ['latest'] },
+        { op: 'tag', repo: 'app', source: 'app:multi', digest: multi.digest, tags: ['v1'] }, // moves v1: two history entries
+        { op: 'delete', repo: 'app', digest: single.digest }, // untags single and v2; v1 keeps its history entry
+        { op: 'tag', repo: 'app', source: 'app:latest', digest: multi.digest, tags: ['latest'] }, // same again: no change
+        { op: 'delete', repo: 'app', digest: children[0]!.digest, force: true }, // the registry does not refuse
+        // The index lost a child: the registry's PUT by tag refuses it (MANIFEST_BLOB_UNKNOWN), so does tag.
+        { op: 'tag', repo: 'app', source: 'app:latest', digest: multi.digest, tags: ['broken'], refused: true },
+        { op: 'tag', repo: 'team/x/nested', source: 'team/x/nested:dock', digest: dock.digest, tags: ['1.0', 'stable'] },
+        { op: 'delete', repo: 'team/x/nested', digest: dock.digest },
+        { op: 'delete', repo: 'app', digest: shared.digest },
+      ];
+      for (const step of steps) await both(step);
+      await registry!.stop();
+      registry = undefined;
+      const a = await ours.tree();
+      const b = await twin.tree();
+      expect([...a.keys()]).toEqual([...b.keys()]);
+      expect(a).toEqual(b);
+      // The sequence did what it says (so equality is not two unchanged trees).
+      const app = `${V2}/repositories/app/_manifests`;
+      expect(a.has(`${app}/tags/v1/index/sha256/${single.digest.slice(7)}/link`)).toBe(true);
+      expect(a.has(`${app}/tags/v1/current/link`)).toBe(true);
+      for (const gone of ['single', 'v2', 'shared']) expect([...a.keys()].some((k) => k.startsWith(`${app}/tags/${gone}/`))).toBe(false);
+      expect(a.has(`${app}/revisions/sha256/${single.digest.slice(7)}/link`)).toBe(false);
+      expect(a.has(`${V2}/repositories/team/x/nested/_manifests/tags/multi/current/link`)).toBe(true);
+    },
+    STEPS_TIMEOUT,
+  );
 
-  it('the registry serving either store answers tags/list and manifest GETs identically', async () => {
-    const repos = ['app', 'team/x/nested'];
-    const [a, b] = [await answers(ours, repos), await answers(twin, repos)];
-    expect(a).toEqual(b);
-    expect(a.tags.app).toEqual({ status: 200, tags: ['latest', 'multi', 'v1'] });
-    expect(a.manifests[`app ${single.digest}`]!.status).toBe(404);
-    expect(a.manifests[`app ${children[0]!.digest}`]!.status).toBe(404);
-    expect(a.manifests[`app ${children[1]!.digest}`]!.status).toBe(200);
-    expect(a.manifests['app latest']).toMatchObject({ status: 200, digest: multi.digest, type: multi.mediaType, body: multi.bytes.toString('base64') });
-    // ls (flat listings on S3) says what the registry says: the same tags, each at the digest the registry serves.
-    const listed = (await cliOk(ours, ['--json', 'ls', '--all'])).json<{ repositories: { name: string; tags: { tag: string; digest: string; mediaType: string }[] }[] }>();
-    expect(listed.repositories.map((r) => r.name)).toEqual(repos);
-    for (const r of listed.repositories) {
-      expect({ status: 200, tags: r.tags.map((t) => t.tag) }).toEqual(a.tags[r.name]);
-      for (const t of r.tags) expect([t.digest, t.mediaType]).toEqual([a.manifests[`${r.name} ${t.tag}`]!.digest, a.manifests[`${r.name} ${t.tag}`]!.type]);
-    }
-    expect((await cliOk(ours, ['--json', 'ls'])).json()).toEqual({
-      repositories: [
-        { name: 'app', tagCount: 3 },
-        { name: 'team/x/nested', tagCount: 2 },
-      ],
-    });
-  });
+  it(
+    'the registry serving either store answers tags/list and manifest GETs identically',
+    async () => {
+      const repos = ['app', 'team/x/nested'];
+      const [a, b] = [await answers(ours, repos), await answers(twin, repos)];
+      expect(a).toEqual(b);
+      expect(a.tags.app).toEqual({ status: 200, tags: ['latest', 'multi', 'v1'] });
+      expect(a.manifests[`app ${single.digest}`]!.status).toBe(404);
+      expect(a.manifests[`app ${children[0]!.digest}`]!.status).toBe(404);
+      expect(a.manifests[`app ${children[1]!.digest}`]!.status).toBe(200);
+      expect(a.manifests['app latest']).toMatchObject({ status: 200, digest: multi.digest, type: multi.mediaType, body: multi.bytes.toString('base64') });
+      // ls (flat listings on S3) says what the registry says: the same tags, each at the digest the registry serves.
+      const listed = (await cliOk(ours, ['--json', 'ls', '--all'])).json<{ repositories: { name: string; tags: { tag: string; digest: string; mediaType: string }[] }[] }>();
+      expect(listed.repositories.map((r) => r.name)).toEqual(repos);
+      for (const r of listed.repositories) {
+        expect({ status: 200, tags: r.tags.map((t) => t.tag) }).toEqual(a.tags[r.name]);
+        for (const t of r.tags) expect([t.digest, t.mediaType]).toEqual([a.manifests[`${r.name} ${t.tag}`]!.digest, a.manifests[`${r.name} ${t.tag}`]!.type]);
+      }
+      expect((await cliOk(ours, ['--json', 'ls'])).json()).toEqual({
+        repositories: [
+          { name: 'app', tagCount: 3 },
+          { name: 'team/x/nested', tagCount: 2 },
+        ],
+      });
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('untag removes the whole tag directory, not a sibling; the registry stops listing the tag and still serves the manifest', async () => {
-    const before = await ours.tree();
-    await cliOk(ours, ['delete', 'app:v1', 'team/x/nested:multi']);
-    const after = await ours.tree();
-    const gone = [`${V2}/repositories/app/_manifests/tags/v1/`, `${V2}/repositories/team/x/nested/_manifests/tags/multi/`];
-    expect([...before.keys()].filter((p) => !after.has(p))).toEqual([...before.keys()].filter((p) => gone.some((g) => p.startsWith(g))));
-    expect([...after.keys()].filter((p) => !before.has(p))).toEqual([]);
-    expect(after.has(`${V2}/repositories/team/x/nested/_manifests/tags/multi-2/current/link`)).toBe(true);
-    const reg = await startRegistry({ storage: ours.storage });
-    try {
-      const tags = JSON.parse((await http('GET', reg.host, '/v2/app/tags/list')).body.toString()) as { tags: string[] };
-      expect(tags.tags.sort()).toEqual(['latest', 'multi']);
-      const nested = JSON.parse((await http('GET', reg.host, '/v2/team/x/nested/tags/list')).body.toString()) as { tags: string[] };
-      expect(nested.tags.sort()).toEqual(['multi-2']);
-      expect((await http('GET', reg.host, `/v2/app/manifests/${multi.digest}`)).status).toBe(200);
-      expect((await http('GET', reg.host, '/v2/app/manifests/v1')).status).toBe(404);
-    } finally {
-      await reg.stop();
-    }
-  });
+  it(
+    'untag removes the whole tag directory, not a sibling; the registry stops listing the tag and still serves the manifest',
+    async () => {
+      const before = await ours.tree();
+      await cliOk(ours, ['delete', 'app:v1', 'team/x/nested:multi']);
+      const after = await ours.tree();
+      const gone = [`${V2}/repositories/app/_manifests/tags/v1/`, `${V2}/repositories/team/x/nested/_manifests/tags/multi/`];
+      expect([...before.keys()].filter((p) => !after.has(p))).toEqual([...before.keys()].filter((p) => gone.some((g) => p.startsWith(g))));
+      expect([...after.keys()].filter((p) => !before.has(p))).toEqual([]);
+      expect(after.has(`${V2}/repositories/team/x/nested/_manifests/tags/multi-2/current/link`)).toBe(true);
+      const reg = await startRegistry({ storage: ours.storage });
+      try {
+        const tags = JSON.parse((await http('GET', reg.host, '/v2/app/tags/list')).body.toString()) as { tags: string[] };
+        expect(tags.tags.sort()).toEqual(['latest', 'multi']);
+        const nested = JSON.parse((await http('GET', reg.host, '/v2/team/x/nested/tags/list')).body.toString()) as { tags: string[] };
+        expect(nested.tags.sort()).toEqual(['multi-2']);
+        expect((await http('GET', reg.host, `/v2/app/manifests/${multi.digest}`)).status).toBe(200);
+        expect((await http('GET', reg.host, '/v2/app/manifests/v1')).status).toBe(404);
+      } finally {
+        await reg.stop();
+      }
+    },
+    TEST_TIMEOUT,
+  );
 
-  it('the registry 2.8 has no untag: DELETE by tag answers 400 and changes nothing', async () => {
-    const before = await twin.tree();
-    const reg = await startRegistry({ storage: twin.storage });
-    try {
-      const r = await http('DELETE', reg.host, '/v2/app/manifests/v1');
-      expect(r.status).toBe(400);
-      expect(r.body.toString()).toContain('DIGEST_INVALID');
-    } finally {
-      await reg.stop();
-    }
-    expect(await twin.tree()).toEqual(before);
-  });
+  it(
+    'the registry 2.8 has no untag: DELETE by tag answers 400 and changes nothing',
+    async () => {
+      const before = await twin.tree();
+      const reg = await startRegistry({ storage: twin.storage });
+      try {
+        const r = await http('DELETE', reg.host, '/v2/app/manifests/v1');
+        expect(r.status).toBe(400);
+        expect(r.body.toString()).toContain('DIGEST_INVALID');
+      } finally {
+        await reg.stop();
+      }
+      expect(await twin.tree()).toEqual(before);
+    },
+    TEST_TIMEOUT,
+  );
 });
