@@ -3,7 +3,8 @@
 // simulated S3 round trip on every request and a fraction of them answered 503 SlowDown. Reports
 // the process's peak RSS, wall time by phase, requests, and whether the plan is exactly the
 // generator's garbage (every planned blob is garbage by its index, and the counts match).
-// Run: npx tsx bench/scale.ts --blobs <n> [--json] [--concurrency 64] [--latency-ms 20]
+// Run: npx tsx bench/scale.ts (or node --expose-gc --import tsx bench/scale.ts, to report what the gc holds)
+//      npx tsx bench/scale.ts --blobs <n> [--json] [--concurrency 64] [--latency-ms 20]
 //        [--throttle 0.01] [--delete-untagged] [--seed 1] [--temp-dir <dir>]
 // With --json the last line is one JSON object (blobs, peakRssMiB, seconds, requests, planCorrect, ...).
 import { tmpdir } from 'node:os';
@@ -46,6 +47,7 @@ async function main(): Promise<void> {
   let phase: GcPhase | undefined;
   const started = Date.now();
   let lastLog = started;
+  let heldAtPlan: NodeJS.MemoryUsage | undefined;
   const input = await collectGc(store, {
     dryRun: true,
     deleteUntagged,
@@ -59,6 +61,12 @@ async function main(): Promise<void> {
       if (p.phase !== phase) {
         phase = p.phase;
         phases[p.phase] = (now - started) / 1000;
+        // What the gc holds once every manifest is read (table, repositories, manifest graph), garbage
+        // collected first: what has to fit, against the peak, which also counts garbage not yet collected.
+        if (p.phase === 'plan' && typeof global.gc === 'function') {
+          global.gc();
+          heldAtPlan = process.memoryUsage();
+        }
       }
       if (now - lastLog > 10_000) {
         lastLog = now;
@@ -95,6 +103,9 @@ async function main(): Promise<void> {
     peakRssMiB: mib(gcPeak),
     rssBeforeGcMiB: mib(baseRss / 1024),
     peakBeforeGcMiB: mib(basePeak),
+    /** With node --expose-gc: heap and array buffers live when planning starts, and the digest table's share. */
+    heldAtPlanMiB: heldAtPlan ? mib((heldAtPlan.heapUsed + heldAtPlan.arrayBuffers) / 1024) : null,
+    tableMiB: mib(input.table.bytes / 1024),
     seconds: Number(seconds.toFixed(1)),
     phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, Number(v.toFixed(1))])),
     requests,
@@ -125,7 +136,7 @@ async function main(): Promise<void> {
   console.log(
     [
       `${row.blobs} blobs (${row.manifests} manifests, ${row.repositories} repositories, ${row.tags} tags): gc --dry-run${deleteUntagged ? ' --delete-untagged' : ''} in ${row.seconds} s (phases start at ${JSON.stringify(row.phases)})`,
-      `peak RSS ${row.peakRssMiB} MiB (${row.rssBeforeGcMiB} MiB before gc started)`,
+      `peak RSS ${row.peakRssMiB} MiB (${row.rssBeforeGcMiB} MiB before gc started); held when planning ${row.heldAtPlanMiB ?? '?'} MiB, of which the digest table ${row.tableMiB} MiB`,
       `${requests} requests (${JSON.stringify(row.requestsByOp)}), ${row.throttled} answered SlowDown; at most ${row.maxInFlight} in flight of ${concurrency}; round trips / concurrency: ${row.requestSeconds} s`,
       `plan: ${row.planned} blobs, ${row.plannedRevisions} revisions; expected ${expected}; ${wrong} not garbage; planCorrect ${planCorrect}`,
     ].join('\n'),

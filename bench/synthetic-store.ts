@@ -153,6 +153,8 @@ export class SyntheticStore implements StorageDriver {
   private readonly offsets: Uint32Array;
   private readonly lookup: Buffer;
   private attempts = 0;
+  private readonly seedMix: number;
+  private readonly seedMix2: number;
   private retryTokens = INITIAL_RETRY_TOKENS;
 
   constructor(
@@ -164,6 +166,8 @@ export class SyntheticStore implements StorageDriver {
     const c = this.counts;
     this.perm = new Permutation(c.synthetic, shape.seed);
     this.scale = 2 ** 48 / c.synthetic;
+    this.seedMix = mix32(shape.seed * 7 + 1);
+    this.seedMix2 = mix32(shape.seed * 7 + 2);
     this.teams = Math.min(100, c.repos);
     this.tags = Math.min(shape.tagsPerRepo, shape.imagesPerRepo);
     this.taggedBase = new Uint8Array(c.bases);
@@ -195,12 +199,10 @@ export class SyntheticStore implements StorageDriver {
 
   /** The digest (hex) of synthetic blob j: its place in key order, its index, then filler from the seed. */
   hexOf(j: number): string {
-    const v = this.perm.forward(j);
-    const hi = Math.floor(v * this.scale);
-    const s = this.shape.seed;
-    let filler = '';
-    for (let w = 0; w < 6; w++) filler += hex8(mix32(Math.imul(j, 0x9e3779b1) ^ mix32(s * 7 + w)));
-    return hi.toString(16).padStart(12, '0') + hex8(j) + filler.slice(0, 44);
+    const hi = Math.floor(this.perm.forward(j) * this.scale);
+    const a = hex8(mix32(Math.imul(j, 0x9e3779b1) ^ this.seedMix));
+    const b = hex8(mix32(j ^ a.length ^ this.seedMix2));
+    return hi.toString(16).padStart(12, '0') + hex8(j) + a + b + a + b + a + b.slice(0, 4);
   }
 
   /** The synthetic blob a digest names, or undefined. */
@@ -256,14 +258,21 @@ export class SyntheticStore implements StorageDriver {
     return deleteUntagged ? this.counts.repos * (this.shape.imagesPerRepo - this.tags) : 0;
   }
 
-  /** Image i's manifest, real JSON naming its config, base layer and own layers. */
-  manifestBody(i: number): Buffer {
-    const desc = (mediaType: string, j: number): string => `{"mediaType":"${mediaType}","digest":"sha256:${this.hexOf(j)}","size":${this.sizeOf(j)}}`;
-    const layers = [desc('application/vnd.oci.image.layer.v1.tar+gzip', this.synth('base', i % this.counts.bases))];
-    for (let l = 0; l < this.shape.layers; l++) layers.push(desc('application/vnd.oci.image.layer.v1.tar+gzip', this.synth('layer', i, l)));
-    return Buffer.from(
-      `{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":${desc('application/vnd.oci.image.config.v1+json', this.synth('config', i))},"layers":[${layers.join(',')}]}`,
-    );
+  /** Image i's blobs: config, then its base layer and own layers (synthetic indexes). */
+  private imageBlobs(i: number): number[] {
+    const out = [this.synth('config', i), this.synth('base', i % this.counts.bases)];
+    for (let l = 0; l < this.shape.layers; l++) out.push(this.synth('layer', i, l));
+    return out;
+  }
+
+  /** Image i's manifest, real JSON naming its config, base layer and own layers (`hexes`: imageBlobs' digests, when known). */
+  manifestBody(i: number, hexes?: string[]): Buffer {
+    const blobs = this.imageBlobs(i);
+    const hex = hexes ?? blobs.map((j) => this.hexOf(j));
+    const desc = (mediaType: string, k: number): string => `{"mediaType":"${mediaType}","digest":"sha256:${hex[k]!}","size":${this.sizeOf(blobs[k]!)}}`;
+    const layers: string[] = [];
+    for (let k = 1; k < blobs.length; k++) layers.push(desc('application/vnd.oci.image.layer.v1.tar+gzip', k));
+    return Buffer.from(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":${desc('application/vnd.oci.image.config.v1+json', 0)},"layers":[${layers.join(',')}]}`);
   }
 
   /** Index record of a manifest digest (one read of its two-byte prefix's records). */
@@ -342,16 +351,17 @@ export class SyntheticStore implements StorageDriver {
   /** Every key of repository r, in key order (one repository's worth of memory). */
   private repoKeys(r: number): FileInfo[] {
     const dir = `${REPOSITORIES}/${this.repoName(r)}`;
-    const link = (path: string, hex: string): FileInfo => this.file(path, LINK_SIZE, md5hex(`sha256:${hex}`));
+    // ETags: S3's is the MD5 of the link's content; only tag `current` links are read by it (resolved
+    // without a read when it matches a revision), the others get a string of the same length.
+    const link = (path: string, hex: string, md5 = false): FileInfo => this.file(path, LINK_SIZE, md5 ? md5hex(`sha256:${hex}`) : hex.slice(0, 32));
     const P = this.shape.imagesPerRepo;
     const layers = new Set<string>();
     const manifests: string[] = [];
     for (let k = 0; k < P; k++) {
       const i = r * P + k;
-      layers.add(this.hexOf(this.synth('base', i % this.counts.bases)));
-      layers.add(this.hexOf(this.synth('config', i)));
-      for (let l = 0; l < this.shape.layers; l++) layers.add(this.hexOf(this.synth('layer', i, l)));
-      manifests.push(sha256hex(this.manifestBody(i)));
+      const hexes = this.imageBlobs(i).map((j) => this.hexOf(j));
+      for (const h of hexes) layers.add(h);
+      manifests.push(sha256hex(this.manifestBody(i, hexes)));
     }
     const out: FileInfo[] = [];
     for (const h of [...layers].sort()) out.push(link(`${dir}/_layers/sha256/${h}/link`, h));
@@ -359,7 +369,7 @@ export class SyntheticStore implements StorageDriver {
     for (let t = 0; t < this.tags; t++) {
       const tag = `${dir}/_manifests/tags/v${pad(t, 3)}`;
       const current = manifests[P - this.tags + t]!;
-      out.push(link(`${tag}/current/link`, current));
+      out.push(link(`${tag}/current/link`, current, true));
       const history = [current];
       if (P - 2 * this.tags + t >= 0) history.push(manifests[P - 2 * this.tags + t]!);
       for (const h of history.sort()) out.push(link(`${tag}/index/sha256/${h}/link`, h));
@@ -436,7 +446,7 @@ export class SyntheticStore implements StorageDriver {
     };
     let next: Promise<{ files: FileInfo[]; more: boolean }> | undefined = this.request('ListObjectsV2', path, page);
     while (next) {
-      const got = await next;
+      const got: { files: FileInfo[]; more: boolean } = await next;
       // As the S3 driver does: the next page is asked for while this one is consumed.
       next = got.more ? this.request('ListObjectsV2', path, page) : undefined;
       next?.catch(() => {});
@@ -554,14 +564,14 @@ function buildIndex(store: SyntheticStore, tempDir: string): string {
       rec.writeUInt32BE(body.length, 36);
       const b = rec[0]!;
       if (used[b]! + RECORD > BUF) {
-        writeSync(fds[b]!, bufs[b]!, 0, used[b]!);
+        writeSync(fds[b]!, bufs[b]!, 0, used[b]);
         used[b] = 0;
       }
-      rec.copy(bufs[b]!, used[b]!);
+      rec.copy(bufs[b]!, used[b]);
       used[b]! += RECORD;
     }
     fds.forEach((fd, b) => {
-      writeSync(fd, bufs[b]!, 0, used[b]!);
+      writeSync(fd, bufs[b]!, 0, used[b]);
       closeSync(fd);
     });
     const offsets = new Uint32Array(PREFIXES + 1);
