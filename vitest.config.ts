@@ -8,8 +8,10 @@ export default defineConfig({
     globalSetup: ['test/lab/build-setup.ts', 'test/lab/swift-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
-    testTimeout: 60_000,
-    hookTimeout: 120_000,
+    // Bounds for a hung test, not timings: on 2 cores with other jobs running, tests that drive
+    // several CLI processes against Swift or a registry took over 60 s (copy-all, twin).
+    testTimeout: 180_000,
+    hookTimeout: 300_000,
     reporters: ['default', './test/lab/file-log-reporter.ts'],
   },
 });

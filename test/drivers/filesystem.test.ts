@@ -139,5 +139,5 @@ describe('filesystem delete', () => {
       rmSync(root, { recursive: true, force: true });
       rmSync(outside, { recursive: true, force: true });
     }
-  }, 120_000);
+  }, 300_000);
 });

@@ -176,7 +176,7 @@ describe.each(STORES)('a gc killed halfway on %s', (_name, makeStore) => {
       expect(finish.lists.blobs.every((b) => plan.lists.blobs.some((p) => p.digest === b.digest))).toBe(true);
       if (!killed) break;
     }
-  }, 120_000);
+  }, 300_000);
 });
 
 describe.each(STORES)('untagged revisions deleted by a gc killed halfway on %s', (_name, makeStore) => {
@@ -198,5 +198,5 @@ describe.each(STORES)('untagged revisions deleted by a gc killed halfway on %s',
       for (const k of [top.digest, ...kids.map((x) => x.manifest.digest)]) expect(await hasRevision(d, 'm', k)).toBe(false);
       if (!killed) break;
     }
-  }, 60_000);
+  }, 180_000);
 });

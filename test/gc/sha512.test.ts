@@ -48,5 +48,5 @@ describe('a layer pushed by its sha512 digest (registry 2.8.2, filesystem)', () 
     } finally {
       await again.stop();
     }
-  }, 120_000);
+  }, 300_000);
 });

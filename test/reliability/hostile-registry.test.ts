@@ -83,7 +83,7 @@ describe('a hostile registry as the source of push --all-tags', () => {
     const tagDirs = new Set(filesUnder(store).map((f) => /\/_manifests\/tags\/([^/]+)\//.exec(f)?.[1]));
     tagDirs.delete(undefined);
     expect([...tagDirs]).toEqual(['ok']);
-  }, 120_000);
+  }, 300_000);
 
   it('paging lies: names repeated across pages count once; a link elsewhere, a loop, endless empty pages, a malformed link and answers of the wrong shape are refused in one line', async () => {
     tagsAnswer = (u, res) => (u.searchParams.get('last') ? page(res, { tags: ['b', 'a', 'c'] }) : page(res, { tags: ['a', 'b'] }, '</v2/lib/app/tags/list?last=b>; rel="next"'));
@@ -114,7 +114,7 @@ describe('a hostile registry as the source of push --all-tags', () => {
       ).toEqual([]);
       expect(filesUnder(store), what).toEqual([]);
     }
-  }, 120_000);
+  }, 300_000);
 
   it('a registry answering 429 for ever ends the run in one line naming the rate limit, after its bounded waits', async () => {
     tagsAnswer = (_u, res) => res.writeHead(429, { 'retry-after': '0', 'content-type': 'application/json' }).end('{"errors":[{"code":"TOOMANYREQUESTS","message":"\\u001b[2Jslow down"}]}');
@@ -125,12 +125,12 @@ describe('a hostile registry as the source of push --all-tags', () => {
     expect(r.stderr).toMatch(/answered 429 too many requests 31 times in a row: TOOMANYREQUESTS \\x1b\[2Jslow down: the registry's rate limit holds; try again later/);
     expect(requested.filter((q) => q.includes('/tags/list'))).toHaveLength(31);
     expect(filesUnder(store)).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it('a page of 300,000 names is read (it overflowed the stack when spread into one push)', async () => {
     tagsAnswer = (_u, res) => page(res, { tags: Array.from({ length: 300_000 }, (_, i) => `t${i}`) });
     const r = await regbucket(['--store', tempDir(), 'push', '--src-tls-verify=false', '--all-tags', '--include-tag', 'none', `docker://${host}/lib/app`, 'mirror/app']);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('(300000 listed)');
-  }, 120_000);
+  }, 300_000);
 });

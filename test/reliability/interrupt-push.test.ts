@@ -55,7 +55,7 @@ describe('a push interrupted by a signal (filesystem)', () => {
     // Layers above 1 MiB go through an upload directory; 24 MiB takes a while to hash and write.
     const { roots } = await makeLayout(layout, [{ ref: 'big', layers: 3, layerSize: 24 * 1024 * 1024 }]);
     digest = roots[0]!.digest as Digest;
-  }, 120_000);
+  }, 300_000);
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it.each([

@@ -212,7 +212,7 @@ describe('S3 servers with quirks', () => {
     const k = await regbucket([...s3.args, 'ls'], { ...s3.env, AWS_ACCESS_KEY_ID: 'nobody:none' });
     expect(k.code, k.stderr).toBe(1);
     expect(oneLine(k, 'unknown key')).toMatch(new RegExp(`s3://${s3.bucket}/.*access denied.*AWS_(ACCESS_KEY_ID|SECRET_ACCESS_KEY)`));
-  }, 120_000);
+  }, 300_000);
 
   it('a console "folder" marker object at a blob\'s data path is not the blob: push uploads the layer', async () => {
     const manifestLayers = await (async () => {
@@ -230,5 +230,5 @@ describe('S3 servers with quirks', () => {
     const v = await verifyStore(s3.args, s3.env);
     expect(v.problems).toEqual([]);
     expect((await tags())['marked:v1']).toBe(digests.get('marked'));
-  }, 120_000);
+  }, 300_000);
 });

@@ -40,18 +40,18 @@ describe('pull into an existing layout', () => {
     out = join(tempDir(), 'out');
     await regbucketOk(['--store', store, 'push', `oci:${src}:v1`, 'team/app:v1']);
     expect((await pull()).blobsUploaded).toBe(4);
-  }, 120_000);
+  }, 300_000);
 
   it('a pull of what the layout has writes nothing', async () => {
     expect(await pull()).toMatchObject({ blobsUploaded: 0, blobsSkipped: 0 });
-  }, 120_000);
+  }, 300_000);
 
   it('a truncated and a missing blob are written again by a plain pull', async () => {
     truncateSync(join(out, 'blobs', 'sha256', layers[0]!), 10);
     unlinkSync(join(out, 'blobs', 'sha256', layers[1]!));
     expect(await pull()).toMatchObject({ blobsUploaded: 2, blobsReplaced: 1 });
     expect(badBlobs(out)).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it('a corrupted blob of the right size: kept by a plain pull, replaced by pull --repair', async () => {
     const path = join(out, 'blobs', 'sha256', layers[2]!);
@@ -62,5 +62,5 @@ describe('pull into an existing layout', () => {
     expect(badBlobs(out)).toEqual([layers[2]]);
     expect(await pull('--repair')).toMatchObject({ blobsUploaded: 1, blobsReplaced: 1 });
     expect(badBlobs(out)).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 });

@@ -95,7 +95,7 @@ beforeAll(async () => {
   } finally {
     await registry.stop();
   }
-}, 120_000);
+}, 300_000);
 
 afterAll(() => {
   for (const d of [pristine, ...copies]) if (d) rmSync(d, { recursive: true, force: true });

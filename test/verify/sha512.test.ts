@@ -149,7 +149,7 @@ describe('sha512 layers (registry 2.8.2 layout)', () => {
     const v = await verify(store);
     expect(v.code, v.stderr).toBe(0);
     expect(v.findings.filter((x) => x.severity === 'problem')).toEqual([]);
-  }, 120_000);
+  }, 300_000);
 
   it('a manifest named by a sha512 digest is refused before anything is written (the registry finds manifests by sha256 only)', async () => {
     const store = tempDir('regbucket-sha512-refuse-');
