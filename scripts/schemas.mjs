@@ -194,6 +194,11 @@ doc(
         description: 'With --shard: shard index of count (from 0); blobs: how many of the blobs seen are its share, hashed by it alone.',
       },
       repos: { ...arr(str), description: 'With --shard and repositories named: the repositories audited.' },
+      checkpoint: {
+        ...obj({ file: str, resumed: bool, blobsSkipped: int, bytesSkipped: int, ignoredLines: int }),
+        description:
+          'With --checkpoint: resumed true when the file held results of an earlier run; blobsSkipped (counted in blobsHashed) and bytesSkipped: blobs unchanged since, whose earlier result was taken instead of hashing them; ignoredLines: unreadable lines (a torn last line), whose blobs were hashed.',
+      },
       merged: {
         ...obj({ shards: int, consistent: bool }),
         description: 'With --merge: how many shard reports; consistent false when the shards saw different counts (the store changed between runs).',

@@ -10,6 +10,7 @@ import { verifyStore, type AuditProgress, type VerifyReport } from '../verify/au
 import { FINDING_KINDS, type Finding } from '../verify/findings.js';
 import { mergeShardReports, readShardReports } from '../verify/merge.js';
 import { parseShard, shardFromEnv, type Shard } from '../verify/shard.js';
+import { Checkpoint } from '../verify/checkpoint.js';
 
 interface VerifyOptions {
   hash: boolean;
@@ -21,6 +22,8 @@ interface VerifyOptions {
   shard?: string;
   /** The arguments are shard reports to combine. */
   merge?: boolean;
+  /** A local file of blob hash results: a re-run hashes only blobs changed since (checkpoint.ts). */
+  checkpoint?: string;
 }
 
 /** Warnings shown per kind on a terminal; --json lists them all. */
@@ -62,6 +65,10 @@ function render(out: Output, r: VerifyReport, seconds: number): string {
   const hashed = r.hashed ? `${count(r.blobsHashed, 'blob')} hashed (${formatBytes(r.bytesHashed)})` : `${count(r.blobsHashed, 'manifest')} hashed (--no-hash)`;
   const seen = [count(r.repositories, 'repository', 'repositories'), count(r.blobs, 'blob'), count(r.links, 'link'), count(r.manifests, 'manifest')];
   const lines = [`verified ${seen.join(', ')}; ${hashed} in ${seconds.toFixed(1)} s`];
+  if (r.checkpoint?.resumed) {
+    const c = r.checkpoint;
+    lines.push(`resumed from ${esc(c.file)}: ${c.blobsSkipped} of ${count(r.blobsHashed, 'blob')} unchanged since hashed by an earlier run (${formatBytes(c.bytesSkipped)} not read again)`);
+  }
   if (r.shard) lines.push(`shard ${r.shard.index} of ${r.shard.count}: its share is ${count(r.shard.blobs, 'blob')}; merge the shards' --json reports with regbucket verify --merge`);
   if (r.summary.length > 0) {
     lines.push(
@@ -101,8 +108,23 @@ function shardOf(opts: VerifyOptions): Shard | undefined {
   return shard;
 }
 
+/** --checkpoint: read (a re-run says it is resuming) or created; refused where it cannot apply. */
+async function openCheckpoint(ctx: Context, opts: VerifyOptions, shard: Shard | undefined): Promise<Checkpoint | undefined> {
+  const file = opts.checkpoint;
+  if (file === undefined) return undefined;
+  if (file === '') throw new UsageError('--checkpoint needs a file name');
+  if (opts.fix) throw new UsageError('--checkpoint with --fix: a repair is judged on bytes hashed by the run that makes it; run verify --fix without --checkpoint');
+  if (!opts.hash) throw new UsageError('--checkpoint with --no-hash: the checkpoint holds blob hashes and --no-hash makes none');
+  const cp = await Checkpoint.open(file, { store: storeIdentity(ctx.storeUrl), shard });
+  if (cp.records > 0) ctx.output.info(`verify: resuming from ${esc(file)}: ${count(cp.records, 'blob')} already hashed; only those whose size or modification time changed are hashed again`);
+  if (cp.ignoredLines > 0) ctx.output.warn(`checkpoint ${file}: ${count(cp.ignoredLines, 'line')} unreadable (torn by a kill, or corrupt) ignored; those blobs are hashed again`);
+  return cp;
+}
+
 async function merge(ctx: Context, files: string[], opts: VerifyOptions): Promise<number> {
-  if (opts.shard !== undefined || opts.fix || !opts.hash) throw new UsageError('--merge combines reports and reads no store: it takes no --shard, --fix or --no-hash');
+  if (opts.shard !== undefined || opts.fix || !opts.hash || opts.checkpoint !== undefined) {
+    throw new UsageError('--merge combines reports and reads no store: it takes no --shard, --fix, --no-hash or --checkpoint');
+  }
   const report = mergeShardReports(await readShardReports(files), files);
   ctx.output.result(report, () =>
     [
@@ -121,6 +143,7 @@ export async function run(ctx: Context, repos: string[], opts: VerifyOptions): P
   const shard = shardOf(opts);
   const names = repos.map(parseRepoName);
   const d = await ctx.registryStore();
+  const checkpoint = await openCheckpoint(ctx, opts, shard);
   const lock = opts.fix ? await lockStore(d, 'regbucket verify --fix', { breakLock: opts.breakLock }) : undefined;
   const started = Date.now();
   const prog = ctx.output.progress('verify: listing the store');
@@ -135,6 +158,7 @@ export async function run(ctx: Context, repos: string[], opts: VerifyOptions): P
       concurrency: Math.max(1, ctx.globals.concurrency),
       threads: opts.workers ?? Math.max(1, Math.min(ctx.globals.concurrency, availableParallelism())),
       shard,
+      checkpoint,
       onProgress: (p) => {
         const now = Date.now();
         if (p.phase === 'hash' && hashStart === 0) hashStart = now;
@@ -146,6 +170,7 @@ export async function run(ctx: Context, repos: string[], opts: VerifyOptions): P
   } finally {
     prog.done();
     await lock?.release();
+    await checkpoint?.close();
   }
   const seconds = (Date.now() - started) / 1000;
   const doc = shard ? { ...report, store: storeIdentity(ctx.storeUrl), ...(names.length ? { repos: names } : {}), seconds } : { ...report, seconds };

@@ -18,6 +18,8 @@ import { describeHazard, HazardLog, surveyHazards, tolerant } from '../store/haz
 import { finding } from './findings.js';
 import { orIfNotFound } from '../util/not-found.js';
 import { owns, SHARD_ASSIGNMENT, type Shard } from './shard.js';
+import type { Checkpoint } from './checkpoint.js';
+import { resumingFeed } from './resume.js';
 
 export type AuditPhase = 'scan' | 'links' | 'manifests' | 'hash' | 'fix';
 
@@ -43,6 +45,8 @@ export interface VerifyOptions {
   streamHashing?: StreamHashing;
   /** Hash only this shard's share of the blobs (shard.ts); every other check is made in full. */
   shard?: Shard;
+  /** Results of earlier runs: unchanged blobs are not hashed again, and what is hashed is recorded. */
+  checkpoint?: Checkpoint;
   now?: Date;
   onProgress?: (p: AuditProgress) => void;
 }
@@ -66,6 +70,18 @@ export interface VerifyReport {
   repairs?: Repair[];
   /** With a shard: which one, and how many of the blobs seen are its share (hashed by it alone). */
   shard?: ShardInfo;
+  /** With a checkpoint: the blobs (of `blobsHashed`) whose earlier result was taken instead of hashing them. */
+  checkpoint?: CheckpointInfo;
+}
+
+export interface CheckpointInfo {
+  file: string;
+  /** The file held results of an earlier run. */
+  resumed: boolean;
+  blobsSkipped: number;
+  bytesSkipped: number;
+  /** Lines of the file that were not records (a torn last line, corruption): those blobs were hashed. */
+  ignoredLines: number;
 }
 
 /** How many of the digests pass `mine`, counted without copying them. */
@@ -144,6 +160,7 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
         (b, r) => {
           if (r) {
             hashed.set(b.digest, r);
+            if (b.stamp) opts.checkpoint?.record(b.digest, b.stamp, r);
             b.size = r.size;
           } else b.exists = false; // no data (or deleted while we looked)
         },
@@ -155,8 +172,9 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
   try {
     progress('scan');
     const mine = (g: Digest): boolean => owns(opts.shard, g);
-    const onBlob = feed ? (b: BlobInfo) => feed.add(b) : undefined;
-    const inv: Inventory = await scanStore(d, { repos: opts.repos, concurrency: opts.concurrency, onBlob, hashes: mine });
+    const cp = opts.checkpoint;
+    const add = feed && (cp ? resumingFeed(d, cp, feed, hashed) : (b: BlobInfo) => feed.add(b));
+    const inv: Inventory = await scanStore(d, { repos: opts.repos, concurrency: opts.concurrency, onBlob: add, hashes: mine });
     const a: AuditData = { inv, manifests: new Map(), hashed, aliases: new Map(), aliasHashes: new Map(), now: opts.now ?? new Date() };
 
     const links = inv.repos.flatMap((r) => [...r.layers, ...r.revisions, ...[...r.tags.values()].flatMap((t) => [...(t.current ? [t.current] : []), ...t.index])]);
@@ -178,7 +196,7 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
     a.aliases = await readAliasLinks(d, readable, opts.concurrency);
     if (!inv.allBlobs) {
       await statBlobs(d, scopedDigests(a), opts.concurrency, inv.blobs);
-      if (feed) for (const b of inv.blobs.values()) if (b.exists && !hashed.has(b.digest) && mine(b.digest)) await feed.add(b);
+      if (add) for (const b of inv.blobs.values()) if (b.exists && !hashed.has(b.digest) && mine(b.digest)) await add(b);
     }
     showHash = true;
     await feed?.drain();
@@ -232,6 +250,7 @@ export async function verifyStore(store: StorageDriver, opts: VerifyOptions): Pr
       findings,
       ...(repairs ? { repairs } : {}),
       ...(opts.shard ? { shard: { ...opts.shard, assignment: SHARD_ASSIGNMENT, blobs: share(inv.blobs.keys(), mine) } } : {}),
+      ...(cp ? { checkpoint: { file: cp.file, resumed: cp.records > 0, blobsSkipped: cp.blobsSkipped, bytesSkipped: cp.bytesSkipped, ignoredLines: cp.ignoredLines } } : {}),
     };
   } finally {
     await feed?.drain().catch(() => undefined);

@@ -10,6 +10,7 @@ import { enumerateStore, UploadAges, type StoreEntry } from '../store/enumerate.
 import { isAliasLinkPath, REPOSITORIES } from '../store/paths.js';
 import { eachLimit } from '../util/each-limit.js';
 import { byName } from '../util/compare.js';
+import { stampOf, type BlobStamp } from './checkpoint.js';
 
 /** An upload in progress and when it started (from `startedat`, else its newest file). */
 export interface UploadEntry {
@@ -58,6 +59,8 @@ export interface BlobInfo {
   exists: boolean;
   /** Unknown until hashed when a filesystem scan skips the stat (the hash says both). */
   size?: number;
+  /** Size, modification time and ETag as listed or stat'ed, when they were (verify --checkpoint). */
+  stamp?: BlobStamp;
 }
 
 export interface Inventory {
@@ -118,7 +121,8 @@ function addEntry(repo: RepoInventory, e: StoreEntry, strays: string[]): void {
 }
 
 function blobInfo(digest: Digest, st: FileInfo | undefined): BlobInfo {
-  return { digest, exists: st !== undefined && !st.isDir, size: st && !st.isDir ? st.size : undefined };
+  const stamp = stampOf(st);
+  return { digest, exists: stamp !== undefined, size: stamp?.size, ...(stamp ? { stamp } : {}) };
 }
 
 /** Fills `blobs` for digests it does not hold yet or holds without a size. */

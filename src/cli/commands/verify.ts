@@ -16,6 +16,10 @@ export function define(program: Command): Command {
       '--shard <i/n>',
       'hash only shard i of n of the blobs (0 <= i < n; default: JOB_COMPLETION_INDEX or AWS_BATCH_JOB_ARRAY_INDEX with REGBUCKET_SHARDS or JOB_COMPLETIONS); every other check is made in full',
     )
+    .option(
+      '--checkpoint <file>',
+      'record each blob hashed in this local file, and take the result of an earlier run for every blob whose size and modification time (S3: ETag) are unchanged: a killed run resumes, a re-run hashes only what changed',
+    )
     .option('--merge', "combine shard reports (the --json output of each verify --shard) into one report and exit code, as one unsharded run's; reads no store")
     .action(lazy(() => import('../../commands/verify.js')));
   return withExamples(cmd, [
@@ -23,6 +27,7 @@ export function define(program: Command): Command {
     { cmd: 'regbucket verify --no-hash app', what: 'a quick structural audit of one repository' },
     { cmd: 'regbucket verify --fix', what: 'repair links and tags; blobs are never deleted' },
     { cmd: 'regbucket verify --json --shard 0/4 > shard-0.json', what: 'hash a quarter of the blobs (run 0/4 to 3/4 on four machines)' },
+    { cmd: 'regbucket verify --checkpoint verify.ckpt', what: 'hash every blob once; run again after a kill (or nightly) to hash only blobs not hashed yet or changed since' },
     { cmd: 'regbucket verify --json --merge shard-*.json', what: 'the four shard reports as one report, with the exit code of an unsharded run' },
   ]);
 }
