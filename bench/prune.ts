@@ -8,7 +8,9 @@
 // du runs first (it only reads), then prune, on the same two stores.
 // S3: Swift's S3 API behind the lab proxy (20 ms added a request, requests counted by kind).
 // Run: npx tsx bench/prune.ts [fs|s3|all]; BENCH_REPOS / BENCH_S3_REPOS set the sizes (tags: 100 each);
-// BENCH_API_TIMEOUT (seconds) cuts the API script short and extrapolates its time from its DELETE rate.
+// BENCH_API_TIMEOUT (seconds) cuts the API script short and extrapolates its time from the repositories it
+// finished: it works through 8 repositories at a time (8 requests in flight), and a repository's requests
+// and registry work do not depend on the others', so its time is linear in the repositories.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,24 +36,23 @@ interface ApiRun {
   requests: number;
   removed: number;
   bytes: number;
-  /** Set when BENCH_API_TIMEOUT cut the run short: its total time extrapolated from the DELETE rate. */
-  cut?: { after: number; extrapolated: number; deletesPerSecond: number };
+  /** Set when BENCH_API_TIMEOUT cut the run short: its total time extrapolated from the repositories finished. */
+  cut?: { after: number; extrapolated: number; reposDone: number; repos: number };
 }
 
 class Cut extends Error {}
 
 /** The script users write: what it costs in HTTP requests. BENCH_API_TIMEOUT (seconds) bounds it. */
-async function apiScript(host: string, mode: 'prune' | 'du', expectedDeletes: number): Promise<ApiRun> {
+async function apiScript(host: string, mode: 'prune' | 'du', repos: number): Promise<ApiRun> {
   const limit = pLimit(8);
   const t0 = Date.now();
   const deadline = t0 + Number(process.env.BENCH_API_TIMEOUT ?? Infinity) * 1000;
-  let firstDelete: number | undefined;
+  let reposDone = 0;
   let requests = 0;
   let removed = 0;
   let bytes = 0;
   const req = async (method: string, path: string): Promise<Response> => {
     if (Date.now() > deadline) throw new Cut();
-    if (method === 'DELETE') firstDelete ??= Date.now();
     requests++;
     const r = await fetch(`http://${host}${path}`, { method, headers: { Accept: MANIFEST_ACCEPT } });
     if (r.status >= 300) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
@@ -64,13 +65,13 @@ async function apiScript(host: string, mode: 'prune' | 'du', expectedDeletes: nu
       mode,
       (n) => (bytes += n),
       () => removed++,
+      () => reposDone++,
     );
   } catch (err) {
     if (!(err instanceof Cut)) throw err;
     await limit(() => undefined); // the requests in flight settle
     const after = (Date.now() - t0) / 1000;
-    const rate = firstDelete && removed > 0 ? removed / ((Date.now() - firstDelete) / 1000) : 0;
-    return { requests, removed, bytes, cut: { after, deletesPerSecond: rate, extrapolated: rate > 0 ? after + (expectedDeletes - removed) / rate : NaN } };
+    return { requests, removed, bytes, cut: { after, reposDone, repos, extrapolated: reposDone > 0 ? (after * repos) / reposDone : NaN } };
   }
   return { requests, removed, bytes };
 }
@@ -81,6 +82,7 @@ async function script(
   mode: 'prune' | 'du',
   sized: (n: number) => void,
   removed: () => void,
+  repoDone: () => void,
 ): Promise<void> {
   const repos: string[] = [];
   let next: string | null = '/v2/_catalog?n=1000';
@@ -90,32 +92,39 @@ async function script(
     const link = r.headers.get('link');
     next = link ? /<([^>]+)>/.exec(link)![1]! : null;
   }
+  const repoLimit = pLimit(8);
   await Promise.all(
-    repos.map(async (repo) => {
-      const tags = ((await (await limit(() => req('GET', `/v2/${repo}/tags/list`))).json()) as { tags: string[] | null }).tags ?? [];
-      if (mode === 'du') {
-        await Promise.all(
-          tags.map((t) =>
-            limit(async () => {
-              const m = (await (await req('GET', `/v2/${repo}/manifests/${t}`)).json()) as { config: { size: number }; layers: { size: number }[] };
-              sized(m.config.size + m.layers.reduce((n, l) => n + l.size, 0));
-            }),
-          ),
-        );
-        return;
-      }
-      const sorted = tags.sort((a, b) => Number(b.slice(1)) - Number(a.slice(1)));
-      const digests = await Promise.all(sorted.map((t) => limit(async () => (await req('HEAD', `/v2/${repo}/manifests/${t}`)).headers.get('docker-content-digest')!)));
+    repos.map((repo) =>
+      repoLimit(async () => {
+        await oneRepo(repo);
+        repoDone();
+      }),
+    ),
+  );
+  async function oneRepo(repo: string): Promise<void> {
+    const tags = ((await (await limit(() => req('GET', `/v2/${repo}/tags/list`))).json()) as { tags: string[] | null }).tags ?? [];
+    if (mode === 'du') {
       await Promise.all(
-        digests.slice(KEEP).map((d) =>
+        tags.map((t) =>
           limit(async () => {
-            await req('DELETE', `/v2/${repo}/manifests/${d}`);
-            removed();
+            const m = (await (await req('GET', `/v2/${repo}/manifests/${t}`)).json()) as { config: { size: number }; layers: { size: number }[] };
+            sized(m.config.size + m.layers.reduce((n, l) => n + l.size, 0));
           }),
         ),
       );
-    }),
-  );
+      return;
+    }
+    const sorted = tags.sort((a, b) => Number(b.slice(1)) - Number(a.slice(1)));
+    const digests = await Promise.all(sorted.map((t) => limit(async () => (await req('HEAD', `/v2/${repo}/manifests/${t}`)).headers.get('docker-content-digest')!)));
+    await Promise.all(
+      digests.slice(KEEP).map((d) =>
+        limit(async () => {
+          await req('DELETE', `/v2/${repo}/manifests/${d}`);
+          removed();
+        }),
+      ),
+    );
+  }
 }
 
 interface Row {
@@ -145,7 +154,7 @@ async function compareBoth(theirs: Side, ours: Side, repos: number, counter?: { 
     counter?.reset();
     let apiSeconds: number;
     try {
-      apiSeconds = await timeIt(async () => (api = await apiScript(reg.host, what, repos * (TAGS - KEEP))));
+      apiSeconds = await timeIt(async () => (api = await apiScript(reg.host, what, repos)));
     } finally {
       await reg.stop();
     }
@@ -166,7 +175,7 @@ async function compareBoth(theirs: Side, ours: Side, repos: number, counter?: { 
       apiSeconds,
       apiRequests: `${api!.requests}${apiStorage !== undefined ? ` HTTP + ${apiStorage} S3` : ' HTTP'}${
         cut
-          ? ` in ${fmt(cut.after)} s, cut short by BENCH_API_TIMEOUT after ${api!.removed} of ${repos * (TAGS - KEEP)} DELETEs (${fmt(cut.deletesPerSecond, 2)}/s); seconds extrapolated at that rate`
+          ? ` in ${fmt(cut.after)} s, cut short by BENCH_API_TIMEOUT with ${cut.reposDone} of ${cut.repos} repositories done (${api!.removed} DELETEs); seconds extrapolated x ${fmt(cut.repos / cut.reposDone, 1)}`
           : ''
       }`,
       oursSeconds,

@@ -498,37 +498,63 @@ export class FilesystemDriver implements StorageDriver {
     return undefined;
   }
 
-  /**
-   * The first symlink or special file in a directory of at most SMALL_TREE entries (a tag, a
-   * revision), listed in one synchronous pass; 'clean' when there is none, 'large' when the
-   * directory has more entries (then walked asynchronously). A tag directory's check this way
-   * costs a few syscalls without a trip through the thread pool.
-   */
-  private smallTreeHazard(local: string, path: string): UnsafePathError | 'clean' | 'large' {
-    const dirs = [local];
-    let seen = 0;
-    for (let i = 0; i < dirs.length; i++) {
-      let entries: fsSync.Dirent[];
-      try {
-        entries = fsSync.readdirSync(dirs[i]!, { withFileTypes: true });
-      } catch (err) {
-        if (isMissingFile(err)) continue;
-        throw err;
-      }
-      for (const e of entries) {
-        const child = `${dirs[i]}/${e.name}`;
-        if (e.isDirectory()) dirs.push(child);
-        else if (!e.isFile()) return new UnsafePathError(this.name, path + child.slice(local.length), e.isSymbolicLink() ? 'symlink' : 'special', `inside ${path}, which is not deleted`);
-        if (++seen > SMALL_TREE) return 'large';
-      }
+  /** Opens the directory `local` (its parent's handle path + its name) without following a symlink; undefined when gone. */
+  private openChildDir(local: string, path: string): number | undefined {
+    try {
+      return fsSync.openSync(local, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+    } catch (err) {
+      if (code(err) === 'ENOENT') return undefined;
+      if (code(err) === 'ELOOP' || code(err) === 'ENOTDIR') throw new UnsafePathError(this.name, path, 'symlink', 'it replaced a directory while that was deleted');
+      throw err;
     }
-    return 'clean';
   }
 
-  /** The first symlink or special file anywhere below `path` (its local name `local`), if any. */
-  private async treeHazard(local: string, path: string): Promise<UnsafePathError | undefined> {
-    const small = this.smallTreeHazard(local, path);
-    return small === 'large' ? await this.hazardBelow(path) : small === 'clean' ? undefined : small;
+  /**
+   * Removes a directory of at most SMALL_TREE entries in all (a tag, a revision, a blob): every
+   * directory opened through its parent's handle with O_NOFOLLOW and listed once, in one
+   * synchronous pass, a symlink or special file anywhere refusing the whole tree before anything
+   * goes; then the files unlinked in parallel and the directories removed level by level, deepest
+   * first (an unlink or rmdir may wait on the journal: on a busy machine the waits overlap in the
+   * thread pool; done synchronously they took 2.5x as long). Before, a tag directory (five
+   * directories, two links) was listed twice, the hazard check then the removal, each directory
+   * opened and listed in its own awaited step. 'large' when the tree has more entries: nothing
+   * removed, the caller takes removeDirAt.
+   */
+  private async removeSmallTree(parent: DirHandle, name: string, path: string): Promise<'done' | 'large'> {
+    const dirs: { fd: number; local: string; here: string; depth: number; files: string[] }[] = [];
+    const todo = [{ local: parent.child(name), path, depth: 0 }];
+    let seen = 0;
+    let open = -1; // from the removal on: dirs[0..open) still hold their handles (before it, all do)
+    try {
+      for (let i = 0; i < todo.length; i++) {
+        const { local, path: p, depth } = todo[i]!;
+        const fd = this.openChildDir(local, p);
+        if (fd === undefined) continue; // gone meanwhile: nothing to remove there
+        const here = this.proc ? `/proc/self/fd/${fd}` : local;
+        const dir = { fd, local, here, depth, files: [] as string[] };
+        dirs.push(dir);
+        for (const e of fsSync.readdirSync(here, { withFileTypes: true })) {
+          if (++seen > SMALL_TREE) return 'large';
+          if (e.isDirectory()) todo.push({ local: `${here}/${e.name}`, path: `${p}/${e.name}`, depth: depth + 1 });
+          else if (e.isFile()) dir.files.push(e.name);
+          else throw new UnsafePathError(this.name, `${p}/${e.name}`, e.isSymbolicLink() ? 'symlink' : 'special', `inside ${path}, which is not deleted`);
+        }
+      }
+      await Promise.all(dirs.flatMap((dir) => dir.files.map((f) => fs.unlink(`${dir.here}/${f}`).catch(ignoreMissing))));
+      // Listed breadth first: from the end, a level at a time, each directory after everything below it,
+      // each removed through its parent's handle (still open); ENOTEMPTY (written meanwhile) reaches the caller.
+      open = dirs.length;
+      while (open > 0) {
+        const depth = dirs[open - 1]!.depth;
+        const level: typeof dirs = [];
+        while (open > 0 && dirs[open - 1]!.depth === depth) level.push(dirs[--open]!);
+        for (const dir of level) fsSync.closeSync(dir.fd);
+        await Promise.all(level.map((dir) => fs.rmdir(dir.local).catch(ignoreMissing)));
+      }
+      return 'done';
+    } finally {
+      for (const dir of open < 0 ? dirs : dirs.slice(0, open)) fsSync.closeSync(dir.fd);
+    }
   }
 
   /**
@@ -543,14 +569,8 @@ export class FilesystemDriver implements StorageDriver {
    */
   private async removeDirAt(parent: DirHandle, name: string, path: string, checked = false): Promise<void> {
     const local = parent.child(name);
-    let fd: number;
-    try {
-      fd = fsSync.openSync(local, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-    } catch (err) {
-      if (code(err) === 'ENOENT') return;
-      if (code(err) === 'ELOOP' || code(err) === 'ENOTDIR') throw new UnsafePathError(this.name, path, 'symlink', 'it replaced a directory while that was deleted');
-      throw err;
-    }
+    const fd = this.openChildDir(local, path);
+    if (fd === undefined) return;
     const here = this.proc ? `/proc/self/fd/${fd}` : local;
     try {
       const entries = fsSync.readdirSync(here, { withFileTypes: true });
@@ -558,7 +578,7 @@ export class FilesystemDriver implements StorageDriver {
       if (unsafe) throw new UnsafePathError(this.name, `${path}/${unsafe.name}`, unsafe.isSymbolicLink() ? 'symlink' : 'special', `inside ${path}, which is not deleted`);
       const subdirs = entries.filter((e) => e.isDirectory());
       if (subdirs.length > 0 && !checked) {
-        const hazard = await this.treeHazard(here, path);
+        const hazard = await this.hazardBelow(path);
         if (hazard) throw hazard;
       }
       await Promise.all(entries.filter((e) => e.isFile()).map((e) => fs.unlink(`${here}/${e.name}`).catch(ignoreMissing)));
@@ -583,7 +603,7 @@ export class FilesystemDriver implements StorageDriver {
         await fs.unlink(dir.child(name));
         return;
       }
-      await this.removeDirAt(dir, name, path);
+      if ((await this.removeSmallTree(dir, name, path)) === 'large') await this.removeDirAt(dir, name, path);
     } catch (err) {
       if (code(err) === 'ENOTEMPTY' || code(err) === 'EEXIST') throw new ChangedDuringDeleteError(this.name, path);
       this.fail(err, path);
