@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { BIN, regbucket, type CliResult } from '../lab/cli.js';
 import { digestOf, LayoutWriter, type Blob } from '../lab/images.js';
 import { freshS3Store, type S3TestStore } from '../lab/swift.js';
+import { refused } from '../lab/refused.js';
 import { tempDir } from '../lab/tools.js';
 import { blobDataPath } from '../../src/store/paths.js';
 import type { Digest } from '../../src/image/digest.js';
@@ -65,15 +66,6 @@ async function killedRun(args: string[], env: NodeJS.ProcessEnv, dir: string): P
     if (signal === 'SIGKILL') return { file, records: recordsIn(file) };
   }
   throw new Error('verify finished before it could be killed, five times over');
-}
-
-/** A one-line usage error naming `what`. */
-function refused(r: CliResult, what: RegExp): void {
-  expect(r.code, r.stderr).toBe(2);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^regbucket: error: /);
-  expect(lines[0]).toMatch(what);
 }
 
 /** Same size, other bytes. */

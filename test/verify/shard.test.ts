@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { regbucket, type CliResult } from '../lab/cli.js';
 import { digestOf, LayoutWriter, type Blob } from '../lab/images.js';
+import { refused } from '../lab/refused.js';
 import { tempDir } from '../lab/tools.js';
 import { shardOf } from '../../src/verify/shard.js';
 import type { Digest } from '../../src/image/digest.js';
@@ -56,15 +57,6 @@ function storeBlobs(store: string): string[] {
 
 async function verify(args: string[], env: NodeJS.ProcessEnv = {}, on = store): Promise<CliResult> {
   return regbucket(['--store', on, '--json', 'verify', ...args], { ...NO_ENGINE, ...env });
-}
-
-/** A one-line usage error naming `what`. */
-function refused(r: CliResult, what: RegExp): void {
-  expect(r.code, r.stderr).toBe(2);
-  const lines = r.stderr.trim().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^regbucket: error: /);
-  expect(lines[0]).toMatch(what);
 }
 
 const sansSeconds = ({ seconds: _, ...rest }: Report): Omit<Report, 'seconds'> => rest;
